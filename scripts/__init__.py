@@ -1,0 +1,1 @@
+"""Entry points: command line, presets, reproduction, benchmarks (all I/O lives here)."""
