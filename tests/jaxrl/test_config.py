@@ -1,0 +1,155 @@
+"""Tests for jaxrl.config: overrides, JSON round-trip, stacking, grids, validation."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import struct
+
+from jaxrl import config as cfg
+from jaxrl.errors import ConfigError
+
+
+@struct.dataclass
+class Inner:
+    tau: float = 0.03
+    width: int = cfg.static(default=8)
+
+
+@struct.dataclass
+class Outer:
+    num_envs: int = cfg.static(default=4)
+    hidden: tuple = cfg.static(default=(64, 64))
+    double: bool = cfg.static(default=False)
+    lr: float = 1e-3
+    gamma: float = 0.99
+    base: Inner = Inner()
+
+    def validate(self) -> None:
+        cfg.check_range("gamma", self.gamma, 0.0, 1.0)
+        cfg.check_positive("lr", self.lr)
+
+
+class TestOverrides:
+    def test_types_are_parsed_from_field_values(self):
+        c = cfg.apply_overrides(
+            Outer(), ["lr=0.01", "num_envs=8", "double=true", "hidden=32,16", "base.tau=0.1"]
+        )
+        assert c.lr == 0.01 and isinstance(c.lr, float)
+        assert c.num_envs == 8 and isinstance(c.num_envs, int)
+        assert c.double is True
+        assert c.hidden == (32, 16)
+        assert c.base.tau == pytest.approx(0.1)
+
+    def test_original_is_unchanged(self):
+        c = Outer()
+        cfg.apply_overrides(c, ["lr=0.5"])
+        assert c.lr == 1e-3
+
+    @pytest.mark.parametrize(
+        "item, match",
+        [
+            ("nope=1", "unknown config field 'nope'.*valid fields: num_envs"),
+            ("lr", "not of the form name=value"),
+            ("num_envs=2.5", "cannot parse num_envs='2.5' as int"),
+            ("double=maybe", "cannot parse double"),
+            ("base.nope=1", "unknown config field 'base.nope'"),
+            ("base=1", "nested config"),
+            ("lr.x=1", "no sub-field"),
+        ],
+    )
+    def test_bad_overrides_name_the_problem(self, item, match):
+        with pytest.raises(ConfigError, match=match):
+            cfg.apply_overrides(Outer(), [item])
+
+    def test_mapping_overrides(self):
+        assert cfg.apply_overrides(Outer(), {"base.tau": 0.5}).base.tau == 0.5
+
+
+class TestJson:
+    def test_round_trip(self):
+        c = cfg.apply_overrides(Outer(), ["lr=0.02", "hidden=8,4", "base.width=3"])
+        back = cfg.from_json(Outer, cfg.to_json(c))
+        assert back == c
+
+    def test_arrays_become_numbers(self):
+        c = Outer(lr=jnp.float32(0.5))
+        assert cfg.to_dict(c)["lr"] == 0.5
+
+    def test_unknown_field_and_malformed(self):
+        with pytest.raises(ConfigError, match="unknown config field 'zzz'"):
+            cfg.from_dict(Outer, {"zzz": 1})
+        with pytest.raises(ConfigError, match="malformed"):
+            cfg.from_json(Outer, "{not json")
+
+
+class TestStacking:
+    def test_stack_and_vmap_equals_loop(self):
+        cs = [Outer(lr=0.1), Outer(lr=0.2), Outer(lr=0.3)]
+        stacked = cfg.stack_configs(cs)
+        assert stacked.lr.shape == (3,) and stacked.base.tau.shape == (3,)
+        f = lambda c: c.lr * c.gamma + c.base.tau
+        np.testing.assert_allclose(jax.vmap(f)(stacked), [f(c) for c in cs], rtol=1e-6)
+
+    def test_static_difference_is_rejected(self):
+        with pytest.raises(ConfigError, match="num_envs: 4 vs 8"):
+            cfg.stack_configs([Outer(), Outer(num_envs=8)])
+        with pytest.raises(ConfigError, match="base.width"):
+            cfg.stack_configs([Outer(), Outer(base=Inner(width=2))])
+        with pytest.raises(ConfigError, match="at least one"):
+            cfg.stack_configs([])
+
+    def test_grid_is_row_major_product(self):
+        stacked, points = cfg.grid(Outer(), lr=[0.1, 0.2], **{"base.tau": [1.0, 2.0, 3.0]})
+        assert len(points) == 6
+        assert points[1] == {"lr": 0.1, "base.tau": 2.0}
+        np.testing.assert_allclose(stacked.lr, [0.1] * 3 + [0.2] * 3)
+        np.testing.assert_allclose(stacked.base.tau, [1, 2, 3] * 2)
+
+    def test_grid_rejects_static_and_unknown(self):
+        with pytest.raises(ConfigError, match="static"):
+            cfg.grid(Outer(), num_envs=[1, 2])
+        with pytest.raises(ConfigError, match="unknown config field 'foo'"):
+            cfg.grid(Outer(), foo=[1])
+
+    def test_changing_traced_values_does_not_retrace(self):
+        traces = []
+
+        @jax.jit
+        def f(c):
+            traces.append(1)
+            return c.lr * 2
+
+        f(Outer(lr=0.1))
+        f(Outer(lr=0.7))
+        assert len(traces) == 1
+        f(Outer(num_envs=9))
+        assert len(traces) == 2
+
+
+class TestValidation:
+    def test_valid_passes_and_returns_config(self):
+        c = Outer()
+        assert cfg.validate(c) is c
+
+    @pytest.mark.parametrize(
+        "kw, match",
+        [({"gamma": 1.5}, r"gamma must lie in \[0.0, 1.0\], got 1.5"), ({"lr": 0.0}, "lr must lie in")],
+    )
+    def test_invalid_values(self, kw, match):
+        with pytest.raises(ConfigError, match=match):
+            cfg.validate(Outer(**kw))
+
+    def test_stacked_configs_are_checked_elementwise(self):
+        stacked = cfg.stack_configs([Outer(gamma=0.5), Outer(gamma=2.0)])
+        with pytest.raises(ConfigError, match="got 2"):
+            cfg.validate(stacked)
+
+    def test_nan_is_rejected(self):
+        with pytest.raises(ConfigError):
+            cfg.check_range("x", float("nan"), 0, 1)
+
+    def test_tracers_are_skipped(self):
+        jax.jit(lambda x: cfg.check_range("x", x, 0, 1) or x)(5.0)
