@@ -1,1 +1,42 @@
-"""Agents, one algorithm per module, all with the same contract (see docs/agent_contract.md)."""
+"""Agents, one algorithm per module, all with the same contract (see docs/agent_contract.md).
+
+``AGENTS`` maps a registry name to the agent module; every module exposes
+``Config``, ``State``, ``init``, ``act``, ``loss``, ``update``, ``make_train``
+and ``make_run`` (see ``docs/api.md``).
+
+Examples:
+  >>> import agents
+  >>> agents.get("dqn").__name__
+  'agents.dqn'
+  >>> sorted(agents.AGENTS)[:2]
+  ['dqn', 'vi_tabular']
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from agents import dqn, vi_tabular
+from jaxrl.errors import ConfigError
+
+__all__ = ["AGENTS", "get", "dqn", "vi_tabular"]
+
+AGENTS: dict[str, ModuleType] = {
+    "dqn": dqn,
+    "vi_tabular": vi_tabular,
+}
+"""Registered agents by name."""
+
+
+def get(name: str) -> ModuleType:
+    """Return the agent module registered as ``name``.
+
+    Raises:
+      ConfigError: if ``name`` is not registered (the message lists the names).
+    """
+    try:
+        return AGENTS[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown agent {name!r}; registered agents: {', '.join(sorted(AGENTS))}"
+        ) from None

@@ -1,1 +1,235 @@
-"""On-accelerator environments (gymnax 1.0 contract) and the environment registry."""
+"""On-accelerator environments (gymnax 1.0 contract) and the environment registry.
+
+:func:`make` builds any gymnax environment id or one of our own environments
+(``FiniteMDP-v0``, ``Garnet-v0``, ``Chain-v0``, ``GridWorld-v0`` from
+:mod:`envs.finite_mdp`) and returns ``(env, env_params)``.
+
+A keyword argument either names a field of the environment's ``EnvParams`` (it
+overrides the default, e.g. ``max_steps_in_episode=200``) or an argument of its
+constructor: the environment class for gymnax ids (e.g. ``size=10`` for
+``DeepSea-bsuite``), the factory in ``envs.finite_mdp.ENV_FACTORIES`` for our own
+ids (e.g. ``num_states=5`` for ``Chain-v0``). Constructor arguments win when a
+name is both.
+
+``MNISTBandit-bsuite`` downloads MNIST when it is built (into gymnax's cache,
+``/tmp/mnist``); without network access and without a cached copy, ``make`` raises
+:class:`~jaxrl.errors.ConfigError` saying so.
+
+Examples:
+  >>> import envs
+  >>> env, params = envs.make("CartPole-v1", max_steps_in_episode=200)
+  >>> params.max_steps_in_episode
+  200
+  >>> envs.num_actions(env, params), envs.obs_shape(env, params)
+  (2, (4,))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import gymnax
+import gymnax.registration
+import numpy as np
+from gymnax.environments import spaces
+
+from envs.finite_mdp import ENV_FACTORIES as _OWN_FACTORIES
+from envs.wrappers import FlattenObservation, GymnaxV0StepAdapter, LogWrapper
+from jaxrl.errors import ConfigError
+
+__all__ = [
+    "make",
+    "registered_envs",
+    "is_discrete",
+    "num_actions",
+    "obs_shape",
+    "LogWrapper",
+    "FlattenObservation",
+    "GymnaxV0StepAdapter",
+]
+
+_GYMNAX_IDS: tuple[str, ...] = tuple(gymnax.registered_envs)
+_OWN_IDS: tuple[str, ...] = tuple(_OWN_FACTORIES)
+
+registered_envs: tuple[str, ...] = _GYMNAX_IDS + tuple(
+    name for name in _OWN_IDS if name not in _GYMNAX_IDS
+)
+"""Every id :func:`make` accepts: all gymnax ids (at import time), then our own."""
+
+
+def _suggest(name: str) -> str:
+    lowered = {n.lower(): n for n in registered_envs}
+    match = difflib.get_close_matches(str(name).lower(), list(lowered), n=1, cutoff=0.6)
+    return f" (did you mean {lowered[match[0]]!r}?)" if match else ""
+
+
+def _keyword_names(fn: Callable[..., Any]) -> tuple[list[str], bool]:
+    """Return (named keyword parameters, accepts **kwargs) of a callable."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return [], True
+    names = [
+        p.name
+        for p in params
+        if p.name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
+    return names, any(p.kind == p.VAR_KEYWORD for p in params)
+
+
+def make(name: str, **kwargs: Any) -> tuple[Any, Any]:
+    """Build a registered environment and its parameters.
+
+    Args:
+      name: an id in :data:`registered_envs`.
+      **kwargs: constructor arguments (of the gymnax environment class, or of
+        our factory in ``envs.finite_mdp.ENV_FACTORIES``) and/or ``EnvParams``
+        field overrides.
+
+    Returns:
+      ``(env, env_params)``: a gymnax ``Environment`` and its (overridden) params.
+
+    Raises:
+      ConfigError: unknown ``name`` (lists the valid ids, suggests a close match),
+        unknown keyword (lists the valid ones), a constructor that rejects its
+        arguments, or ``MNISTBandit-bsuite`` when MNIST cannot be downloaded.
+
+    Examples:
+      >>> env, params = make("DeepSea-bsuite", size=5)
+      >>> params.max_steps_in_episode
+      5
+      >>> make("CartPole-v0")  # doctest: +ELLIPSIS
+      Traceback (most recent call last):
+      ...
+      jaxrl.errors.ConfigError: unknown environment 'CartPole-v0' (did you mean ...
+    """
+    if not isinstance(name, str) or name not in registered_envs:
+        raise ConfigError(
+            f"unknown environment {name!r}{_suggest(name)}; registered: "
+            f"{', '.join(registered_envs)}"
+        )
+    if name in _GYMNAX_IDS:
+        return _make_gymnax(name, kwargs)
+    return _make_own(name, kwargs)
+
+
+def _make_own(name: str, kwargs: Mapping[str, Any]) -> tuple[Any, Any]:
+    factory = _OWN_FACTORIES[name]
+    valid, any_kw = _keyword_names(factory)
+    factory_kwargs = {k: v for k, v in kwargs.items() if any_kw or k in valid}
+    overrides = {k: v for k, v in kwargs.items() if k not in factory_kwargs}
+    env, params = factory(**factory_kwargs)
+    return env, _override_params(name, params, overrides, valid, "factory arguments")
+
+
+def _make_gymnax(name: str, kwargs: Mapping[str, Any]) -> tuple[Any, Any]:
+    env_class = getattr(gymnax.registration, "_registry", {}).get(name)
+    ctor_names, _ = (
+        _keyword_names(env_class.__init__) if env_class is not None else ([], False)
+    )
+    ctor_kwargs = {k: v for k, v in kwargs.items() if k in ctor_names}
+    overrides = {k: v for k, v in kwargs.items() if k not in ctor_kwargs}
+    try:
+        env, params = gymnax.make(name, **ctor_kwargs)
+    except OSError as err:  # urllib's URLError is an OSError
+        detail = " ".join(str(err).split())
+        raise ConfigError(
+            f"{name} downloads its data when built and that failed ({detail}); "
+            "it needs network access or a cached copy "
+            "(gymnax caches MNIST in /tmp/mnist)"
+        ) from None
+    except (TypeError, ValueError, AssertionError) as err:
+        detail = " ".join(str(err).split())
+        raise ConfigError(f"cannot build {name} with {ctor_kwargs}: {detail}") from None
+    return env, _override_params(
+        name, params, overrides, ctor_names, "constructor arguments"
+    )
+
+
+def _override_params(
+    name: str,
+    params: Any,
+    overrides: Mapping[str, Any],
+    other: list[str],
+    other_kind: str,
+) -> Any:
+    """Return ``params`` with fields replaced; unknown names raise ConfigError."""
+    if not overrides:
+        return params
+    fields = [f.name for f in dataclasses.fields(params)]
+    unknown = [k for k in overrides if k not in fields]
+    if unknown:
+        raise ConfigError(
+            f"unknown option(s) {', '.join(map(repr, unknown))} for {name}; "
+            f"valid EnvParams fields: {', '.join(fields)}; "
+            f"{other_kind}: {', '.join(other) or '(none)'}"
+        )
+    for key, value in overrides.items():
+        current = getattr(params, key)
+        if isinstance(value, str) and not isinstance(current, str):
+            raise ConfigError(
+                f"{name} option {key}={value!r} must be a {type(current).__name__}, "
+                "not a string"
+            )
+    steps = overrides.get("max_steps_in_episode", 1)
+    if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 1:
+        raise ConfigError(
+            f"max_steps_in_episode must be an integer >= 1, got {steps!r}"
+        )
+    return params.replace(**overrides)
+
+
+def is_discrete(env: Any, params: Any) -> bool:
+    """Return True if ``env``'s action space is ``Discrete`` (under ``params``).
+
+    Examples:
+      >>> env, params = make("Pendulum-v1")
+      >>> is_discrete(env, params)
+      False
+    """
+    return isinstance(env.action_space(params), spaces.Discrete)
+
+
+def num_actions(env: Any, params: Any) -> int:
+    """Return the number of discrete actions.
+
+    Raises:
+      ConfigError: if the action space is not ``Discrete``.
+
+    Examples:
+      >>> env, params = make("Breakout-MinAtar")
+      >>> num_actions(env, params)
+      3
+    """
+    space = env.action_space(params)
+    if not isinstance(space, spaces.Discrete):
+        raise ConfigError(
+            f"{env.name} has a {type(space).__name__} action space; "
+            "num_actions needs a Discrete one"
+        )
+    return int(space.n)
+
+
+def obs_shape(env: Any, params: Any) -> tuple[int, ...]:
+    """Return the shape of one (unbatched) observation, from the observation space.
+
+    Raises:
+      ConfigError: if the observation space has no single shape (Dict/Tuple spaces).
+
+    Examples:
+      >>> env, params = make("Breakout-MinAtar")
+      >>> obs_shape(env, params)
+      (10, 10, 4)
+    """
+    space = env.observation_space(params)
+    shape = getattr(space, "shape", None)
+    if shape is None:
+        raise ConfigError(
+            f"{env.name} has a {type(space).__name__} observation space "
+            "without one shape"
+        )
+    return tuple(int(d) for d in shape)

@@ -1,0 +1,806 @@
+"""A sampling environment for any :class:`jaxrl.mdp.FiniteMDP`, plus MDP generators.
+
+:class:`FiniteMDPEnv` follows the gymnax 1.0 contract (``step_env`` returns
+``(obs, state, reward, terminated, info)``; ``Environment.step`` adds the time
+limit as ``truncated``, auto-resets and stores the pre-reset observation in
+``info["final_observation"]``). The MDP itself lives in :class:`EnvParams`, so it
+is data: it can be traced, swept or vmapped like any other parameter, and one
+``FiniteMDPEnv`` object (which only fixes ``S``, ``A`` and the observation format)
+serves every MDP of that size.
+
+One step from state ``s`` with action ``a``:
+
+* ``s' ~ P[s, a, :]``;
+* ``reward = R[s, a]`` (the *expected* reward table; the env pays it
+  deterministically, so sampled returns are unbiased for the exact values);
+* ``info["cost"] = C[s, a]`` when the MDP has a cost table (``mdp.C`` not None);
+* ``terminated = terminal[s']``: entering a state flagged in
+  ``EnvParams.terminal`` ends the episode (no bootstrap);
+* ``truncated = time >= max_steps_in_episode`` (gymnax's ``is_truncated``).
+
+For the exact DP values of the MDP to equal the episodic returns of the env,
+terminal states should be absorbing with zero reward (``P[t, a, t] = 1``,
+``R[t, a] = 0``); the gridworld and probe generators build them that way.
+
+Generators (pure; they return a :class:`FiniteMDP`): :func:`garnet`,
+:func:`chain`, :func:`gridworld` (with :func:`parse_layout`). Factories returning
+``(env, env_params)``: :func:`make_finite_mdp_env`, :func:`make_garnet_env`,
+:func:`make_chain_env`, :func:`make_gridworld_env`, collected in
+:data:`ENV_FACTORIES` for the registry in ``envs/__init__.py``.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, NamedTuple
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+from gymnax.environments import environment, spaces
+
+from jaxrl.errors import ConfigError
+from jaxrl.mdp import FiniteMDP, default_float_dtype, validate
+from jaxrl.types import Array, ArrayLike, PRNGKey
+
+__all__ = [
+    "EnvState",
+    "EnvParams",
+    "FiniteMDPEnv",
+    "OBSERVATIONS",
+    "garnet",
+    "chain",
+    "gridworld",
+    "GridLayout",
+    "parse_layout",
+    "DEFAULT_LAYOUT",
+    "GRID_ACTIONS",
+    "make_env_params",
+    "make_finite_mdp_env",
+    "make_garnet_env",
+    "make_chain_env",
+    "make_gridworld_env",
+    "ENV_FACTORIES",
+]
+
+OBSERVATIONS = ("one_hot", "index")
+"""Observation formats: ``"one_hot"`` (float32 ``[S]``) or ``"index"`` (int32)."""
+
+
+@struct.dataclass
+class EnvState(environment.EnvState):
+    """State of :class:`FiniteMDPEnv`.
+
+    Attributes:
+      time: ``[]`` int32 steps taken in the current episode.
+      state: ``[]`` int32 index of the current MDP state.
+    """
+
+    time: Array
+    state: Array
+
+
+@struct.dataclass(kw_only=True)
+class EnvParams(environment.EnvParams):
+    """Parameters of :class:`FiniteMDPEnv`; every field is a pytree leaf (traceable).
+
+    Attributes:
+      mdp: the :class:`FiniteMDP` (``P``, ``R``, ``mu0``, ``gamma``, optional ``C``).
+      terminal: ``[S]`` bool; entering a flagged state terminates the episode.
+      max_steps_in_episode: time limit; reaching it truncates the episode.
+    """
+
+    mdp: FiniteMDP
+    terminal: Array
+    max_steps_in_episode: Any = 100
+
+
+class FiniteMDPEnv(environment.Environment[EnvState, EnvParams]):
+    """Sample trajectories of a finite MDP stored in :class:`EnvParams` (gymnax 1.0).
+
+    Args:
+      num_states: ``S`` (static; must match ``params.mdp``).
+      num_actions: ``A`` (static).
+      observation: ``"one_hot"`` (default, float32 ``[S]``) or ``"index"`` (int32).
+      default_params: the params used when ``step``/``reset`` get ``params=None``.
+      name: the environment's name (e.g. its registry id).
+
+    Raises:
+      ConfigError: on a bad observation format or nonpositive sizes.
+
+    Examples:
+      >>> env, params = make_chain_env(num_states=4)
+      >>> obs, state = env.reset(jax.random.key(0), params)
+      >>> obs  # chain episodes start in state 0
+      Array([1., 0., 0., 0.], dtype=float32)
+      >>> obs, state, reward, terminated, truncated, info = env.step(
+      ...     jax.random.key(1), state, 1, params)
+      >>> int(state.state), float(reward)
+      (1, 0.0)
+    """
+
+    def __init__(
+        self,
+        num_states: int,
+        num_actions: int,
+        *,
+        observation: str = "one_hot",
+        default_params: EnvParams | None = None,
+        name: str = "FiniteMDP-v0",
+    ):
+        super().__init__()
+        if observation not in OBSERVATIONS:
+            raise ConfigError(
+                f"observation must be one of {', '.join(OBSERVATIONS)}, "
+                f"got {observation!r}"
+            )
+        if int(num_states) < 1 or int(num_actions) < 1:
+            raise ConfigError(
+                "num_states and num_actions must be >= 1, "
+                f"got {num_states}, {num_actions}"
+            )
+        self.num_states = int(num_states)
+        self._num_actions = int(num_actions)
+        self.observation = observation
+        self._default_params = default_params
+        self._name = name
+
+    # ------------------------------------------------------------------ gymnax API
+
+    @property
+    def default_params(self) -> EnvParams:
+        """The params given at construction (factories always set them)."""
+        if self._default_params is None:
+            raise ConfigError(
+                f"{self._name} has no default params; pass env_params "
+                "(see make_finite_mdp_env)"
+            )
+        return self._default_params
+
+    def _check(self, params: EnvParams) -> None:
+        chex.assert_shape(
+            params.mdp.P, (self.num_states, self._num_actions, self.num_states)
+        )
+        chex.assert_shape(params.terminal, (self.num_states,))
+
+    def _obs(self, s: Array) -> Array:
+        if self.observation == "one_hot":
+            return jax.nn.one_hot(s, self.num_states, dtype=jnp.float32)
+        return jnp.asarray(s, jnp.int32)
+
+    def step_env(
+        self, key: PRNGKey, state: EnvState, action: ArrayLike, params: EnvParams
+    ) -> tuple[Array, EnvState, Array, Array, dict[str, Array]]:
+        """Sample ``s' ~ P[s, a]``, pay ``R[s, a]``, terminate on entering a terminal.
+
+        Args:
+          key: typed key for the transition sample.
+          state: current :class:`EnvState`.
+          action: ``[]`` int action in ``[0, A)``.
+          params: :class:`EnvParams`.
+
+        Returns:
+          ``(obs, state, reward, terminated, info)`` with ``info["cost"]`` present iff
+          ``params.mdp.C`` is not None.
+        """
+        self._check(params)
+        mdp = params.mdp
+        a = jnp.asarray(action, jnp.int32)
+        s = state.state
+        row = mdp.P[s, a]
+        next_s = jax.random.categorical(key, jnp.log(row)).astype(jnp.int32)
+        reward = mdp.R[s, a]
+        terminated = params.terminal[next_s]
+        new_state = EnvState(time=state.time + 1, state=next_s)
+        info: dict[str, Array] = {}
+        if mdp.C is not None:
+            info["cost"] = mdp.C[s, a]
+        return self._obs(next_s), new_state, reward, terminated, info
+
+    def reset_env(self, key: PRNGKey, params: EnvParams) -> tuple[Array, EnvState]:
+        """Sample ``s_0 ~ mu0``; return ``(obs, state)`` with ``time = 0``."""
+        self._check(params)
+        s0 = jax.random.categorical(key, jnp.log(params.mdp.mu0)).astype(jnp.int32)
+        return self._obs(s0), EnvState(time=jnp.asarray(0, jnp.int32), state=s0)
+
+    def observe(
+        self, key: PRNGKey, state: EnvState, action: ArrayLike | None, params: EnvParams
+    ) -> Array:
+        """Return the observation of ``state`` (``key`` and ``action`` are unused)."""
+        del key, action, params
+        return self._obs(state.state)
+
+    def get_obs(
+        self, state: EnvState, params: EnvParams | None = None, key: Any = None
+    ) -> Array:
+        """Return the observation of ``state`` (legacy gymnax hook)."""
+        del params, key
+        return self._obs(state.state)
+
+    def is_terminated(self, state: EnvState, params: EnvParams) -> Array:
+        """Whether ``state`` is flagged terminal."""
+        return params.terminal[state.state]
+
+    @property
+    def name(self) -> str:
+        """Environment name."""
+        return self._name
+
+    @property
+    def num_actions(self) -> int:
+        """Number of actions ``A``."""
+        return self._num_actions
+
+    def action_space(self, params: EnvParams | None = None) -> spaces.Discrete:
+        """``Discrete(A)``."""
+        del params
+        return spaces.Discrete(self._num_actions)
+
+    def observation_space(self, params: EnvParams | None = None) -> spaces.Space:
+        """``Box(0, 1, (S,), float32)`` if one-hot, else ``Discrete(S)``."""
+        del params
+        if self.observation == "one_hot":
+            return spaces.Box(0.0, 1.0, (self.num_states,), jnp.float32)
+        return spaces.Discrete(self.num_states)
+
+    def state_space(self, params: EnvParams | None = None) -> spaces.Dict:
+        """``Dict(time=Discrete(max_steps + 1), state=Discrete(S))``."""
+        params = self.default_params if params is None else params
+        max_steps = int(np.max(np.asarray(params.max_steps_in_episode)))
+        return spaces.Dict(
+            {
+                "time": spaces.Discrete(max_steps + 1),
+                "state": spaces.Discrete(self.num_states),
+            }
+        )
+
+
+# ======================================================================= generators
+
+
+def _float(dtype: Any) -> Any:
+    return default_float_dtype() if dtype is None else dtype
+
+
+def garnet(
+    key: PRNGKey,
+    num_states: int,
+    num_actions: int,
+    branching: int,
+    gamma: ArrayLike = 0.9,
+    *,
+    dtype: Any = None,
+) -> FiniteMDP:
+    """Draw a Garnet random MDP ``G(S, A, b)`` (Archibald, McKinnon & Thomas, 1995).
+
+    For every ``(s, a)``, ``b`` distinct successor states are drawn uniformly
+    without replacement, and their probabilities are the gaps between ``b - 1``
+    sorted ``U(0, 1)`` cut points (a uniform draw from the simplex, Bhatnagar et
+    al. 2009). Rewards ``R[s, a] ~ U[0, 1)`` i.i.d.; ``mu0`` is uniform.
+    Pure and vmappable: ``jax.vmap(lambda k: garnet(k, 10, 4, 3))(keys)`` gives a
+    batch of Garnets (sizes are static Python ints; ``gamma`` may be traced). The
+    sampling is jitted once per ``(S, A, b, dtype)``.
+
+    Args:
+      key: typed key (consumed by one uniform draw of shape ``[S, A, S + b]``).
+      num_states: ``S``.
+      num_actions: ``A``.
+      branching: ``b``, successors per state-action pair, ``1 <= b <= S``.
+      gamma: discount factor.
+      dtype: float dtype (default: JAX's default float).
+
+    Returns:
+      The MDP.
+
+    Raises:
+      ConfigError: on sizes out of range.
+
+    Examples:
+      >>> mdp = garnet(jax.random.key(0), num_states=5, num_actions=2, branching=2)
+      >>> mdp.P.shape, int((mdp.P[0, 0] > 0).sum())
+      ((5, 2, 5), 2)
+    """
+    S, A, b = int(num_states), int(num_actions), int(branching)
+    if S < 1 or A < 1:
+        raise ConfigError(
+            f"garnet needs num_states >= 1 and num_actions >= 1, got {S}, {A}"
+        )
+    if not 1 <= b <= S:
+        raise ConfigError(f"garnet branching must lie in [1, num_states={S}], got {b}")
+    dtype = jnp.dtype(_float(dtype))
+    return _garnet(key, jnp.asarray(gamma, dtype), S, A, b, dtype)
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3, 4, 5))
+def _garnet(
+    key: PRNGKey, gamma: Array, S: int, A: int, b: int, dtype: Any
+) -> FiniteMDP:
+    """Jitted body of :func:`garnet` (normalised arguments: one compile per size)."""
+    # One uniform draw, sliced three ways: successor ranks [S], cut points [b-1]
+    # and the reward [1] of every (s, a). (One draw also compiles one sampler.)
+    u = jax.random.uniform(key, (S, A, S + b), dtype=dtype)
+    successors = jnp.argsort(u[..., :S], axis=-1)[..., :b]
+    cuts = jnp.sort(u[..., S : S + b - 1], axis=-1)
+    bounds = jnp.concatenate(
+        [jnp.zeros((S, A, 1), dtype), cuts, jnp.ones((S, A, 1), dtype)], axis=-1
+    )
+    probs = jnp.diff(bounds, axis=-1)  # [S, A, b]
+    P = jnp.einsum("sab,sabt->sat", probs, jax.nn.one_hot(successors, S, dtype=dtype))
+    R = u[..., S + b - 1]
+    mu0 = jnp.full((S,), 1.0 / S, dtype)
+    return FiniteMDP(P=P, R=R, mu0=mu0, gamma=gamma)
+
+
+def chain(
+    num_states: int = 10,
+    *,
+    small_reward: ArrayLike = 0.1,
+    large_reward: ArrayLike = 1.0,
+    slip: ArrayLike = 0.0,
+    gamma: ArrayLike = 0.9,
+    dtype: Any = None,
+) -> FiniteMDP:
+    """Return the exploration chain (after Strens' NChain, 2000).
+
+    States ``0 .. N-1`` in a line, start ``mu0 = delta_0``, no terminal states.
+    Action 0 (*left*) moves to ``max(s - 1, 0)``, action 1 (*right*) to
+    ``min(s + 1, N - 1)``; with probability ``slip`` the move goes the other
+    way. Rewards depend only on ``(s, a)``: ``R[0, left] = small_reward`` (a
+    nearby, tempting reward) and ``R[N-1, right] = large_reward`` (the distant
+    one); all else is zero. With ``slip = 0``, always-left earns
+    ``small / (1 - gamma)`` from state 0 and always-right earns
+    ``gamma^{N-1} large / (1 - gamma)``, so going right is optimal iff
+    ``gamma^{N-1} large > small``. ``slip`` and the rewards may be traced.
+
+    Args:
+      num_states: ``N >= 2`` (static).
+      small_reward: reward for *left* in state 0.
+      large_reward: reward for *right* in state ``N - 1``.
+      slip: probability that the move is reversed, in ``[0, 1]``.
+      gamma: discount factor.
+      dtype: float dtype.
+
+    Returns:
+      The MDP with ``A = 2``.
+
+    Examples:
+      >>> mdp = chain(4, slip=0.0)
+      >>> mdp.P[0, 1], mdp.R[3]
+      (Array([0., 1., 0., 0.], dtype=float32), Array([0., 1.], dtype=float32))
+    """
+    N = int(num_states)
+    if N < 2:
+        raise ConfigError(f"chain num_states must be >= 2, got {N}")
+    dtype = _float(dtype)
+    idx = np.arange(N)
+    left = np.eye(N)[np.maximum(idx - 1, 0)]  # [S, S']
+    right = np.eye(N)[np.minimum(idx + 1, N - 1)]
+    intended = jnp.asarray(np.stack([left, right], axis=1), dtype)  # [S, A, S']
+    reversed_ = jnp.asarray(np.stack([right, left], axis=1), dtype)
+    slip = jnp.asarray(slip, dtype)
+    P = (1.0 - slip) * intended + slip * reversed_
+    small = np.zeros((N, 2))
+    small[0, 0] = 1.0
+    large = np.zeros((N, 2))
+    large[N - 1, 1] = 1.0
+    R = jnp.asarray(small, dtype) * jnp.asarray(small_reward, dtype) + jnp.asarray(
+        large, dtype
+    ) * jnp.asarray(large_reward, dtype)
+    mu0 = jnp.asarray(np.eye(N)[0], dtype)
+    return FiniteMDP(P=P, R=R, mu0=mu0, gamma=jnp.asarray(gamma, dtype))
+
+
+DEFAULT_LAYOUT: tuple[str, ...] = (
+    "#######",
+    "#S....#",
+    "#.##..#",
+    "#..#T.#",
+    "#....G#",
+    "#######",
+)
+"""The default gridworld: 17 cells (states), one trap, one goal."""
+
+GRID_ACTIONS: tuple[str, ...] = ("up", "right", "down", "left")
+"""Gridworld action names, by index."""
+
+_MOVES = ((-1, 0), (0, 1), (1, 0), (0, -1))
+_LAYOUT_CHARS = "#.SGT"
+
+
+class GridLayout(NamedTuple):
+    """A parsed gridworld layout (host-side NumPy values).
+
+    Attributes:
+      height: rows of the layout.
+      width: columns of the layout.
+      cells: ``(row, col)`` of each state, row-major order; state ``i`` is ``cells[i]``.
+      start: ``[S]`` bool, ``S`` cells.
+      goal: ``[S]`` bool, ``G`` cells.
+      trap: ``[S]`` bool, ``T`` cells.
+    """
+
+    height: int
+    width: int
+    cells: tuple[tuple[int, int], ...]
+    start: np.ndarray
+    goal: np.ndarray
+    trap: np.ndarray
+
+    @property
+    def terminal(self) -> np.ndarray:
+        """``[S]`` bool: goal or trap."""
+        return self.goal | self.trap
+
+    def state_index(self, row: int, col: int) -> int:
+        """Return the state index of cell ``(row, col)`` (ConfigError if a wall)."""
+        try:
+            return self.cells.index((row, col))
+        except ValueError:
+            raise ConfigError(
+                f"cell ({row}, {col}) is a wall or outside the layout"
+            ) from None
+
+
+def parse_layout(layout: tuple[str, ...] | list[str] | str | None = None) -> GridLayout:
+    """Parse a gridworld layout.
+
+    Layout characters: ``#`` wall (not a state; moving into it, or off the grid,
+    leaves the agent in place), ``.`` floor, ``S`` start (floor; the initial
+    distribution is uniform over ``S`` cells), ``G`` goal (absorbing terminal,
+    pays ``goal_reward`` on entry), ``T`` trap (absorbing terminal, pays
+    ``trap_reward`` on entry). Every non-wall cell is a state, numbered row-major.
+
+    Args:
+      layout: rows of equal length, a newline-separated string, or ``None`` for
+        :data:`DEFAULT_LAYOUT`.
+
+    Returns:
+      The :class:`GridLayout`.
+
+    Raises:
+      ConfigError: on ragged rows, unknown characters or no start cell.
+
+    Examples:
+      >>> g = parse_layout(("S.#", "..G"))
+      >>> len(g.cells), g.goal.nonzero()[0].tolist()
+      (5, [4])
+    """
+    if layout is None:
+        layout = DEFAULT_LAYOUT
+    if isinstance(layout, str):
+        layout = tuple(row for row in layout.strip("\n").split("\n"))
+    rows = tuple(str(r) for r in layout)
+    if not rows or not rows[0]:
+        raise ConfigError("gridworld layout is empty")
+    width = len(rows[0])
+    for i, row in enumerate(rows):
+        if len(row) != width:
+            raise ConfigError(
+                "gridworld layout rows must have equal length; "
+                f"row {i} has {len(row)}, "
+                f"row 0 has {width}"
+            )
+        for j, ch in enumerate(row):
+            if ch not in _LAYOUT_CHARS:
+                raise ConfigError(
+                    f"gridworld layout has unknown character {ch!r} "
+                    f"at row {i}, col {j}; "
+                    f"valid: {' '.join(_LAYOUT_CHARS)}"
+                )
+    cells = tuple(
+        (i, j) for i, row in enumerate(rows) for j, ch in enumerate(row) if ch != "#"
+    )
+    kinds = (
+        np.array([rows[i][j] for i, j in cells]) if cells else np.array([], dtype=str)
+    )
+    start, goal, trap = kinds == "S", kinds == "G", kinds == "T"
+    if not start.any():
+        raise ConfigError("gridworld layout needs at least one start cell 'S'")
+    return GridLayout(len(rows), width, cells, start, goal, trap)
+
+
+def _grid_successors(g: GridLayout) -> np.ndarray:
+    """Return ``[S, 4]`` deterministic successor indices of each move."""
+    index = {c: i for i, c in enumerate(g.cells)}
+    nxt = np.zeros((len(g.cells), 4), np.int64)
+    for i, (r, c) in enumerate(g.cells):
+        for a, (dr, dc) in enumerate(_MOVES):
+            nxt[i, a] = index.get((r + dr, c + dc), i)
+    return nxt
+
+
+def gridworld(
+    layout: tuple[str, ...] | list[str] | str | None = None,
+    *,
+    slip: ArrayLike = 0.1,
+    gamma: ArrayLike = 0.95,
+    goal_reward: ArrayLike = 1.0,
+    trap_reward: ArrayLike = -1.0,
+    step_reward: ArrayLike = 0.0,
+    dtype: Any = None,
+) -> FiniteMDP:
+    """Return the MDP of a slippery gridworld (layout: see :func:`parse_layout`).
+
+    Actions (:data:`GRID_ACTIONS`): 0 up, 1 right, 2 down, 3 left. The intended
+    move happens with probability ``1 - slip``; with probability ``slip / 2``
+    each, the agent moves in one of the two perpendicular directions instead.
+    Moves into walls or off the grid leave the agent in place. Goal and trap
+    cells are absorbing with zero reward. From any other cell,
+    ``R[s, a] = step_reward + sum_{s'} P[s, a, s'] (goal_reward [s' is G] +
+    trap_reward [s' is T])``: the expected entry bonus (the env pays expected
+    rewards, see the module docstring). ``slip`` and the rewards may be traced;
+    the layout is static.
+
+    Args:
+      layout: the layout, or ``None`` for :data:`DEFAULT_LAYOUT`.
+      slip: slip probability in ``[0, 1]``.
+      gamma: discount factor.
+      goal_reward: bonus for entering a goal.
+      trap_reward: bonus (usually negative) for entering a trap.
+      step_reward: reward of every move from a non-terminal cell.
+      dtype: float dtype.
+
+    Returns:
+      The MDP (``A = 4``); its terminal mask is ``parse_layout(layout).terminal``.
+
+    Examples:
+      >>> mdp = gridworld(("SG",), slip=0.0)
+      >>> mdp.R[0]  # right enters the goal
+      Array([0., 1., 0., 0.], dtype=float32)
+    """
+    g = parse_layout(layout)
+    dtype = _float(dtype)
+    S = len(g.cells)
+    nxt = _grid_successors(g)
+    eye = np.eye(S)
+    terminal = g.terminal
+    intended = np.zeros((S, 4, S))
+    perpendicular = np.zeros((S, 4, S))
+    for a in range(4):
+        intended[:, a] = eye[nxt[:, a]]
+        perpendicular[:, a] = 0.5 * (
+            eye[nxt[:, (a + 1) % 4]] + eye[nxt[:, (a + 3) % 4]]
+        )
+    absorbing = np.repeat(eye[:, None, :], 4, axis=1)
+    intended[terminal] = absorbing[terminal]
+    perpendicular[terminal] = absorbing[terminal]
+    slip = jnp.asarray(slip, dtype)
+    P = (1.0 - slip) * jnp.asarray(intended, dtype) + slip * jnp.asarray(
+        perpendicular, dtype
+    )
+    bonus = jnp.asarray(g.goal, dtype) * jnp.asarray(goal_reward, dtype) + jnp.asarray(
+        g.trap, dtype
+    ) * jnp.asarray(trap_reward, dtype)
+    live = jnp.asarray(~terminal, dtype)[:, None]
+    R = live * (jnp.asarray(step_reward, dtype) + P @ bonus)
+    mu0 = jnp.asarray(g.start / g.start.sum(), dtype)
+    return FiniteMDP(P=P, R=R, mu0=mu0, gamma=jnp.asarray(gamma, dtype))
+
+
+# ======================================================================== factories
+
+
+def make_env_params(
+    mdp: FiniteMDP, *, max_steps: int = 100, terminal: ArrayLike | None = None
+) -> EnvParams:
+    """Build :class:`EnvParams` for an MDP after host-side checks.
+
+    Args:
+      mdp: the MDP (validated with :func:`jaxrl.mdp.validate`; tracers skipped).
+      max_steps: time limit per episode, ``>= 1``.
+      terminal: ``[S]`` bool mask of terminal states; default none.
+
+    Returns:
+      The params.
+
+    Raises:
+      ConfigError: on an invalid MDP, a bad ``terminal`` shape, ``mu0`` mass on a
+        terminal state, or ``max_steps < 1``.
+    """
+    if not isinstance(mdp, FiniteMDP):
+        raise ConfigError(
+            f"mdp must be a jaxrl.mdp.FiniteMDP, got {type(mdp).__name__}"
+        )
+    validate(mdp)
+    if np.ndim(mdp.P) != 3:
+        raise ConfigError(
+            "mdp must be one unbatched MDP with P of shape [S, A, S], "
+            f"got {np.shape(mdp.P)}; "
+            "vmap make_env_params over a batch instead"
+        )
+    S = mdp.num_states
+    if not isinstance(max_steps, int | np.integer) or max_steps < 1:
+        raise ConfigError(f"max_steps must be an integer >= 1, got {max_steps!r}")
+    if terminal is None:
+        terminal = jnp.zeros((S,), bool)
+    else:
+        terminal = jnp.asarray(terminal, bool)
+        if terminal.shape != (S,):
+            raise ConfigError(
+                f"terminal must be a bool mask of shape [{S}], "
+                f"got {list(terminal.shape)}"
+            )
+        mu0 = mdp.mu0
+        if not isinstance(mu0, jax.core.Tracer) and np.any(
+            np.asarray(mu0)[np.asarray(terminal)] > 0
+        ):
+            bad = np.nonzero((np.asarray(mu0) > 0) & np.asarray(terminal))[0].tolist()
+            raise ConfigError(
+                f"mu0 puts mass on terminal states {bad}; episodes would start ended"
+            )
+    return EnvParams(mdp=mdp, terminal=terminal, max_steps_in_episode=int(max_steps))
+
+
+def make_finite_mdp_env(
+    mdp: FiniteMDP | None = None,
+    *,
+    max_steps: int = 100,
+    terminal: ArrayLike | None = None,
+    observation: str = "one_hot",
+    name: str = "FiniteMDP-v0",
+) -> tuple[FiniteMDPEnv, EnvParams]:
+    """Return ``(env, env_params)`` sampling ``mdp`` (registry id ``FiniteMDP-v0``).
+
+    Args:
+      mdp: the MDP; ``None`` gives ``chain()`` (10 states) as a default example.
+      max_steps: time limit per episode.
+      terminal: ``[S]`` bool terminal mask (default: no terminal states).
+      observation: ``"one_hot"`` or ``"index"``.
+      name: the env's name.
+
+    Returns:
+      The env (static: sizes and observation format) and its params (data).
+
+    Raises:
+      ConfigError: see :func:`make_env_params`.
+
+    Examples:
+      >>> from jaxrl.testing import two_state
+      >>> env, params = make_finite_mdp_env(two_state().mdp, max_steps=10)
+      >>> env.num_actions, env.observation_space(params).shape
+      (2, (2,))
+    """
+    mdp = chain() if mdp is None else mdp
+    params = make_env_params(mdp, max_steps=max_steps, terminal=terminal)
+    env = FiniteMDPEnv(
+        mdp.num_states,
+        mdp.num_actions,
+        observation=observation,
+        default_params=params,
+        name=name,
+    )
+    return env, params
+
+
+def make_garnet_env(
+    *,
+    key: PRNGKey | None = None,
+    seed: int = 0,
+    num_states: int = 20,
+    num_actions: int = 4,
+    branching: int = 3,
+    gamma: float = 0.9,
+    max_steps: int = 100,
+    observation: str = "one_hot",
+) -> tuple[FiniteMDPEnv, EnvParams]:
+    """Return ``(env, env_params)`` for a Garnet MDP (registry id ``Garnet-v0``).
+
+    The Garnet is drawn from ``key`` when given. Otherwise it is drawn from
+    ``jax.random.key(seed)``: the seed is the user's explicit, reproducible
+    choice of *which MDP* (part of the environment's definition, like a layout),
+    which is why this factory may make a key (house rule 2 otherwise keeps key
+    creation in scripts and tests). No terminal states.
+
+    Args:
+      key: typed key selecting the MDP (takes precedence over ``seed``).
+      seed: integer seed used when ``key`` is None.
+      num_states: ``S``.
+      num_actions: ``A``.
+      branching: successors per ``(s, a)``.
+      gamma: discount factor.
+      max_steps: time limit.
+      observation: ``"one_hot"`` or ``"index"``.
+
+    Returns:
+      ``(env, env_params)``.
+
+    Examples:
+      >>> env, params = make_garnet_env(seed=3, num_states=6, num_actions=2)
+      >>> params.mdp.P.shape
+      (6, 2, 6)
+    """
+    if key is None:
+        if not isinstance(seed, int | np.integer):
+            raise ConfigError(f"seed must be an integer, got {seed!r}")
+        key = jax.random.key(int(seed))
+    mdp = garnet(key, num_states, num_actions, branching, gamma)
+    return make_finite_mdp_env(
+        mdp, max_steps=max_steps, observation=observation, name="Garnet-v0"
+    )
+
+
+def make_chain_env(
+    *,
+    num_states: int = 10,
+    small_reward: float = 0.1,
+    large_reward: float = 1.0,
+    slip: float = 0.0,
+    gamma: float = 0.9,
+    max_steps: int = 100,
+    observation: str = "one_hot",
+) -> tuple[FiniteMDPEnv, EnvParams]:
+    """Return ``(env, env_params)`` for :func:`chain` (registry id ``Chain-v0``).
+
+    Continuing task: episodes end only by truncation at ``max_steps``.
+    Arguments are those of :func:`chain` plus ``max_steps`` and ``observation``.
+    """
+    _check_probability("slip", slip)
+    mdp = chain(
+        num_states,
+        small_reward=small_reward,
+        large_reward=large_reward,
+        slip=slip,
+        gamma=gamma,
+    )
+    return make_finite_mdp_env(
+        mdp, max_steps=max_steps, observation=observation, name="Chain-v0"
+    )
+
+
+def make_gridworld_env(
+    layout: tuple[str, ...] | list[str] | str | None = None,
+    *,
+    slip: float = 0.1,
+    gamma: float = 0.95,
+    goal_reward: float = 1.0,
+    trap_reward: float = -1.0,
+    step_reward: float = 0.0,
+    max_steps: int = 100,
+    observation: str = "one_hot",
+) -> tuple[FiniteMDPEnv, EnvParams]:
+    """Return ``(env, env_params)`` for :func:`gridworld` (registry ``GridWorld-v0``).
+
+    Goal and trap cells are terminal: entering one ends the episode. Arguments
+    are those of :func:`gridworld` plus ``max_steps`` and ``observation``.
+
+    Examples:
+      >>> env, params = make_gridworld_env()
+      >>> env.num_states, int(params.terminal.sum())
+      (17, 2)
+    """
+    _check_probability("slip", slip)
+    g = parse_layout(layout)
+    mdp = gridworld(
+        layout,
+        slip=slip,
+        gamma=gamma,
+        goal_reward=goal_reward,
+        trap_reward=trap_reward,
+        step_reward=step_reward,
+    )
+    return make_finite_mdp_env(
+        mdp,
+        max_steps=max_steps,
+        terminal=g.terminal,
+        observation=observation,
+        name="GridWorld-v0",
+    )
+
+
+def _check_probability(name: str, value: Any) -> None:
+    if isinstance(value, jax.core.Tracer):
+        return
+    v = np.asarray(value, np.float64)
+    if np.any(~((v >= 0.0) & (v <= 1.0))):
+        raise ConfigError(f"{name} must lie in [0, 1], got {v.flat[0]:g}")
+
+
+ENV_FACTORIES = {
+    "FiniteMDP-v0": make_finite_mdp_env,
+    "Garnet-v0": make_garnet_env,
+    "Chain-v0": make_chain_env,
+    "GridWorld-v0": make_gridworld_env,
+}
+"""Registry id -> ``factory(**kwargs) -> (env, env_params)`` (see ``envs.make``)."""

@@ -1,0 +1,495 @@
+"""Host-side logging: crash-safe writers, metric flattening and a progress bar.
+
+This is one of the two modules of :mod:`jaxrl` allowed to do I/O (the other is
+:mod:`jaxrl.checkpoint`). Everything here runs on the host:
+
+* :func:`write_json_atomic`, :func:`write_jsonl_atomic`, :func:`write_csv_atomic`
+  write a whole file to a temporary file in the same directory, ``fsync`` it and
+  ``os.replace`` it over the target, so a reader (or a crash) sees either the old
+  file or the complete new one, never a half-written one.
+* :class:`JsonlAppender` appends per-chunk metric rows to a JSON-lines file while
+  keeping every earlier line intact (each append is an atomic rewrite).
+* :func:`metrics_to_rows` flattens per-seed, per-iteration metrics ``[S, T]`` into
+  rows ``{"seed", "iter", <metric>: value}``.
+* :func:`make_progress_callback` returns a function that can be called inside
+  ``jit`` (and under ``vmap``) and drives a ``tqdm`` bar on the host through
+  ``jax.debug.callback``.
+
+Examples:
+  >>> import numpy as np
+  >>> rows = metrics_to_rows({"loss": np.array([[1.0, 2.0]])}, seed_ids=[7], step_offset=10)
+  >>> rows
+  [{'seed': 7, 'iter': 10, 'loss': 1.0}, {'seed': 7, 'iter': 11, 'loss': 2.0}]
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import jax
+import numpy as np
+
+__all__ = [
+    "write_atomic",
+    "write_json_atomic",
+    "write_jsonl_atomic",
+    "write_csv_atomic",
+    "read_jsonl",
+    "JsonlAppender",
+    "metrics_to_rows",
+    "rows_to_metrics",
+    "to_jsonable",
+    "ProgressCallback",
+    "make_progress_callback",
+]
+
+
+# ----------------------------------------------------------------------------- atomic files
+
+
+def _fsync_dir(directory: str) -> None:
+    """Flush a directory entry to disk (best effort; not possible on every OS)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: str | os.PathLike, chunks: Iterable[str]) -> None:
+    """Write text chunks to ``path`` atomically.
+
+    The chunks are written to a temporary file in the same directory, flushed
+    and ``fsync``-ed, then renamed over ``path`` with ``os.replace``. If iterating
+    ``chunks`` raises (or the process dies) the previous content of ``path`` is
+    left untouched and the temporary file is removed.
+
+    Args:
+      path: the target file; its parent directory is created if missing.
+      chunks: strings to write in order (a generator is consumed lazily).
+
+    Raises:
+      Whatever iterating ``chunks`` raises, after cleaning up.
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory
+    )
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            for chunk in chunks:
+                f.write(chunk)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_dir(directory)
+
+
+def to_jsonable(value: Any) -> Any:
+    """Convert numpy/jax scalars and arrays to plain Python for strict JSON.
+
+    Non-finite floats (NaN, +-inf) become ``None`` so the output is valid JSON
+    (``json.dumps`` would otherwise write the non-standard ``NaN``).
+    """
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, jax.Array | np.ndarray):
+        arr = np.asarray(value)
+        return to_jsonable(arr.item() if arr.ndim == 0 else arr.tolist())
+    if isinstance(value, np.generic):
+        return to_jsonable(value.item())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _dumps(obj: Any, **kwargs: Any) -> str:
+    return json.dumps(to_jsonable(obj), allow_nan=False, **kwargs)
+
+
+def write_json_atomic(
+    path: str | os.PathLike, obj: Any, *, indent: int | None = 2
+) -> None:
+    """Write ``obj`` as one JSON document to ``path`` atomically (see :func:`write_atomic`).
+
+    Args:
+      path: the target file.
+      obj: a JSON-serialisable object; numpy/jax values are converted and
+        non-finite floats become ``null``.
+      indent: JSON indentation.
+    """
+    write_atomic(path, [_dumps(obj, indent=indent, sort_keys=True), "\n"])
+
+
+def write_jsonl_atomic(
+    path: str | os.PathLike, rows: Iterable[Mapping[str, Any]]
+) -> None:
+    """Write ``rows`` as JSON lines (one object per line) to ``path`` atomically.
+
+    ``rows`` may be a generator; if it raises midway the old file is kept intact.
+    """
+    write_atomic(path, (_dumps(row) + "\n" for row in rows))
+
+
+def _csv_cell(value: Any) -> Any:
+    value = to_jsonable(value)
+    if value is None:
+        return ""
+    if isinstance(value, list | dict):
+        return json.dumps(value)
+    return value
+
+
+def write_csv_atomic(
+    path: str | os.PathLike,
+    rows: Iterable[Mapping[str, Any]],
+    fieldnames: Sequence[str] | None = None,
+) -> None:
+    """Write dict rows as CSV with a header to ``path`` atomically.
+
+    Args:
+      path: the target file.
+      rows: mappings from column name to value. Missing cells are left empty and
+        non-finite floats are written as empty cells.
+      fieldnames: the column order; by default the union of the rows' keys in
+        order of first appearance.
+
+    Raises:
+      ValueError: if a row has a key that is not in ``fieldnames``.
+      Whatever iterating ``rows`` raises (the old file is kept intact).
+    """
+    rows = list(rows)  # the header needs every key; a failing generator fails here
+    if fieldnames is None:
+        names: dict[str, None] = {}
+        for row in rows:
+            names.update(dict.fromkeys(row))
+        fieldnames = list(names)
+
+    def chunks() -> Iterable[str]:
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=list(fieldnames), lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _csv_cell(v) for k, v in row.items()})
+            yield buf.getvalue()
+            buf.seek(0)
+            buf.truncate()
+        yield buf.getvalue()
+
+    write_atomic(path, chunks())
+
+
+def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """Read a JSON-lines file into a list of dicts (missing file: empty list).
+
+    A trailing line without a newline (an interrupted plain append by another
+    tool) is ignored rather than failing the read.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    lines = text.split("\n")
+    complete = lines[:-1]  # the last piece is "" for a file ending in "\n"
+    return [json.loads(line) for line in complete if line.strip()]
+
+
+class JsonlAppender:
+    """Append rows to a JSON-lines file, never losing what was written before.
+
+    Each :meth:`append` writes the previous content plus the new rows to a
+    temporary file and renames it over the target (:func:`write_atomic`), so a
+    crash at any moment leaves either the old or the new complete file. The cost
+    is a rewrite per append, which is fine for per-chunk metrics.
+
+    Args:
+      path: the JSON-lines file.
+      keep: optional predicate on existing rows, applied once when the appender
+        is opened: rows for which it returns False are dropped. Resuming from a
+        checkpoint at iteration ``k`` uses ``keep=lambda r: r["iter"] < k`` to
+        discard rows of a chunk that was logged but not checkpointed.
+      fresh: start from an empty file (ignore and replace any existing content).
+
+    Examples:
+      >>> import tempfile, os
+      >>> d = tempfile.mkdtemp()
+      >>> log = JsonlAppender(os.path.join(d, "m.jsonl"), fresh=True)
+      >>> log.append([{"iter": 0}]); log.append([{"iter": 1}])
+      >>> [r["iter"] for r in read_jsonl(log.path)]
+      [0, 1]
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        keep: Callable[[dict[str, Any]], bool] | None = None,
+        fresh: bool = False,
+    ) -> None:
+        self.path = os.fspath(path)
+        self._lines: list[str] = []
+        if not fresh and os.path.exists(self.path):
+            with open(self.path, encoding="utf-8") as f:
+                pieces = f.read().split("\n")[:-1]  # drop an unterminated tail
+            self._lines = [
+                line + "\n"
+                for line in pieces
+                if line.strip() and (keep is None or keep(json.loads(line)))
+            ]
+        write_atomic(self.path, list(self._lines))
+
+    def __len__(self) -> int:
+        """Return the number of rows in the file."""
+        return len(self._lines)
+
+    def append(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Append ``rows``; if serialising them fails, the file is unchanged."""
+        new = [_dumps(row) + "\n" for row in rows]
+        write_atomic(self.path, self._lines + new)
+        self._lines.extend(new)
+
+
+# ----------------------------------------------------------------------------- metric rows
+
+
+def _scalar(value: Any) -> Any:
+    if isinstance(value, np.bool_ | bool):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def metrics_to_rows(
+    metrics: Mapping[str, Any],
+    seed_ids: Sequence[int] | None = None,
+    step_offset: int = 0,
+) -> list[dict[str, Any]]:
+    """Flatten per-seed, per-iteration metrics into rows.
+
+    Args:
+      metrics: ``{name: [S, T]}`` arrays of scalars per seed and iteration (what
+        ``jit(vmap(run))`` returns).
+      seed_ids: ``[S]`` labels for the seed axis (default ``0..S-1``).
+      step_offset: the iteration index of column 0 (e.g. ``chunk * T``).
+
+    Returns:
+      ``S * T`` rows, seed-major: ``{"seed": seed_ids[s], "iter": step_offset + t,
+      name: value, ...}`` with Python scalars (non-finite floats become ``None``).
+
+    Raises:
+      ValueError: if a metric is not two-dimensional or the shapes disagree.
+    """
+    arrays = {name: np.asarray(value) for name, value in metrics.items()}
+    if not arrays:
+        return []
+    shapes = {name: a.shape for name, a in arrays.items()}
+    for name, shape in shapes.items():
+        if len(shape) != 2:
+            raise ValueError(
+                f"metric {name!r} has shape {shape}; expected [seeds, iters]"
+            )
+    if len(set(shapes.values())) != 1:
+        raise ValueError(f"metrics have different shapes: {shapes}")
+    num_seeds, num_iters = next(iter(shapes.values()))
+    if seed_ids is None:
+        seed_ids = range(num_seeds)
+    seed_ids = [int(s) for s in seed_ids]
+    if len(seed_ids) != num_seeds:
+        raise ValueError(f"got {len(seed_ids)} seed ids for {num_seeds} seeds")
+    lists = {name: a.tolist() for name, a in arrays.items()}
+    kinds = {name: a.dtype.kind for name, a in arrays.items()}
+    rows = []
+    for s, seed in enumerate(seed_ids):
+        for t in range(num_iters):
+            row: dict[str, Any] = {"seed": seed, "iter": int(step_offset) + t}
+            for name, values in lists.items():
+                v = values[s][t]
+                if kinds[name] == "f":
+                    v = v if math.isfinite(v) else None
+                row[name] = v
+            rows.append(row)
+    return rows
+
+
+def rows_to_metrics(
+    rows: Iterable[Mapping[str, Any]],
+) -> tuple[dict[str, np.ndarray], list[int], np.ndarray]:
+    """Invert :func:`metrics_to_rows`: rows back to ``{name: [S, T]}`` float arrays.
+
+    Missing cells and ``None`` become ``NaN``; when a ``(seed, iter)`` pair occurs
+    more than once the last row wins.
+
+    Args:
+      rows: mappings with ``"seed"``, ``"iter"`` and metric columns.
+
+    Returns:
+      ``(metrics, seed_ids, iters)``: float64 arrays ``[S, T]`` over the sorted
+      seed ids ``[S]`` and sorted iteration indices ``iters`` ``[T]``.
+    """
+    rows = list(rows)
+    seed_ids = sorted({int(r["seed"]) for r in rows})
+    iters = np.array(sorted({int(r["iter"]) for r in rows}), dtype=np.int64)
+    names: dict[str, None] = {}
+    for r in rows:
+        names.update(dict.fromkeys(k for k in r if k not in ("seed", "iter")))
+    s_index = {s: i for i, s in enumerate(seed_ids)}
+    t_index = {int(t): i for i, t in enumerate(iters)}
+    out = {n: np.full((len(seed_ids), len(iters)), np.nan) for n in names}
+    for r in rows:
+        i, j = s_index[int(r["seed"])], t_index[int(r["iter"])]
+        for n in names:
+            v = r.get(n)
+            if isinstance(v, bool | int | float):
+                out[n][i, j] = float(v)
+    return out, seed_ids, iters
+
+
+# ----------------------------------------------------------------------------- progress
+
+
+def _is_tty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+class ProgressCallback:
+    """A progress reporter callable inside ``jit`` (see :func:`make_progress_callback`).
+
+    Call it inside a jitted function as ``progress(seed_index, iteration)``; it
+    stages a ``jax.debug.callback`` that advances a ``tqdm`` bar on the host to
+    ``iteration + 1`` (the maximum seen so far, so seeds reporting the same
+    iteration count once). Under ``vmap`` the callback is run once per batch
+    element, or receives batched arrays; both are handled. When disabled (not a
+    TTY or ``quiet``) calling it stages nothing, so compiled code is unchanged.
+
+    Attributes:
+      total: the number of iterations of the run.
+      enabled: whether a bar is shown.
+      done: iterations reported so far.
+    """
+
+    def __init__(
+        self,
+        total: int,
+        desc: str = "",
+        *,
+        quiet: bool = False,
+        stream: Any = None,
+        ordered: bool = True,
+        force: bool = False,
+    ) -> None:
+        self.total = int(total)
+        self.ordered = ordered
+        self.done = 0
+        self.seeds_seen: set[int] = set()
+        stream = sys.stderr if stream is None else stream
+        self.enabled = (not quiet) and (force or _is_tty(stream))
+        self._bar = None
+        if self.enabled:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(
+                total=self.total, desc=desc, file=stream, dynamic_ncols=True
+            )
+
+    def _host(self, seed_index: Any, iteration: Any) -> None:
+        seeds = np.asarray(seed_index).reshape(-1)
+        self.seeds_seen.update(int(s) for s in seeds)
+        self.update_to(int(np.max(np.asarray(iteration))) + 1)
+
+    def update_to(self, done: int) -> None:
+        """Move the bar (host side) to ``done`` iterations if that is further."""
+        done = min(int(done), self.total)
+        if done > self.done:
+            if self._bar is not None:
+                self._bar.update(done - self.done)
+            self.done = done
+
+    def __call__(self, seed_index: Any, iteration: Any) -> None:
+        """Stage a host callback reporting ``iteration`` (0-based) of ``seed_index``."""
+        if not self.enabled:
+            return
+        jax.debug.callback(ordered=self.ordered)(self._host, seed_index, iteration)
+
+    def close(self) -> None:
+        """Flush pending callbacks and close the bar."""
+        if self._bar is not None:
+            jax.effects_barrier()
+            self._bar.close()
+            self._bar = None
+
+    def __enter__(self) -> ProgressCallback:
+        """Return self (context manager closes the bar)."""
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        """Close the bar."""
+        self.close()
+
+
+def make_progress_callback(
+    total: int,
+    desc: str = "",
+    *,
+    quiet: bool = False,
+    stream: Any = None,
+    ordered: bool = True,
+    force: bool = False,
+) -> ProgressCallback:
+    """Return a progress reporter usable inside ``jit`` via ``jax.debug.callback``.
+
+    Args:
+      total: iterations in the run (the bar's length).
+      desc: the bar's label.
+      quiet: disable the bar.
+      stream: where the bar is drawn (default ``sys.stderr``); the bar is
+        disabled unless it is a TTY.
+      ordered: stage ordered callbacks (in program order). Set False when the
+        computation is sharded over several devices, where ordered effects are
+        not supported.
+      force: show the bar even if ``stream`` is not a TTY (tests).
+
+    Returns:
+      A :class:`ProgressCallback` ``progress``; inside jit call
+      ``progress(seed_index, iteration)``; call ``progress.close()`` at the end.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> progress = make_progress_callback(3, "demo", quiet=True)
+      >>> def body(c, t):
+      ...     progress(0, t)
+      ...     return c, None
+      >>> _ = jax.jit(lambda: jax.lax.scan(body, 0, jnp.arange(3)))()
+      >>> progress.close()
+    """
+    return ProgressCallback(
+        total, desc, quiet=quiet, stream=stream, ordered=ordered, force=force
+    )

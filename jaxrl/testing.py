@@ -1,0 +1,295 @@
+"""Shared test utilities: probe MDPs with closed-form solutions and NumPy references.
+
+The probe MDPs (bsuite / Rejax style) have ``Q*`` and ``V*`` known in closed
+form, so an agent's answer can be checked against a formula rather than against
+another implementation:
+
+* :func:`one_step_bandit`: one decision, then an absorbing terminal state;
+  ``Q*(0, a) = r_a``.
+* :func:`two_state`: two recurrent states; ``V*`` solves a 2x2 system by hand.
+* :func:`discounting_chain`: advance along a chain to a single reward at the end;
+  ``Q*(s, advance) = gamma^{N-2-s}``, which tests the discount bookkeeping.
+
+The ``np_*`` helpers are deliberately plain NumPy loops and ``np.linalg.solve``
+in float64, written independently of :mod:`jaxrl.ops.exact_dp`, for use as test
+references. Nothing here draws JAX random numbers; random test MDPs use an
+explicit ``numpy.random.Generator``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from jaxrl.errors import ConfigError
+from jaxrl.mdp import FiniteMDP, make_mdp
+
+__all__ = [
+    "ProbeMDP",
+    "one_step_bandit",
+    "two_state",
+    "discounting_chain",
+    "random_mdp",
+    "random_policy",
+    "np_mdp",
+    "np_bellman_optimality",
+    "np_value_iteration",
+    "np_policy_evaluation",
+    "np_policy_q",
+    "np_policy_iteration",
+    "np_greedy",
+]
+
+
+class ProbeMDP(NamedTuple):
+    """A probe MDP together with its closed-form solution.
+
+    Attributes:
+      mdp: the :class:`FiniteMDP`.
+      q_star: ``[S, A]`` float64 optimal action values (closed form).
+      v_star: ``[S]`` float64 optimal state values.
+      terminal: ``[S]`` bool mask of absorbing zero-reward (terminal) states.
+    """
+
+    mdp: FiniteMDP
+    q_star: np.ndarray
+    v_star: np.ndarray
+    terminal: np.ndarray
+
+
+def one_step_bandit(
+    rewards: tuple[float, ...] = (0.0, 0.5, 1.0), gamma: float = 0.9
+) -> ProbeMDP:
+    """Return a one-decision MDP: state 0 with ``A`` arms, then absorbing state 1.
+
+    ``P(1 | s, a) = 1`` for all ``s, a``; ``R(0, a) = rewards[a]``, ``R(1, a) = 0``;
+    ``mu0 = delta_0``. Closed form: ``Q*(0, a) = rewards[a]``, ``Q*(1, a) = 0``
+    for every ``gamma``.
+
+    Args:
+      rewards: ``A`` arm rewards.
+      gamma: discount factor.
+
+    Returns:
+      The probe, with ``terminal = [False, True]``.
+
+    Examples:
+      >>> one_step_bandit((1.0, 2.0)).q_star
+      array([[1., 2.],
+             [0., 0.]])
+    """
+    r = np.asarray(rewards, np.float64)
+    A = r.shape[0]
+    P = np.zeros((2, A, 2))
+    P[:, :, 1] = 1.0
+    R = np.stack([r, np.zeros(A)])
+    mdp = make_mdp(P, R, mu0=np.array([1.0, 0.0]), gamma=gamma)
+    return ProbeMDP(mdp, R.copy(), R.max(-1), np.array([False, True]))
+
+
+def two_state(gamma: float = 0.9) -> ProbeMDP:
+    """Return a two-state, two-action recurrent MDP with a hand-derived solution.
+
+    Action 0 stays, action 1 switches state. Rewards ``R = [[0, 1], [2, 0]]``
+    (state 0: stay 0, switch 1; state 1: stay 2, switch 0); ``mu0 = delta_0``.
+    Staying in state 1 forever is optimal there, and switching is optimal in
+    state 0 for every ``gamma in [0, 1)``, so
+
+    * ``V*(1) = 2 / (1 - gamma)``, ``V*(0) = 1 + gamma V*(1)``;
+    * ``Q*(0, 0) = gamma V*(0)``, ``Q*(0, 1) = V*(0)``, ``Q*(1, 0) = V*(1)``,
+      ``Q*(1, 1) = gamma V*(0)``.
+
+    Args:
+      gamma: discount factor.
+
+    Returns:
+      The probe (no terminal states).
+
+    Examples:
+      >>> two_state(0.5).v_star
+      array([3., 4.])
+    """
+    P = np.zeros((2, 2, 2))
+    P[0, 0, 0] = P[1, 0, 1] = 1.0  # stay
+    P[0, 1, 1] = P[1, 1, 0] = 1.0  # switch
+    R = np.array([[0.0, 1.0], [2.0, 0.0]])
+    g = float(gamma)
+    v1 = 2.0 / (1.0 - g)
+    v0 = 1.0 + g * v1
+    q = np.array([[g * v0, v0], [v1, g * v0]])
+    mdp = make_mdp(P, R, mu0=np.array([1.0, 0.0]), gamma=gamma)
+    return ProbeMDP(mdp, q, np.array([v0, v1]), np.array([False, False]))
+
+
+def discounting_chain(
+    num_states: int = 5, gamma: float = 0.9, reward: float = 1.0
+) -> ProbeMDP:
+    """Return a deterministic chain whose only reward sits at its end.
+
+    States ``0 .. N-1``; state ``N-1`` is absorbing and terminal. Action 0
+    (*advance*) moves ``s -> s + 1`` and pays ``reward`` on entering ``N-1``;
+    action 1 (*quit*) jumps to ``N-1`` paying nothing. ``mu0 = delta_0``.
+    Closed form for ``s < N-1``: ``Q*(s, 0) = gamma^{N-2-s} reward`` and
+    ``Q*(s, 1) = 0`` (for ``reward >= 0``); ``Q*(N-1, .) = 0``.
+
+    Args:
+      num_states: ``N >= 2``.
+      gamma: discount factor.
+      reward: the final reward.
+
+    Returns:
+      The probe, with only state ``N-1`` terminal.
+
+    Examples:
+      >>> discounting_chain(3, gamma=0.5).v_star
+      array([0.5, 1. , 0. ])
+    """
+    N = int(num_states)
+    if N < 2:
+        raise ConfigError(f"num_states must be >= 2, got {N}")
+    P = np.zeros((N, 2, N))
+    R = np.zeros((N, 2))
+    for s in range(N - 1):
+        P[s, 0, s + 1] = 1.0
+        P[s, 1, N - 1] = 1.0
+    P[N - 1, :, N - 1] = 1.0
+    R[N - 2, 0] = reward
+    g = float(gamma)
+    q = np.zeros((N, 2))
+    for s in range(N - 1):
+        q[s, 0] = g ** (N - 2 - s) * reward
+    mu0 = np.zeros(N)
+    mu0[0] = 1.0
+    terminal = np.zeros(N, bool)
+    terminal[-1] = True
+    mdp = make_mdp(P, R, mu0=mu0, gamma=gamma)
+    return ProbeMDP(mdp, q, q.max(-1), terminal)
+
+
+def random_mdp(
+    rng: np.random.Generator,
+    num_states: int,
+    num_actions: int,
+    gamma: float = 0.9,
+    *,
+    with_cost: bool = False,
+    dtype: object = None,
+) -> FiniteMDP:
+    """Return a dense random MDP (Dirichlet(1) rows, uniform rewards) from NumPy.
+
+    Args:
+      rng: NumPy generator (explicit randomness; no JAX keys are made).
+      num_states: ``S``.
+      num_actions: ``A``.
+      gamma: discount factor.
+      with_cost: also draw a cost table ``C ~ U[0, 1)``.
+      dtype: float dtype (default: JAX's default float).
+
+    Returns:
+      A validated :class:`FiniteMDP` with a random ``mu0``.
+    """
+    P = rng.dirichlet(np.ones(num_states), size=(num_states, num_actions))
+    R = rng.uniform(-1.0, 1.0, size=(num_states, num_actions))
+    mu0 = rng.dirichlet(np.ones(num_states))
+    C = rng.uniform(0.0, 1.0, size=(num_states, num_actions)) if with_cost else None
+    return make_mdp(P, R, mu0=mu0, gamma=gamma, C=C, dtype=dtype)
+
+
+def random_policy(
+    rng: np.random.Generator, num_states: int, num_actions: int
+) -> np.ndarray:
+    """Return a random stochastic policy ``[S, A]`` (Dirichlet(1) rows), float64."""
+    return rng.dirichlet(np.ones(num_actions), size=num_states)
+
+
+def np_mdp(mdp: FiniteMDP) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Return ``(P, R, mu0, gamma)`` of an unbatched MDP as float64 NumPy values."""
+    return (
+        np.asarray(mdp.P, np.float64),
+        np.asarray(mdp.R, np.float64),
+        np.asarray(mdp.mu0, np.float64),
+        float(mdp.gamma),
+    )
+
+
+def np_bellman_optimality(
+    P: np.ndarray, R: np.ndarray, gamma: float, q: np.ndarray
+) -> np.ndarray:
+    """Reference ``(T q)(s, a) = R + gamma sum_s' P(s'|s, a) max_a' q(s', a')``."""
+    S, A = R.shape
+    out = np.zeros((S, A))
+    for s in range(S):
+        for a in range(A):
+            total = 0.0
+            for t in range(S):
+                total += P[s, a, t] * max(q[t, b] for b in range(A))
+            out[s, a] = R[s, a] + gamma * total
+    return out
+
+
+def np_value_iteration(
+    P: np.ndarray,
+    R: np.ndarray,
+    gamma: float,
+    num_iters: int,
+    q0: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Reference value iteration: ``(q_K, residuals[K])``, ``max|T q_k - q_k|`` each."""
+    q = np.zeros(R.shape) if q0 is None else np.array(q0, np.float64)
+    residuals = []
+    for _ in range(num_iters):
+        tq = np_bellman_optimality(P, R, gamma, q)
+        residuals.append(np.max(np.abs(tq - q)))
+        q = tq
+    return q, np.array(residuals)
+
+
+def np_policy_evaluation(
+    P: np.ndarray, R: np.ndarray, gamma: float, pi: np.ndarray
+) -> np.ndarray:
+    """Reference ``V^pi = np.linalg.solve(I - gamma P_pi, r_pi)``, ``P_pi`` by loops."""
+    S, A = R.shape
+    P_pi = np.zeros((S, S))
+    r_pi = np.zeros(S)
+    for s in range(S):
+        for a in range(A):
+            r_pi[s] += pi[s, a] * R[s, a]
+            P_pi[s] += pi[s, a] * P[s, a]
+    return np.linalg.solve(np.eye(S) - gamma * P_pi, r_pi)
+
+
+def np_policy_q(
+    P: np.ndarray, R: np.ndarray, gamma: float, pi: np.ndarray
+) -> np.ndarray:
+    """Reference ``Q^pi(s, a) = R(s, a) + gamma sum_s' P(s'|s, a) V^pi(s')``."""
+    v = np_policy_evaluation(P, R, gamma, pi)
+    return R + gamma * np.einsum("sat,t->sa", P, v)
+
+
+def np_greedy(q: np.ndarray) -> np.ndarray:
+    """Reference one-hot greedy policy, ties to the lowest action index."""
+    S, A = q.shape
+    pi = np.zeros((S, A))
+    for s in range(S):
+        best = 0
+        for a in range(1, A):
+            if q[s, a] > q[s, best]:
+                best = a
+        pi[s, best] = 1.0
+    return pi
+
+
+def np_policy_iteration(
+    P: np.ndarray, R: np.ndarray, gamma: float, max_iters: int = 1000
+) -> np.ndarray:
+    """Reference ``Q*`` by policy iteration until the greedy policy is stable."""
+    pi = np_greedy(R)
+    q = np_policy_q(P, R, gamma, pi)
+    for _ in range(max_iters):
+        new_pi = np_greedy(q)
+        if np.array_equal(new_pi, pi):
+            break
+        pi = new_pi
+        q = np_policy_q(P, R, gamma, pi)
+    return q

@@ -1,0 +1,87 @@
+"""The ``jaxrl`` command line: ``train``, ``sweep``, ``reproduce``, ``bench``, ``aggregate``.
+
+Each subcommand is implemented in its own module (``scripts/train.py`` and so
+on, each also runnable as ``python -m scripts.<name>``); this module only
+dispatches. Bad arguments or an invalid config print ONE line on stderr and exit
+with status 2, without a traceback.
+
+Usage::
+
+    jaxrl train --agent dqn --preset cartpole-small --num-seeds 4
+    jaxrl train --agent dqn --env CartPole-v1 --set lr=1e-3 --resume
+    jaxrl sweep --agent dqn --preset cartpole-small --grid lr=1e-3,3e-4 --grid gamma=0.9,0.99
+    jaxrl reproduce --table baseline --budget small
+    jaxrl aggregate results/baseline --metric eval/return
+    jaxrl bench --quick
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from scripts import common
+
+__all__ = ["build_parser", "main"]
+
+_COMMANDS = {
+    "train": "train an agent (vmapped seeds, chunked, checkpointed, resumable)",
+    "sweep": "hyperparameter grid x seeds in one jitted call",
+    "reproduce": "run the presets behind a results table",
+    "bench": "environment steps/s and compile time per agent",
+    "aggregate": "IQM / bootstrap-CI tables and learning curves from results dirs",
+}
+
+
+def build_parser() -> common.ArgumentParser:
+    """Return the top-level parser with one sub-parser per command."""
+    from scripts import aggregate, bench, reproduce, sweep, train
+
+    parser = common.ArgumentParser(
+        prog="jaxrl", description="JAX-native, purely functional RL: command line."
+    )
+    sub = parser.add_subparsers(
+        dest="command", metavar="COMMAND", parser_class=common.ArgumentParser
+    )
+    sub.required = True
+    modules = {
+        "train": train,
+        "sweep": sweep,
+        "reproduce": reproduce,
+        "bench": bench,
+        "aggregate": aggregate,
+    }
+    for name, module in modules.items():
+        p = sub.add_parser(name, help=_COMMANDS[name], description=_COMMANDS[name])
+        module.build_parser(p)
+        p.set_defaults(_run=module.run_from_args)
+    return parser
+
+
+def _dispatch(argv: Sequence[str] | None) -> int:
+    args = build_parser().parse_args(argv)
+    return args._run(args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``jaxrl`` command line.
+
+    Args:
+      argv: arguments without the program name (default ``sys.argv[1:]``).
+
+    Returns:
+      0 on success.
+
+    Raises:
+      SystemExit: with status 2 after printing one error line on stderr for bad
+        arguments or an invalid config (130 on Ctrl-C); with status 0 for
+        ``--help``.
+    """
+    status = common.run_main(lambda: _dispatch(argv), prog="jaxrl")
+    if status != 0:
+        raise SystemExit(status)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

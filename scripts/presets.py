@@ -1,0 +1,320 @@
+"""Named config presets per agent and the tables that are built from them.
+
+A :class:`Preset` names an agent, an environment (with ``envs.make`` keyword
+arguments), a config factory, a default number of seeds and the headline metric.
+:data:`PRESETS` maps ``(agent, preset_name)`` to presets; :data:`TABLES` maps a
+table name to the rows ``jaxrl reproduce --table NAME`` runs, with one preset
+per budget:
+
+* ``tiny``: seconds; for tests only (numbers are meaningless);
+* ``small``: the README quick-start; a few minutes on 2 CPU cores;
+* ``full``: the paper-scale budget (DQN: 500k environment steps, 8 seeds).
+
+Configs come from the agent modules (e.g. :func:`agents.dqn.cartpole_config`),
+built lazily so importing this module does not import every agent.
+
+Examples:
+  >>> p = get_preset("dqn", "cartpole")
+  >>> p.env, p.make_config().total_env_steps
+  ('CartPole-v1', 500000)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from jaxrl.errors import ConfigError
+
+__all__ = [
+    "Preset",
+    "TableRow",
+    "Table",
+    "BUDGETS",
+    "PRESETS",
+    "TABLES",
+    "get_preset",
+    "get_table",
+    "presets_for",
+]
+
+BUDGETS = ("tiny", "small", "full")
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """A named, reproducible run configuration.
+
+    Attributes:
+      agent: agent name in ``agents.AGENTS``.
+      env: environment id for ``envs.make``.
+      config_fn: ``() -> Config`` building the agent config.
+      env_kwargs: keyword arguments for ``envs.make``.
+      num_seeds: default number of vmapped seeds.
+      metric: headline metric (its final value goes into tables).
+      description: one line for humans.
+      env_key_arg: draw one environment per seed by passing a per-seed key as
+        this ``envs.make`` keyword (e.g. ``"key"`` for a random Garnet per seed).
+    """
+
+    agent: str
+    env: str
+    config_fn: Callable[[], Any]
+    env_kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    num_seeds: int = 4
+    metric: str | None = None
+    description: str = ""
+    env_key_arg: str | None = None
+
+    def make_config(self) -> Any:
+        """Build the agent config (validated by the caller)."""
+        return self.config_fn()
+
+
+def _agent_attr(agent: str, name: str) -> Any:
+    module = importlib.import_module(f"agents.{agent}")
+    return getattr(module, name)
+
+
+# ----------------------------------------------------------------------------- DQN
+
+
+def _dqn(**overrides: Any) -> Callable[[], Any]:
+    def build() -> Any:
+        return _agent_attr("dqn", "cartpole_config")(**overrides)
+
+    return build
+
+
+_DQN_SMALL = (
+    dict(  # 100k env steps; the README quick start (about a minute on 2 CPU cores)
+        num_envs=10,
+        buffer_size=10_000,
+        batch_size=64,
+        num_chunks=10,
+        iters_per_chunk=1_000,
+        learning_starts=1_000,
+        eps_decay=0.3,
+        lr=5e-4,
+        lr_end_fraction=0.05,
+        target_update_period=400,
+        num_eval_episodes=10,
+    )
+)
+
+_DQN_TINY = dict(  # seconds; for tests (meaningless numbers)
+    num_envs=2,
+    buffer_size=256,
+    batch_size=16,
+    hidden_sizes=(16,),
+    num_chunks=4,
+    iters_per_chunk=10,
+    learning_starts=8,
+    num_eval_episodes=2,
+    eval_max_steps=20,
+    target_update_period=5,
+)
+
+
+# ----------------------------------------------------------------------------- VI (tabular)
+
+
+def _vi(**overrides: Any) -> Callable[[], Any]:
+    def build() -> Any:
+        config_cls = _agent_attr("vi_tabular", "Config")
+        return config_cls(**overrides)
+
+    return build
+
+
+_GARNET = {"num_states": 50, "num_actions": 4, "branching": 5, "gamma": 0.99}
+_GRID = {
+    "gamma": 0.95,
+    "slip": 0.1,
+}  # the default 17-cell layout with a goal and a trap
+
+PRESETS: dict[tuple[str, str], Preset] = {
+    ("dqn", "cartpole"): Preset(
+        "dqn",
+        "CartPole-v1",
+        _dqn(),
+        num_seeds=8,
+        metric="eval/return",
+        description="DQN on CartPole-v1, 500k env steps (Mnih et al. 2015 settings scaled down)",
+    ),
+    ("dqn", "cartpole-small"): Preset(
+        "dqn",
+        "CartPole-v1",
+        _dqn(**_DQN_SMALL),
+        num_seeds=4,
+        metric="eval/return",
+        description="DQN on CartPole-v1, 100k env steps (quick start)",
+    ),
+    ("dqn", "cartpole-tiny"): Preset(
+        "dqn",
+        "CartPole-v1",
+        _dqn(**_DQN_TINY),
+        num_seeds=2,
+        metric="eval/return",
+        description="DQN on CartPole-v1, 80 env steps (tests only)",
+    ),
+    ("vi_tabular", "garnet"): Preset(
+        "vi_tabular",
+        "Garnet-v0",
+        _vi(num_chunks=1, iters_per_chunk=3),
+        env_kwargs=_GARNET,
+        num_seeds=20,
+        metric="dp/suboptimality",
+        env_key_arg="key",
+        description="exact VI, K=3 sweeps, one random Garnet(50, 4, 5), gamma=0.99, per seed",
+    ),
+    ("vi_tabular", "garnet-long"): Preset(
+        "vi_tabular",
+        "Garnet-v0",
+        _vi(num_chunks=2, iters_per_chunk=10),
+        env_kwargs=_GARNET,
+        num_seeds=20,
+        metric="dp/suboptimality",
+        env_key_arg="key",
+        description="exact VI, K=20 sweeps, one random Garnet(50, 4, 5), gamma=0.99, per seed",
+    ),
+    ("vi_tabular", "gridworld-noisy"): Preset(
+        "vi_tabular",
+        "GridWorld-v0",
+        _vi(num_chunks=1, iters_per_chunk=40, noise_std=0.01),
+        env_kwargs=_GRID,
+        num_seeds=20,
+        metric="dp/suboptimality",
+        description="approximate VI (Gaussian backup noise sigma=0.01), K=40 sweeps, gridworld",
+    ),
+    ("vi_tabular", "gridworld"): Preset(
+        "vi_tabular",
+        "GridWorld-v0",
+        _vi(num_chunks=1, iters_per_chunk=40),
+        env_kwargs=_GRID,
+        num_seeds=1,
+        metric="dp/suboptimality",
+        description="exact VI, K=40 sweeps, gridworld (deterministic: one seed suffices)",
+    ),
+}
+
+
+def presets_for(agent: str) -> list[str]:
+    """Return the preset names defined for ``agent``."""
+    return sorted(name for a, name in PRESETS if a == agent)
+
+
+def get_preset(agent: str, name: str) -> Preset:
+    """Return the preset ``name`` of ``agent``.
+
+    Raises:
+      ConfigError: if there is no such preset (the message lists the valid ones).
+    """
+    try:
+        return PRESETS[(agent, name)]
+    except KeyError:
+        names = presets_for(agent)
+        valid = ", ".join(names) if names else "(none; use --env and --set)"
+        raise ConfigError(
+            f"unknown preset {name!r} for agent {agent!r}; valid: {valid}"
+        ) from None
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+@dataclasses.dataclass(frozen=True)
+class TableRow:
+    """One row of a results table: an agent/preset per budget, run over seeds.
+
+    Attributes:
+      label: the row's name in the table.
+      agent: agent name.
+      presets: ``{budget: preset name}``.
+      num_seeds: ``{budget: seeds}``.
+      runner: ``"train"`` (chunked, checkpointed; learning curve) or
+        ``"sweep"`` (one jitted call over seeds via :mod:`jaxrl.sweep`).
+      metric: the reported metric (final value per seed).
+      overrides: ``{budget: ["k=v", ...]}`` config overrides on top of the preset.
+    """
+
+    label: str
+    agent: str
+    presets: Mapping[str, str]
+    num_seeds: Mapping[str, int]
+    runner: str = "train"
+    metric: str | None = None
+    overrides: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class Table:
+    """A named table: rows plus a caption."""
+
+    name: str
+    caption: str
+    rows: tuple[TableRow, ...]
+
+
+TABLES: dict[str, Table] = {
+    "baseline": Table(
+        name="baseline",
+        caption=(
+            "Baselines. Value iteration: suboptimality J(pi*) - J(pi_K) (exact, by policy "
+            "evaluation) of the greedy policy after K sweeps; Garnet: one random MDP per "
+            "seed; GridWorld: Gaussian noise on every backup (approximate VI), one noise "
+            "draw per seed. DQN: final greedy-evaluation return on CartPole-v1. Mean, 95% "
+            "percentile-bootstrap CI and IQM over seeds."
+        ),
+        rows=(
+            TableRow(
+                label="VI (exact), random Garnet(50,4,5), gamma=0.99, K=3",
+                agent="vi_tabular",
+                presets={"tiny": "garnet", "small": "garnet", "full": "garnet"},
+                num_seeds={"tiny": 20, "small": 20, "full": 100},
+                runner="sweep",
+                metric="dp/suboptimality",
+            ),
+            TableRow(
+                label="VI (noisy, sigma=0.01), GridWorld, gamma=0.95, K=40",
+                agent="vi_tabular",
+                presets={
+                    "tiny": "gridworld-noisy",
+                    "small": "gridworld-noisy",
+                    "full": "gridworld-noisy",
+                },
+                num_seeds={"tiny": 20, "small": 20, "full": 100},
+                runner="sweep",
+                metric="dp/suboptimality",
+            ),
+            TableRow(
+                label="DQN, CartPole-v1",
+                agent="dqn",
+                presets={
+                    "tiny": "cartpole-tiny",
+                    "small": "cartpole-small",
+                    "full": "cartpole",
+                },
+                num_seeds={"tiny": 2, "small": 4, "full": 8},
+                runner="train",
+                metric="eval/return",
+            ),
+        ),
+    ),
+}
+
+
+def get_table(name: str) -> Table:
+    """Return table ``name``.
+
+    Raises:
+      ConfigError: if unknown (the message lists the valid tables).
+    """
+    try:
+        return TABLES[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown table {name!r}; valid: {', '.join(sorted(TABLES))}"
+        ) from None

@@ -1,0 +1,374 @@
+"""``jaxrl sweep``: a hyperparameter grid × seeds in ONE jitted call (:mod:`jaxrl.sweep`).
+
+Every ``--grid field=v1,v2,...`` adds an axis over a *traced* config field (a
+static field such as a network width needs separate runs); the cartesian
+product of the axes times ``--num-seeds`` seeds runs as one vmapped, sharded
+computation. Seed ``s`` uses the same key at every grid point (common random
+numbers), so differences between points are not seed noise.
+
+Writes, under ``<out>/<table>/<agent>/<preset>/``:
+
+* ``<point>/{config.json, metrics.jsonl, summary.json}`` per grid point
+  (``<point>`` like ``lr=0.001,gamma=0.9``; the run dir itself when there is no grid);
+* ``sweep.md`` and ``sweep.csv``: final headline metric per point (mean, 95%
+  bootstrap CI, IQM over seeds), best point first;
+* ``learning_curves.png``: one mean line with CI band per point.
+
+Usage::
+
+    jaxrl sweep --agent dqn --preset cartpole-small --grid lr=1e-3,3e-4 --grid gamma=0.9,0.99 \\
+        --num-seeds 4
+    python -m scripts.sweep --agent vi_tabular --preset garnet --grid gamma=0.9,0.99 --num-seeds 20
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxrl import config as jconfig
+from jaxrl import logging as jlog
+from jaxrl.errors import ConfigError
+from scripts import common
+
+__all__ = [
+    "SweepResult",
+    "parse_grid",
+    "make_chunked_train",
+    "sweep",
+    "point_label",
+    "build_parser",
+    "run_from_args",
+    "main",
+]
+
+
+@dataclasses.dataclass
+class SweepResult:
+    """What :func:`sweep` returns.
+
+    Attributes:
+      out_dir: the sweep's results directory.
+      points: ``G`` dicts naming each grid point.
+      point_dirs: the per-point results directories.
+      summaries: per-point ``summary.json`` contents.
+      metric: the headline metric.
+      metrics: ``{name: [G, S, T]}`` host arrays.
+      wall_time: seconds including compilation.
+    """
+
+    out_dir: str
+    points: list[dict[str, Any]]
+    point_dirs: list[str]
+    summaries: list[dict[str, Any]]
+    metric: str | None
+    metrics: dict[str, np.ndarray]
+    wall_time: float
+
+
+def _get_path(config: Any, name: str) -> Any:
+    value = config
+    for part in name.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def parse_grid(config: Any, items: Sequence[str]) -> dict[str, list[Any]]:
+    """Parse ``["lr=1e-3,3e-4", "gamma=0.9,0.99"]`` into ``{field: [values]}``.
+
+    Values are parsed to the field's type with :func:`jaxrl.config.apply_overrides`.
+
+    Raises:
+      ConfigError: malformed item, unknown field, unparsable or repeated axis.
+    """
+    axes: dict[str, list[Any]] = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"grid axis {item!r} is not of the form field=v1,v2,...")
+        name, text = (s.strip() for s in item.split("=", 1))
+        values = [v.strip() for v in text.split(",") if v.strip()]
+        if not values:
+            raise ConfigError(f"grid axis {name!r} has no values")
+        if name in axes:
+            raise ConfigError(f"grid axis {name!r} given twice")
+        axes[name] = [
+            _get_path(jconfig.apply_overrides(config, [f"{name}={v}"]), name)
+            for v in values
+        ]
+    return axes
+
+
+def point_label(point: Mapping[str, Any]) -> str:
+    """``{"lr": 0.001, "gamma": 0.9}`` -> ``"lr=0.001,gamma=0.9"`` (``"base"`` if empty)."""
+    if not point:
+        return "base"
+    return ",".join(
+        f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in point.items()
+    )
+
+
+def make_chunked_train(
+    spec: common.RunSpec, env: Any, env_params: Any, progress: Any = None
+) -> Any:
+    """Return ``train(key, config) -> (State, Metrics[T])``: init then all chunks.
+
+    The same computation as the agent's ``make_train`` (``init`` followed by
+    ``num_chunks`` calls of ``run``), with an optional in-jit progress report
+    after every chunk. ``config`` may be traced (a grid point inside a vmap).
+    With ``spec.env_key_arg`` the key is first split into an environment key
+    (drawing this seed's environment instance, e.g. a random Garnet) and the
+    agent's key, exactly as :func:`scripts.train.train` does.
+    """
+    module = spec.module
+
+    def train(key: Any, config: Any) -> tuple[Any, Any]:
+        ipc = int(config.iters_per_chunk)
+        this_env, this_params = env, env_params
+        if spec.env_key_arg is not None:
+            k_env, key = jax.random.split(key)
+            this_env, this_params = common.make_env(spec, k_env)
+        state = module.init(key, this_env, this_params, config)
+        run = module.make_run(config, this_env, this_params)
+
+        def body(state: Any, chunk: Any) -> tuple[Any, Any]:
+            state, metrics = run(state)
+            if progress is not None:
+                progress(0, (chunk + 1) * ipc - 1)
+            return state, metrics
+
+        state, metrics = jax.lax.scan(body, state, jnp.arange(int(config.num_chunks)))
+        metrics = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), metrics)
+        return state, metrics
+
+    return train
+
+
+def _write_point(
+    point_dir: str,
+    record: dict[str, Any],
+    metrics: Mapping[str, np.ndarray],
+    metric: str | None,
+    plot: bool,
+) -> dict[str, Any]:
+    from scripts.train import write_summary
+
+    os.makedirs(point_dir, exist_ok=True)
+    jlog.write_json_atomic(os.path.join(point_dir, "config.json"), record)
+    rows = jlog.metrics_to_rows(metrics, record["seed_ids"], 0)
+    jlog.write_jsonl_atomic(os.path.join(point_dir, "metrics.jsonl"), rows)
+    info = {
+        k: record[k]
+        for k in ("agent", "env", "env_kwargs", "preset", "seed", "num_seeds")
+    }
+    info["point"] = record.get("point", {})
+    return write_summary(point_dir, info, metric, plot=plot)
+
+
+def sweep(
+    spec: common.RunSpec,
+    axes: Mapping[str, Sequence[Any]] | None = None,
+    *,
+    seed: int = 0,
+    out_dir: str,
+    quiet: bool = False,
+    plot: bool = True,
+) -> SweepResult:
+    """Run ``spec`` over the grid ``axes`` × ``spec.num_seeds`` seeds in one jitted call.
+
+    Args:
+      spec: the resolved run (base config).
+      axes: ``{field: [values]}`` over traced fields (see :func:`parse_grid`).
+      seed: root seed (seed ``s`` uses ``split(key(seed), S)[s]`` at every point).
+      out_dir: results directory.
+      quiet: no progress bar.
+      plot: write PNGs.
+
+    Returns:
+      A :class:`SweepResult`.
+
+    Raises:
+      ConfigError: unknown/static grid field or an invalid grid point.
+    """
+    from jaxrl import sweep as jsweep
+    from scripts.train import config_record
+
+    start = time.perf_counter()
+    axes = dict(axes or {})
+    for point in _points(axes):  # validate every grid point on the host
+        jconfig.validate(jconfig.apply_overrides(spec.config, point))
+    # Build once on the host: checks the environment's name and arguments early.
+    env, env_params = common.make_env(
+        spec, jax.random.key(0) if spec.env_key_arg else None
+    )
+    config = spec.config
+    total = int(config.num_chunks) * int(config.iters_per_chunk)
+    progress = jlog.make_progress_callback(
+        total,
+        f"sweep {spec.agent}/{spec.preset}",
+        quiet=quiet,
+        ordered=jax.device_count() == 1,
+    )
+    train_fn = make_chunked_train(spec, env, env_params, progress)
+    try:
+        _, metrics, points = jsweep.run_sweep(
+            train_fn, jax.random.key(seed), config, spec.num_seeds, **axes
+        )
+        metrics = {k: np.asarray(v) for k, v in jax.device_get(metrics).items()}
+    finally:
+        progress.close()
+
+    point_dirs, summaries = [], []
+    for g, point in enumerate(points):
+        point_dir = out_dir if not axes else os.path.join(out_dir, point_label(point))
+        record = config_record(
+            dataclasses.replace(spec, config=jconfig.apply_overrides(config, point)),
+            seed,
+            point=point,
+            grid=list(axes),
+            runner="sweep",
+        )
+        summaries.append(
+            _write_point(
+                point_dir,
+                record,
+                {k: v[g] for k, v in metrics.items()},
+                spec.metric,
+                plot=plot and not axes,
+            )
+        )
+        point_dirs.append(point_dir)
+    metric = summaries[0]["metric"] if summaries else None
+    if axes:
+        _write_sweep_table(out_dir, points, summaries, metric, axes)
+        if plot and metric is not None:
+            from scripts.plotting import plot_learning_curves
+
+            plot_learning_curves(
+                {point_label(p): metrics[metric][g] for g, p in enumerate(points)},
+                os.path.join(out_dir, "learning_curves.png"),
+                ylabel=metric,
+                title=f"sweep {spec.agent}/{spec.preset} on {spec.env_name}",
+            )
+    return SweepResult(
+        out_dir=out_dir,
+        points=points,
+        point_dirs=point_dirs,
+        summaries=summaries,
+        metric=metric,
+        metrics=metrics,
+        wall_time=time.perf_counter() - start,
+    )
+
+
+def _points(axes: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
+    import itertools
+
+    names = list(axes)
+    return [
+        dict(zip(names, vals, strict=True))
+        for vals in itertools.product(*axes.values())
+    ]
+
+
+def _lower_is_better(metric: str | None) -> bool:
+    return metric is not None and any(
+        s in metric for s in ("loss", "subopt", "error", "regret")
+    )
+
+
+def _write_sweep_table(
+    out_dir: str,
+    points: list[dict[str, Any]],
+    summaries: list[dict[str, Any]],
+    metric: str | None,
+    axes: Mapping[str, Any],
+) -> None:
+    rows = []
+    for point, summary in zip(points, summaries, strict=True):
+        head = summary.get("headline") or {}
+        rows.append(
+            {
+                **point,
+                "metric": metric,
+                "mean": head.get("mean"),
+                "ci_low": head.get("ci_low"),
+                "ci_high": head.get("ci_high"),
+                "iqm": head.get("iqm"),
+                "n": head.get("n"),
+            }
+        )
+    sign = 1.0 if _lower_is_better(metric) else -1.0
+    rows.sort(key=lambda r: sign * r["mean"] if r["mean"] is not None else np.inf)
+    columns = [*axes, "metric", "mean", "ci_low", "ci_high", "iqm", "n"]
+    jlog.write_csv_atomic(os.path.join(out_dir, "sweep.csv"), rows, columns)
+    jlog.write_atomic(
+        os.path.join(out_dir, "sweep.md"),
+        [
+            common.markdown_table(
+                rows, columns, caption=f"Sweep: final {metric}, best first."
+            )
+        ],
+    )
+
+
+def build_parser(parser: common.ArgumentParser | None = None) -> common.ArgumentParser:
+    """Add ``sweep``'s arguments to ``parser`` (a new one if ``None``)."""
+    parser = parser or common.ArgumentParser(
+        prog="jaxrl sweep", description=__doc__.split("\n")[0]
+    )
+    common.add_common_run_args(parser)
+    parser.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="FIELD=V1,V2",
+        help="a grid axis over a traced config field (repeatable)",
+    )
+    return parser
+
+
+def run_from_args(args: Any) -> int:
+    """Execute ``sweep`` from parsed arguments."""
+    spec = common.resolve_run(
+        args.agent,
+        args.env,
+        args.preset,
+        args.overrides,
+        args.env_overrides,
+        args.num_seeds,
+    )
+    axes = parse_grid(spec.config, args.grid)
+    out_dir = common.run_dir(args.out, args.table or "sweep", spec.agent, spec.preset)
+    result = sweep(spec, axes, seed=args.seed, out_dir=out_dir, quiet=args.quiet)
+    for point, summary in zip(result.points, result.summaries, strict=True):
+        head = summary.get("headline") or {}
+        if head:
+            print(
+                f"{point_label(point)}: final {result.metric} = {head['mean']:.4g} "
+                f"[{head['ci_low']:.4g}, {head['ci_high']:.4g}] (n={head['n']})"
+            )
+    print(
+        f"{len(result.points)} points x {spec.num_seeds} seeds in {result.wall_time:.1f}s"
+    )
+    print(out_dir)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m scripts.sweep``."""
+    parser = build_parser()
+    return common.run_main(
+        lambda: run_from_args(parser.parse_args(argv)), prog="jaxrl sweep"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,409 @@
+"""``jaxrl train``: one agent, one config, ``S`` vmapped seeds, chunked with checkpoints.
+
+The run is ``jit(vmap(init))(keys)`` followed by ``num_chunks`` calls of
+``jit(vmap(run))(state)``. After every chunk the per-seed metric rows are
+appended to ``metrics.jsonl`` and the full vmapped state is checkpointed
+(``ckpt/<chunks done>``). ``--resume`` restores the latest checkpoint and
+continues; because every chunk is the same compiled function applied to the
+same state, the result is bitwise identical to an uninterrupted run. At the end
+``config.json``, ``summary.json`` (final value of every metric: mean, 95%
+bootstrap CI, IQM over seeds) and ``learning_curve.png`` are written to
+``<out>/<table>/<agent>/<preset>/``.
+
+Usage::
+
+    jaxrl train --agent dqn --preset cartpole-small --num-seeds 4
+    jaxrl train --agent dqn --env CartPole-v1 --set lr=1e-3 --set num_chunks=4 --out /tmp/r
+    jaxrl train --agent dqn --preset cartpole --resume          # continue after a crash
+    python -m scripts.train --agent dqn --preset cartpole-tiny --max-chunks 1
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import numpy as np
+
+from jaxrl import config as jconfig
+from jaxrl import logging as jlog
+from jaxrl import metrics as jmetrics
+from jaxrl.errors import ConfigError
+from scripts import common
+
+__all__ = ["TrainResult", "train", "write_summary", "build_parser", "main"]
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What :func:`train` returns.
+
+    Attributes:
+      out_dir: the results directory.
+      state: the final vmapped state (after the last chunk run).
+      chunks_done: chunks completed so far (``num_chunks`` when finished).
+      finished: whether the whole run is done (summary and plot written).
+      summary: the ``summary.json`` content (``None`` until finished).
+      wall_time: seconds spent in this call.
+    """
+
+    out_dir: str
+    state: Any
+    chunks_done: int
+    finished: bool
+    summary: dict[str, Any] | None
+    wall_time: float
+
+
+def _identity(spec: common.RunSpec, seed: int) -> dict[str, Any]:
+    """The fields a checkpoint must match to be resumed."""
+    return {
+        "agent": spec.agent,
+        "env": spec.env_name,
+        "env_kwargs": jlog.to_jsonable(spec.env_kwargs),
+        "config": jconfig.to_dict(spec.config),
+        "seed": int(seed),
+        "num_seeds": spec.num_seeds,
+    }
+
+
+def _check_identity(
+    saved: dict[str, Any], wanted: dict[str, Any], ckpt_dir: str
+) -> None:
+    for name, value in wanted.items():
+        have = saved.get(name)
+        if name == "config" and isinstance(have, dict):
+            diff = [
+                k for k in sorted(set(value) | set(have)) if value.get(k) != have.get(k)
+            ]
+            if diff:
+                k = diff[0]
+                raise ConfigError(
+                    f"checkpoint in {ckpt_dir} was written with {k}={have.get(k)!r}, this run "
+                    f"has {k}={value.get(k)!r}; use the same settings or a fresh --out"
+                )
+        elif have != value:
+            raise ConfigError(
+                f"checkpoint in {ckpt_dir} was written with {name}={have!r}, this run has "
+                f"{name}={value!r}; use the same settings or a fresh --out"
+            )
+
+
+def _prune_checkpoints(ckpt_dir: str, keep: int) -> None:
+    """Delete all but the ``keep`` newest step directories of this run's checkpoints."""
+    from jaxrl import checkpoint as jckpt
+
+    steps = sorted(jckpt.all_steps(ckpt_dir))
+    for step in steps[: max(len(steps) - max(keep, 1), 0)]:
+        shutil.rmtree(os.path.join(ckpt_dir, str(step)), ignore_errors=True)
+
+
+def config_record(spec: common.RunSpec, seed: int, **extra: Any) -> dict[str, Any]:
+    """The ``config.json`` document: the resolved config plus how it was built."""
+    return {
+        **_identity(spec, seed),
+        "preset": spec.preset,
+        "overrides": list(spec.overrides),
+        "metric": spec.metric,
+        "seed_ids": list(range(spec.num_seeds)),
+        "jax_version": jax.__version__,
+        "backend": jax.default_backend(),
+        **extra,
+    }
+
+
+def write_summary(
+    out_dir: str,
+    spec_info: dict[str, Any],
+    metric: str | None,
+    *,
+    plot: bool = True,
+    title: str | None = None,
+) -> dict[str, Any]:
+    """Write ``summary.json`` and ``learning_curve.png`` from ``metrics.jsonl``.
+
+    The final value of a metric for a seed is its last finite value (so
+    evaluation metrics reported once per chunk count); the summary gives the
+    mean, 95% bootstrap CI, IQM, std and count over seeds.
+
+    Args:
+      out_dir: the run directory holding ``metrics.jsonl``.
+      spec_info: identifying fields copied into the summary.
+      metric: the headline metric (plotted); chosen automatically if ``None``
+        or missing.
+      plot: write the PNG.
+      title: plot title.
+
+    Returns:
+      The summary dict.
+    """
+    rows = jlog.read_jsonl(os.path.join(out_dir, "metrics.jsonl"))
+    arrays, seed_ids, iters = jlog.rows_to_metrics(rows)
+    metric = common.default_metric(list(arrays), metric)
+    final = {
+        name: jmetrics.summarize(jmetrics.final_values(values))
+        for name, values in arrays.items()
+    }
+    summary = {
+        **spec_info,
+        "metric": metric,
+        "iterations": int(iters.size),
+        "seed_ids": seed_ids,
+        "final": final,
+        "headline": final.get(metric) if metric else None,
+        "note": "final = each seed's last finite value; mean and 95% percentile-bootstrap CI "
+        "over seeds (2000 resamples, numpy seed 0)",
+    }
+    jlog.write_json_atomic(os.path.join(out_dir, "summary.json"), summary)
+    if plot and metric is not None:
+        from scripts.plotting import plot_learning_curves
+
+        label = f"{spec_info.get('agent', '')}/{spec_info.get('preset', '')}"
+        plot_learning_curves(
+            {label: arrays[metric]},
+            os.path.join(out_dir, "learning_curve.png"),
+            x=iters,
+            ylabel=metric,
+            title=title or f"{label} on {spec_info.get('env', '')}",
+        )
+    return summary
+
+
+def train(
+    spec: common.RunSpec,
+    *,
+    seed: int = 0,
+    out_dir: str,
+    resume: bool = False,
+    max_chunks: int | None = None,
+    checkpoint: bool = True,
+    quiet: bool = False,
+    plot: bool = True,
+    log: Any = None,
+    keep_checkpoints: int = 2,
+) -> TrainResult:
+    """Run (or resume) a chunked, vmapped training run and write its results.
+
+    Args:
+      spec: the resolved run (:func:`scripts.common.resolve_run`).
+      seed: root seed; seed ``i`` uses ``split(key(seed), S)[i]``.
+      out_dir: results directory.
+      resume: continue from the latest checkpoint in ``out_dir/ckpt`` (a
+        fresh start if there is none). Without it, old checkpoints there are
+        removed.
+      max_chunks: stop after this many chunks in this call (resume later).
+      checkpoint: save a checkpoint after every chunk.
+      quiet: no progress bar.
+      plot: write ``learning_curve.png``.
+      log: a text stream for status lines (default ``sys.stderr``).
+      keep_checkpoints: how many of the newest checkpoints to keep (older
+        ones of this run are deleted after each successful save).
+
+    Returns:
+      A :class:`TrainResult`.
+
+    Raises:
+      ConfigError: bad environment, or a checkpoint that does not match.
+    """
+    from jaxrl import checkpoint as jckpt
+
+    log = sys.stderr if log is None else log
+    start_time = time.perf_counter()
+    config, module = spec.config, spec.module
+    num_chunks, ipc = int(config.num_chunks), int(config.iters_per_chunk)
+    keys = common.seed_keys(seed, spec.num_seeds)
+    env_keys, agent_keys = common.split_env_keys(spec, keys)
+    if env_keys is None:  # one environment shared by every seed
+        env, env_params = common.make_env(spec)
+    else:  # one environment instance per seed: params get a leading [S] axis
+        env, _ = common.make_env(spec, jax.random.key(0))  # the static structure only
+        env_params = jax.jit(jax.vmap(lambda k: common.make_env(spec, k)[1]))(env_keys)
+    params_axis = None if env_keys is None else 0
+    seed_ids = list(range(spec.num_seeds))
+    ckpt_dir = os.path.abspath(os.path.join(out_dir, "ckpt"))
+    identity = _identity(spec, seed)
+    os.makedirs(out_dir, exist_ok=True)
+
+    progress = jlog.make_progress_callback(
+        num_chunks * ipc,
+        f"{spec.agent}/{spec.preset}",
+        quiet=quiet,
+        ordered=jax.device_count() == 1,
+    )
+
+    def init_one(key: Any, params: Any) -> Any:
+        return module.init(key, env, params, config)
+
+    def chunk_one(state: Any, params: Any, seed_index: Any, chunk: Any) -> Any:
+        state, metrics = module.make_run(config, env, params)(state)
+        progress(seed_index, (chunk + 1) * ipc - 1)
+        return state, metrics
+
+    # env_params are closed over (constants), never traced: gymnax params may
+    # hold Python numbers that environments use statically.
+    init_fn = jax.jit(
+        lambda ks: jax.vmap(init_one, in_axes=(0, params_axis))(ks, env_params)
+    )
+    run_fn = jax.jit(
+        lambda state, si, chunk: jax.vmap(chunk_one, in_axes=(0, params_axis, 0, None))(
+            state, env_params, si, chunk
+        )
+    )
+
+    # RESTORE OR START
+    start_chunk = 0
+    state = None
+    if resume:
+        step = jckpt.latest_step(ckpt_dir) if os.path.isdir(ckpt_dir) else None
+        if step is not None:
+            target = jax.eval_shape(init_fn, agent_keys)
+            state, meta = jckpt.restore(ckpt_dir, target, step)
+            _check_identity(meta, identity, ckpt_dir)
+            start_chunk = int(meta.get("chunks_done", step))
+            print(
+                f"resuming from {ckpt_dir} after chunk {start_chunk}/{num_chunks}",
+                file=log,
+            )
+        else:
+            print(f"no checkpoint in {ckpt_dir}; starting from scratch", file=log)
+    elif os.path.isdir(ckpt_dir):
+        shutil.rmtree(ckpt_dir)
+    if state is None:
+        state = init_fn(agent_keys)
+    metrics_log = jlog.JsonlAppender(
+        os.path.join(out_dir, "metrics.jsonl"),
+        keep=lambda r: int(r["iter"]) < start_chunk * ipc,
+        fresh=start_chunk == 0,
+    )
+    record = config_record(spec, seed, num_chunks=num_chunks, iters_per_chunk=ipc)
+    jlog.write_json_atomic(os.path.join(out_dir, "config.json"), record)
+
+    # CHUNKS
+    end_chunk = (
+        num_chunks if max_chunks is None else min(num_chunks, start_chunk + max_chunks)
+    )
+    seed_index = np.arange(spec.num_seeds, dtype=np.int32)
+    progress.update_to(start_chunk * ipc)
+    try:
+        for chunk in range(start_chunk, end_chunk):
+            state, metrics = run_fn(state, seed_index, chunk)
+            metrics = jax.device_get(metrics)
+            metrics_log.append(jlog.metrics_to_rows(metrics, seed_ids, chunk * ipc))
+            if checkpoint:
+                meta = {
+                    **identity,
+                    "chunks_done": chunk + 1,
+                    "iteration": (chunk + 1) * ipc,
+                }
+                jckpt.save(ckpt_dir, chunk + 1, state, meta)
+                _prune_checkpoints(ckpt_dir, keep=keep_checkpoints)
+    finally:
+        progress.close()
+
+    finished = end_chunk == num_chunks
+    summary = None
+    if finished:
+        info = {
+            k: record[k] for k in ("agent", "env", "env_kwargs", "seed", "num_seeds")
+        }
+        info["preset"] = spec.preset
+        summary = write_summary(out_dir, info, spec.metric, plot=plot)
+    else:
+        print(
+            f"stopped after chunk {end_chunk}/{num_chunks}; continue with --resume",
+            file=log,
+        )
+    return TrainResult(
+        out_dir=out_dir,
+        state=state,
+        chunks_done=end_chunk,
+        finished=finished,
+        summary=summary,
+        wall_time=time.perf_counter() - start_time,
+    )
+
+
+def build_parser(parser: common.ArgumentParser | None = None) -> common.ArgumentParser:
+    """Add ``train``'s arguments to ``parser`` (a new one if ``None``)."""
+    parser = parser or common.ArgumentParser(
+        prog="jaxrl train", description=__doc__.split("\n")[0]
+    )
+    common.add_common_run_args(parser)
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the latest checkpoint in the run dir",
+    )
+    parser.add_argument(
+        "--max-chunks",
+        type=common.positive_int,
+        default=None,
+        help="stop after this many chunks (continue later with --resume)",
+    )
+    parser.add_argument(
+        "--no-checkpoint", action="store_true", help="do not save checkpoints"
+    )
+    parser.add_argument(
+        "--keep-checkpoints",
+        type=common.positive_int,
+        default=2,
+        help="newest checkpoints to keep (default 2)",
+    )
+    parser.add_argument(
+        "--run-dir", default=None, help="exact results dir (overrides --out)"
+    )
+    return parser
+
+
+def run_from_args(args: Any) -> int:
+    """Execute ``train`` from parsed arguments; print the results dir and headline."""
+    spec = common.resolve_run(
+        args.agent,
+        args.env,
+        args.preset,
+        args.overrides,
+        args.env_overrides,
+        args.num_seeds,
+    )
+    out_dir = args.run_dir or common.run_dir(
+        args.out, args.table or "train", spec.agent, spec.preset
+    )
+    result = train(
+        spec,
+        seed=args.seed,
+        out_dir=out_dir,
+        resume=args.resume,
+        max_chunks=args.max_chunks,
+        checkpoint=not args.no_checkpoint,
+        quiet=args.quiet,
+        keep_checkpoints=args.keep_checkpoints,
+    )
+    if result.finished and result.summary is not None:
+        head = result.summary.get("headline") or {}
+        metric = result.summary.get("metric")
+        if head:
+            print(
+                f"{spec.agent}/{spec.preset} on {spec.env_name}: final {metric} = "
+                f"{head['mean']:.4g} [{head['ci_low']:.4g}, {head['ci_high']:.4g}] "
+                f"(mean, 95% CI, n={head['n']}) in {result.wall_time:.1f}s"
+            )
+    print(out_dir)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m scripts.train``."""
+    parser = build_parser()
+    return common.run_main(
+        lambda: run_from_args(parser.parse_args(argv)), prog="jaxrl train"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

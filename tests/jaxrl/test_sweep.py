@@ -1,0 +1,226 @@
+"""Tests for jaxrl.sweep: equals separate runs, no recompiles, multi-device sharding."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import struct
+
+from jaxrl import sweep
+from jaxrl.config import grid, static
+from jaxrl.errors import ConfigError
+
+NUM_SEEDS = 3
+
+
+@struct.dataclass
+class ToyConfig:
+    num_steps: int = static(default=8)
+    lr: float = 0.05
+    noise: float = 0.1
+
+
+TRACES = {"toy": 0}
+
+
+def toy_train(key: jax.Array, config: ToyConfig):
+    """A few SGD steps on a random linear regression; lr and noise are traced."""
+    TRACES["toy"] += 1  # runs once per trace, never per call
+    k_x, k_w, k_noise, k_init, k_state = jax.random.split(key, 5)
+    x = jax.random.normal(k_x, (16, 3))
+    w_true = jax.random.normal(k_w, (3,))
+    y = x @ w_true + config.noise * jax.random.normal(k_noise, (16,))
+    w0 = 0.1 * jax.random.normal(k_init, (3,))
+
+    def step(w, _):
+        loss, grad = jax.value_and_grad(lambda w: jnp.mean((x @ w - y) ** 2))(w)
+        return w - config.lr * grad, {"loss": loss}
+
+    w, metrics = jax.lax.scan(step, w0, None, length=config.num_steps)
+    return {"w": w, "key": k_state, "data_sum": jnp.sum(x)}, metrics
+
+
+def _bits(tree):
+    def unwrap(x):
+        if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
+            return np.asarray(jax.random.key_data(x))
+        return np.asarray(x)
+
+    return jax.tree.map(unwrap, tree)
+
+
+class TestSeedKeys:
+    def test_shape_and_prefix_stable(self):
+        a = jax.random.key_data(sweep.seed_keys(jax.random.key(0), 3))
+        b = jax.random.key_data(sweep.seed_keys(jax.random.key(0), 5))
+        assert a.shape == (3, 2)
+        np.testing.assert_array_equal(a, b[:3])  # adding seeds keeps the earlier ones
+
+    @pytest.mark.parametrize("bad", [0, -1, 2.0])
+    def test_bad_num_seeds(self, bad):
+        with pytest.raises(ConfigError, match="num_seeds"):
+            sweep.seed_keys(jax.random.key(0), bad)
+
+    def test_raw_key_rejected(self):
+        with pytest.raises(ConfigError, match="typed PRNG key"):
+            sweep.seed_keys(jnp.zeros(2, jnp.uint32), 2)
+
+
+class TestSweep:
+    def test_equals_separate_runs_bitwise(self):
+        stacked, points = grid(ToyConfig(), lr=[0.01, 0.05], noise=[0.3])
+        state, metrics = sweep.make_sweep(toy_train, NUM_SEEDS)(
+            jax.random.key(1), stacked
+        )
+        chex.assert_shape(state["w"], (2, NUM_SEEDS, 3))
+        chex.assert_shape(metrics["loss"], (2, NUM_SEEDS, 8))
+        assert state["key"].shape == (2, NUM_SEEDS)
+        key_data = jax.random.key_data(sweep.seed_keys(jax.random.key(1), NUM_SEEDS))
+        separate = jax.jit(toy_train)
+        got_state, got_metrics = _bits(state), _bits(metrics)
+        for g, point in enumerate(points):
+            cfg = ToyConfig(**point)
+            for s in range(NUM_SEEDS):
+                key = jax.random.wrap_key_data(key_data[s])  # a fresh key per run
+                ref_state, ref_metrics = _bits(separate(key, cfg))
+                for name in ("w", "key", "data_sum"):
+                    np.testing.assert_array_equal(
+                        got_state[name][g, s], ref_state[name]
+                    )
+                np.testing.assert_array_equal(
+                    got_metrics["loss"][g, s], ref_metrics["loss"]
+                )
+
+    def test_common_random_numbers_and_distinct_seeds(self):
+        stacked, _ = grid(ToyConfig(), lr=[0.01, 0.05])
+        state, _ = sweep.make_sweep(toy_train, NUM_SEEDS)(jax.random.key(2), stacked)
+        data = np.asarray(state["data_sum"])  # depends on the seed key only
+        np.testing.assert_array_equal(data, np.broadcast_to(data[:1], data.shape))
+        assert len(set(data[0].tolist())) == NUM_SEEDS  # seeds differ
+        w = np.asarray(state["w"])
+        assert not np.array_equal(w[0], w[1])  # grid points differ
+
+    def test_no_recompile_when_values_change(self):
+        @chex.assert_max_traces(n=2)
+        def train(key, config):  # a fresh function: its own cache entry
+            TRACES["fresh"] = TRACES.get("fresh", 0) + 1
+            return toy_train(key, config)
+
+        run = sweep.make_sweep(train, 2)
+        for lrs in ([0.01, 0.02], [0.3, 0.4], [0.5, 0.6]):
+            stacked, _ = grid(ToyConfig(), lr=lrs)
+            jax.block_until_ready(run(jax.random.key(3), stacked))
+        assert TRACES["fresh"] == 1
+        # make_sweep again with the same function object reuses the compiled sweep.
+        stacked, _ = grid(ToyConfig(), lr=[0.7, 0.8])
+        jax.block_until_ready(sweep.make_sweep(train, 2)(jax.random.key(4), stacked))
+        assert TRACES["fresh"] == 1
+        # A different static field is a different program: exactly one more trace.
+        stacked, _ = grid(ToyConfig(num_steps=3), lr=[0.7, 0.8])
+        jax.block_until_ready(run(jax.random.key(5), stacked))
+        assert TRACES["fresh"] == 2
+
+    def test_run_sweep_returns_points(self):
+        state, metrics, points = sweep.run_sweep(
+            toy_train, jax.random.key(7), ToyConfig(), NUM_SEEDS, lr=[0.01, 0.05]
+        )
+        assert points == [{"lr": 0.01}, {"lr": 0.05}]
+        chex.assert_shape(metrics["loss"], (2, NUM_SEEDS, 8))
+        chex.assert_shape(state["w"], (2, NUM_SEEDS, 3))
+
+    def test_run_sweep_without_axes_is_one_point(self):
+        def train(key, config):
+            return jax.random.uniform(key) * config.lr, {}
+
+        state, _, points = sweep.run_sweep(train, jax.random.key(8), ToyConfig(), 2)
+        assert points == [{}]
+        assert state.shape == (1, 2)
+
+    def test_unstacked_config_rejected(self):
+        run = sweep.make_sweep(toy_train, 2)
+        with pytest.raises(ConfigError, match="leading grid axis G"):
+            run(jax.random.key(9), ToyConfig())
+
+    def test_disagreeing_grid_axes_rejected(self):
+        bad = ToyConfig(lr=jnp.zeros(2), noise=jnp.zeros(3))
+        with pytest.raises(ConfigError, match="leading grid axis G"):
+            sweep.make_sweep(toy_train, 2)(jax.random.key(9), bad)
+
+    def test_static_grid_field_rejected(self):
+        with pytest.raises(ConfigError, match="num_steps' is static"):
+            sweep.run_sweep(
+                toy_train, jax.random.key(0), ToyConfig(), 2, num_steps=[1, 2]
+            )
+
+
+_MULTI_DEVICE_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    import jax, jax.numpy as jnp, numpy as np
+    sys.path.insert(0, {tests_dir!r})
+    from test_sweep import ToyConfig, toy_train, _bits
+    from jaxrl import sweep
+    from jaxrl.config import grid
+
+    jax.config.update("jax_debug_key_reuse", True)
+    out = {{"num_devices": jax.device_count()}}
+    cases = (("even", [0.01, 0.05], 4), ("padded", [0.01, 0.05, 0.1], 1))
+    for name, lrs, seeds in cases:
+        stacked, _ = grid(ToyConfig(), lr=lrs)
+        many = sweep.make_sweep(toy_train, seeds)(jax.random.key(0), stacked)
+        one = sweep.make_sweep(toy_train, seeds, devices=jax.devices()[:1])(
+            jax.random.key(0), stacked
+        )
+        w = many[0]["w"]
+        out[name] = {{
+            "shape": list(w.shape),
+            "devices": len(w.sharding.device_set),
+            "replicated": bool(w.sharding.is_fully_replicated),
+            "shard_shapes": sorted({{s.data.shape for s in w.addressable_shards}}),
+            "one_device": len(one[0]["w"].sharding.device_set),
+            "equal": all(
+                np.array_equal(a, b)
+                for a, b in zip(
+                    jax.tree.leaves(_bits(many)), jax.tree.leaves(_bits(one))
+                )
+            ),
+        }}
+    print("RESULT " + json.dumps(out))
+    """
+)
+
+
+def test_sharded_over_four_devices_in_subprocess():
+    tests_dir = os.path.dirname(os.path.abspath(__file__))
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
+    env["JAX_PLATFORMS"] = "cpu"
+    script = _MULTI_DEVICE_SCRIPT.format(tests_dir=tests_dir)
+    proc = subprocess.run(
+        [sys.executable, "-W", "error", "-c", script],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")][-1]
+    out = json.loads(line[len("RESULT ") :])
+    assert out["num_devices"] == 4
+    even = out["even"]  # G * S = 8: every device holds a [1, 2] block of (point, seed)
+    assert even["shape"] == [2, 4, 3]
+    assert even["devices"] == 4 and not even["replicated"]
+    assert even["shard_shapes"] == [[1, 2, 3]]
+    assert even["one_device"] == 1 and even["equal"]
+    padded = out["padded"]  # G * S = 3: padded to 4, stripped; still bitwise equal
+    assert padded["shape"] == [3, 1, 3]
+    assert padded["equal"]

@@ -1,0 +1,379 @@
+"""End-to-end tests of the ``jaxrl`` command line (scripts/cli.py and the subcommands).
+
+Kept small: the train/resume tests use exact tabular VI (cheap to compile); the
+``reproduce --budget tiny`` test runs the whole baseline table at seconds scale.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from jaxrl import checkpoint
+from jaxrl import logging as jlog
+from scripts import cli
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# 4 chunks of 3 noisy sweeps: the key in the state is used every sweep, so a
+# resume that restored the wrong key or step would not be bitwise equal.
+VI_RUN = [
+    "train",
+    "--agent",
+    "vi_tabular",
+    "--preset",
+    "gridworld-noisy",
+    "--num-seeds",
+    "2",
+    "--set",
+    "num_chunks=4",
+    "--set",
+    "iters_per_chunk=3",
+    "--set",
+    "noise_std=0.05",
+    "--quiet",
+]
+
+
+def _run_cli(argv, capsys):
+    """Run ``cli.main`` in-process; return (status, stdout, stderr)."""
+    try:
+        status = cli.main(argv)
+    except SystemExit as exit_:
+        status = exit_.code
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def _assert_one_line_error(status, err, *needles):
+    assert status == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+class TestBadArguments:
+    @pytest.mark.parametrize(
+        ("argv", "needles"),
+        [
+            (
+                ["train", "--agent", "nope", "--env", "CartPole-v1"],
+                ["unknown agent", "dqn"],
+            ),
+            (
+                ["train", "--agent", "dqn", "--env", "NoSuchEnv-v9"],
+                ["unknown environment"],
+            ),
+            (
+                ["train", "--agent", "dqn", "--preset", "cartpole", "--set", "bogus=1"],
+                ["unknown config field 'bogus'"],
+            ),
+            (
+                [
+                    "train",
+                    "--agent",
+                    "dqn",
+                    "--preset",
+                    "cartpole",
+                    "--set",
+                    "gamma=1.5",
+                ],
+                ["gamma"],
+            ),
+            (
+                ["train", "--agent", "dqn", "--preset", "cartpole", "--set", "lr=fast"],
+                ["cannot parse"],
+            ),
+            (["train", "--agent", "dqn", "--preset", "nope"], ["unknown preset"]),
+            (["train", "--agent", "dqn"], ["--env"]),
+            (["train", "--env", "CartPole-v1"], ["--agent"]),
+            (
+                ["train", "--agent", "dqn", "--env", "CartPole-v1", "--num-seeds", "0"],
+                ["--num-seeds"],
+            ),
+            (["frobnicate"], ["invalid choice"]),
+            ([], ["required"]),
+            (
+                [
+                    "sweep",
+                    "--agent",
+                    "dqn",
+                    "--preset",
+                    "cartpole",
+                    "--grid",
+                    "gamma=0.9,1.5",
+                ],
+                ["gamma"],
+            ),
+            (
+                [
+                    "sweep",
+                    "--agent",
+                    "dqn",
+                    "--preset",
+                    "cartpole",
+                    "--grid",
+                    "num_envs=1,2",
+                ],
+                ["static"],
+            ),
+            (["reproduce", "--table", "nope"], ["unknown table", "baseline"]),
+            (["reproduce", "--table", "baseline", "--budget", "huge"], ["--budget"]),
+            (["aggregate", "/no/such/dir"], ["no such results path"]),
+            (["bench", "--seeds", "1,x"], ["--seeds"]),
+            (["bench", "--agents", "nope"], ["no benchmark"]),
+        ],
+    )
+    def test_exit_2_and_one_line(self, argv, needles, capsys, tmp_path):
+        status, _, err = _run_cli(
+            [
+                *argv,
+                *(
+                    ["--out", str(tmp_path)]
+                    if argv[:1] in (["train"], ["sweep"], ["reproduce"], ["bench"])
+                    and "--out" not in argv
+                    else []
+                ),
+            ],
+            capsys,
+        )
+        _assert_one_line_error(status, err, *needles)
+
+    def test_help_exits_zero(self, capsys):
+        status, out, _ = _run_cli(["train", "--help"], capsys)
+        assert status == 0 and "--resume" in out
+
+    def test_console_script_subprocess(self, tmp_path):
+        env = {
+            **os.environ,
+            "PYTHONPATH": REPO + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        }
+        exe = os.path.join(os.path.dirname(sys.executable), "jaxrl")
+        cmd = [exe] if os.path.exists(exe) else [sys.executable, "-m", "scripts.cli"]
+        proc = subprocess.run(
+            [
+                *cmd,
+                "train",
+                "--agent",
+                "dqn",
+                "--preset",
+                "cartpole",
+                "--set",
+                "gamma=1.5",
+                "--out",
+                str(tmp_path),
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=str(tmp_path),
+            timeout=120,
+        )
+        _assert_one_line_error(proc.returncode, proc.stderr, "gamma")
+        assert proc.stdout == ""
+
+
+def _load_json(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _flat(state):
+    leaves = jax.tree.leaves(state)
+    return [
+        np.asarray(jax.random.key_data(x))
+        if jax.numpy.issubdtype(x.dtype, jax.dtypes.prng_key)
+        else np.asarray(x)
+        for x in leaves
+    ]
+
+
+@pytest.fixture(scope="module")
+def vi_runs(tmp_path_factory):
+    """An uninterrupted 4-chunk run, and a 2-chunk run resumed for 2 more."""
+    root = tmp_path_factory.mktemp("runs")
+    full = str(root / "full")
+    part = str(root / "part")
+    assert cli.main([*VI_RUN, "--run-dir", full]) == 0
+    assert cli.main([*VI_RUN, "--run-dir", part, "--max-chunks", "2"]) == 0
+    assert checkpoint.latest_step(os.path.join(part, "ckpt")) == 2
+    assert not os.path.exists(os.path.join(part, "summary.json"))
+    assert cli.main([*VI_RUN, "--run-dir", part, "--resume"]) == 0
+    return full, part
+
+
+class TestTrain:
+    def test_writes_expected_files(self, vi_runs):
+        full, _ = vi_runs
+        for name in (
+            "config.json",
+            "metrics.jsonl",
+            "summary.json",
+            "learning_curve.png",
+        ):
+            assert os.path.getsize(os.path.join(full, name)) > 0, name
+        config = _load_json(os.path.join(full, "config.json"))
+        assert config["agent"] == "vi_tabular" and config["config"]["noise_std"] == 0.05
+        assert config["num_seeds"] == 2 and config["overrides"][-1] == "noise_std=0.05"
+        rows = jlog.read_jsonl(os.path.join(full, "metrics.jsonl"))
+        assert len(rows) == 2 * 4 * 3
+        assert {(r["seed"], r["iter"]) for r in rows} == {
+            (s, t) for s in (0, 1) for t in range(12)
+        }
+        # The two seeds differ (noise draws from different keys).
+        by_seed = [[r["dp/residual"] for r in rows if r["seed"] == s] for s in (0, 1)]
+        assert by_seed[0] != by_seed[1]
+        summary = _load_json(os.path.join(full, "summary.json"))
+        assert summary["metric"] == "dp/suboptimality"
+        head = summary["headline"]
+        assert head["n"] == 2 and head["ci_low"] <= head["mean"] <= head["ci_high"]
+        last = [r["dp/suboptimality"] for r in rows if r["iter"] == 11]
+        assert head["mean"] == pytest.approx(np.mean(last))
+        with open(os.path.join(full, "learning_curve.png"), "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+    def test_resume_is_bitwise_identical(self, vi_runs):
+        full, part = vi_runs
+        assert checkpoint.latest_step(os.path.join(full, "ckpt")) == 4
+        assert checkpoint.latest_step(os.path.join(part, "ckpt")) == 4
+        target, _ = checkpoint.restore(
+            os.path.join(full, "ckpt"), _abstract_vi_state(), 4
+        )
+        resumed, meta = checkpoint.restore(
+            os.path.join(part, "ckpt"), _abstract_vi_state(), 4
+        )
+        assert meta["chunks_done"] == 4
+        a, b = _flat(target), _flat(resumed)
+        assert len(a) == len(b) and all(
+            x.dtype == y.dtype and np.array_equal(x, y)
+            for x, y in zip(a, b, strict=True)
+        )
+        assert int(np.asarray(resumed.step)[0]) == 12
+        with (
+            open(os.path.join(full, "metrics.jsonl")) as f1,
+            open(os.path.join(part, "metrics.jsonl")) as f2,
+        ):
+            assert f1.read() == f2.read()
+
+    def test_resume_with_other_config_is_rejected(self, vi_runs, capsys):
+        _, part = vi_runs
+        argv = [*VI_RUN, "--run-dir", part, "--resume", "--set", "noise_std=0.5"]
+        status, _, err = _run_cli(argv, capsys)
+        _assert_one_line_error(status, err, "noise_std")
+
+
+def _abstract_vi_state():
+    from agents import vi_tabular
+    from scripts import common
+
+    spec = common.resolve_run(
+        "vi_tabular", None, "gridworld-noisy", ["noise_std=0.05"], (), 2
+    )
+    env, params = common.make_env(spec)
+    keys = jax.eval_shape(lambda: jax.random.split(jax.random.key(0), 2))
+    return jax.eval_shape(
+        jax.vmap(lambda k: vi_tabular.init(k, env, params, spec.config)), keys
+    )
+
+
+def test_sweep_writes_table(tmp_path, capsys):
+    argv = [
+        "sweep",
+        "--agent",
+        "vi_tabular",
+        "--preset",
+        "gridworld-noisy",
+        "--num-seeds",
+        "3",
+        "--set",
+        "iters_per_chunk=4",
+        "--grid",
+        "noise_std=0.0,0.05",
+        "--out",
+        str(tmp_path),
+        "--quiet",
+    ]
+    status, out, _ = _run_cli(argv, capsys)
+    assert status == 0
+    sweep_dir = tmp_path / "sweep" / "vi_tabular" / "gridworld-noisy"
+    for name in ("sweep.md", "sweep.csv", "learning_curves.png"):
+        assert (sweep_dir / name).exists(), name
+    with open(sweep_dir / "sweep.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted(float(r["noise_std"]) for r in rows) == [0.0, 0.05]
+    for point in ("noise_std=0", "noise_std=0.05"):
+        rows = jlog.read_jsonl(sweep_dir / point / "metrics.jsonl")
+        assert len(rows) == 3 * 4
+    # Exact VI (noise 0) is deterministic: all seeds agree; noisy seeds differ.
+    exact = jlog.read_jsonl(sweep_dir / "noise_std=0" / "metrics.jsonl")
+    assert len({r["dp/residual"] for r in exact if r["iter"] == 3}) == 1
+    noisy = jlog.read_jsonl(sweep_dir / "noise_std=0.05" / "metrics.jsonl")
+    assert len({r["dp/residual"] for r in noisy if r["iter"] == 3}) == 3
+    assert "2 points x 3 seeds" in out
+
+
+@pytest.fixture(scope="module")
+def baseline_tiny(tmp_path_factory):
+    out = tmp_path_factory.mktemp("repro")
+    assert (
+        cli.main(
+            [
+                "reproduce",
+                "--table",
+                "baseline",
+                "--budget",
+                "tiny",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    return out
+
+
+def test_reproduce_tiny_writes_table(baseline_tiny):
+    table_dir = baseline_tiny / "baseline"
+    text = (table_dir / "table.md").read_text()
+    assert "DQN, CartPole-v1" in text and "| row |" in text
+    with open(table_dir / "table.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["agent"] for r in rows] == ["vi_tabular", "vi_tabular", "dqn"]
+    assert [r["n"] for r in rows] == ["20", "20", "2"]
+    for r in rows:
+        assert float(r["ci_low"]) <= float(r["mean"]) <= float(r["ci_high"])
+    assert (table_dir / "curves_dp_suboptimality.png").exists()
+    assert (table_dir / "curves_eval_return.png").exists()
+    assert (table_dir / "dqn" / "cartpole-tiny" / "learning_curve.png").exists()
+    # Garnet row: one random MDP per seed, so the 20 suboptimalities are not all equal.
+    garnet = jlog.read_jsonl(table_dir / "vi_tabular" / "garnet" / "metrics.jsonl")
+    first = [r["dp/suboptimality"] for r in garnet if r["iter"] == 0]
+    assert len(first) == 20 and len(set(first)) > 1
+
+
+def test_aggregate(baseline_tiny, tmp_path, capsys):
+    status, out, _ = _run_cli(
+        [
+            "aggregate",
+            str(baseline_tiny / "baseline"),
+            "--out",
+            str(tmp_path),
+            "--no-plot",
+        ],
+        capsys,
+    )
+    assert status == 0
+    assert (tmp_path / "aggregate.md").exists() and (
+        tmp_path / "aggregate.csv"
+    ).exists()
+    assert "dqn/cartpole-tiny" in out and "vi_tabular/garnet" in out
