@@ -1,4 +1,4 @@
-"""Agents, one algorithm per module, all with the same contract (see docs/agent_contract.md).
+"""Agents, one algorithm per module, all with the same contract (see docs/api.md).
 
 ``AGENTS`` maps a registry name to the agent module; every module exposes
 ``Config``, ``State``, ``init``, ``act``, ``loss``, ``update``, ``make_train``

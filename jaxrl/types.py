@@ -7,7 +7,7 @@ Every agent module in ``agents/`` exposes ``Config``, ``State``, ``init``, ``act
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import jax
 from jax.typing import ArrayLike
@@ -33,12 +33,14 @@ __all__ = [
 ]
 
 
+@runtime_checkable
 class InitFn(Protocol):
     """``init(key, env, env_params, config) -> State``."""
 
     def __call__(self, key: PRNGKey, env: Any, env_params: Any, config: Any) -> Any: ...
 
 
+@runtime_checkable
 class ActFn(Protocol):
     """``act(params, obs, key, config, *, greedy=False) -> action`` (unbatched obs)."""
 
@@ -47,18 +49,21 @@ class ActFn(Protocol):
     ) -> Array: ...
 
 
+@runtime_checkable
 class UpdateFn(Protocol):
     """``update(state, data, config) -> (State, Metrics)``: one learning step."""
 
     def __call__(self, state: Any, data: Any, config: Any) -> tuple[Any, Metrics]: ...
 
 
+@runtime_checkable
 class TrainFn(Protocol):
     """``train(key) -> (State, Metrics)``: a whole run fused into one ``lax.scan``."""
 
     def __call__(self, key: PRNGKey) -> tuple[Any, Metrics]: ...
 
 
+@runtime_checkable
 class RunFn(Protocol):
     """``run(state) -> (State, Metrics)``: advance one chunk of ``iters_per_chunk``."""
 
