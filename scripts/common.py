@@ -363,6 +363,14 @@ def format_number(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
+def format_headline(head: dict[str, Any]) -> str:
+    """Format a summary as ``mean [ci_low, ci_high] (n=N)``."""
+    return (
+        f"{head['mean']:.4g} [{head['ci_low']:.4g}, {head['ci_high']:.4g}] "
+        f"(n={head['n']})"
+    )
+
+
 def markdown_table(
     rows: Sequence[dict[str, Any]], columns: Sequence[str], caption: str | None = None
 ) -> str:

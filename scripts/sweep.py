@@ -352,8 +352,8 @@ def run_from_args(args: Any) -> int:
         head = summary.get("headline") or {}
         if head:
             print(
-                f"{point_label(point)}: final {result.metric} = {head['mean']:.4g} "
-                f"[{head['ci_low']:.4g}, {head['ci_high']:.4g}] (n={head['n']})"
+                f"{point_label(point)}: final {result.metric} = "
+                f"{common.format_headline(head)}"
             )
     print(
         f"{len(result.points)} points x {spec.num_seeds} seeds in {result.wall_time:.1f}s"

@@ -390,8 +390,8 @@ def run_from_args(args: Any) -> int:
         if head:
             print(
                 f"{spec.agent}/{spec.preset} on {spec.env_name}: final {metric} = "
-                f"{head['mean']:.4g} [{head['ci_low']:.4g}, {head['ci_high']:.4g}] "
-                f"(mean, 95% CI, n={head['n']}) in {result.wall_time:.1f}s"
+                f"{common.format_headline(head)} (mean, 95% CI) "
+                f"in {result.wall_time:.1f}s"
             )
     print(out_dir)
     return 0
