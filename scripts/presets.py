@@ -35,6 +35,8 @@ __all__ = [
     "BUDGETS",
     "PRESETS",
     "TABLES",
+    "CUSTOM_TABLES",
+    "table_names",
     "get_preset",
     "get_table",
     "presets_for",
@@ -306,8 +308,24 @@ TABLES: dict[str, Table] = {
 }
 
 
+CUSTOM_TABLES: dict[str, str] = {}
+"""Tables built by their own experiment code rather than from :class:`TableRow` s.
+
+Maps a table name to ``"module:function"``; the function is called as
+``fn(budget, *, out, seed, resume, quiet, log)`` and returns
+``{"dir": table_dir, "rows": [...], "wall_time": seconds}`` like
+:func:`scripts.reproduce.reproduce`. Used for experiments whose table is not
+one headline metric per row (e.g. suboptimality against noise level).
+"""
+
+
+def table_names() -> list[str]:
+    """Return every table name ``jaxrl reproduce --table`` accepts, sorted."""
+    return sorted({*TABLES, *CUSTOM_TABLES})
+
+
 def get_table(name: str) -> Table:
-    """Return table ``name``.
+    """Return table ``name`` (row-based tables only; see :data:`CUSTOM_TABLES`).
 
     Raises:
       ConfigError: if unknown (the message lists the valid tables).
@@ -316,5 +334,5 @@ def get_table(name: str) -> Table:
         return TABLES[name]
     except KeyError:
         raise ConfigError(
-            f"unknown table {name!r}; valid: {', '.join(sorted(TABLES))}"
+            f"unknown table {name!r}; valid: {', '.join(table_names())}"
         ) from None

@@ -24,6 +24,7 @@ Usage::
 from __future__ import annotations
 
 import datetime
+import importlib
 import os
 import sys
 import time
@@ -66,7 +67,8 @@ def reproduce(
     """Run every row of ``table`` at ``budget`` and write ``table.md``/``table.csv``.
 
     Args:
-      table: a name in :data:`scripts.presets.TABLES`.
+      table: a name in :data:`scripts.presets.TABLES` or
+        :data:`scripts.presets.CUSTOM_TABLES` (dispatched to its own function).
       budget: one of :data:`scripts.presets.BUDGETS`.
       out: results root; the table goes to ``<out>/<table>/``.
       seed: root seed of every row.
@@ -84,11 +86,15 @@ def reproduce(
     from scripts.train import train
 
     log = sys.stderr if log is None else log
-    spec_table = jpresets.get_table(table)
     if budget not in jpresets.BUDGETS:
         raise common_error(
             f"unknown budget {budget!r}; valid: {', '.join(jpresets.BUDGETS)}"
         )
+    if table in jpresets.CUSTOM_TABLES:
+        module_name, _, fn_name = jpresets.CUSTOM_TABLES[table].partition(":")
+        fn = getattr(importlib.import_module(module_name), fn_name)
+        return fn(budget, out=out, seed=seed, resume=resume, quiet=quiet, log=log)
+    spec_table = jpresets.get_table(table)
     table_dir = os.path.join(out, table)
     start = time.perf_counter()
     # Resolve (and validate) every row before running anything.
@@ -222,7 +228,7 @@ def build_parser(parser: common.ArgumentParser | None = None) -> common.Argument
         prog="jaxrl reproduce", description=__doc__.split("\n")[0]
     )
     parser.add_argument(
-        "--table", required=True, help=f"one of: {', '.join(jpresets.TABLES)}"
+        "--table", required=True, help=f"one of: {', '.join(jpresets.table_names())}"
     )
     parser.add_argument("--budget", default="small", choices=jpresets.BUDGETS)
     parser.add_argument(

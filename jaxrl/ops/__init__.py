@@ -6,9 +6,11 @@ Operators take unbatched arguments named the rlax way (``q_tm1``, ``a_tm1``, ``r
 * :mod:`jaxrl.ops.bellman`: TD targets and multi-step returns.
 * :mod:`jaxrl.ops.exact_dp`: tabular operators on ``FiniteMDP`` tensors.
 * :mod:`jaxrl.ops.losses`: Huber and squared losses.
+* :mod:`jaxrl.ops.regularized`: softmax policies, soft values, the Munchausen target.
+* :mod:`jaxrl.ops.tsallis`: q-log/q-exp, sparse (q-exponential) policies, MVI(q).
 """
 
-from jaxrl.ops import bellman, exact_dp, losses
+from jaxrl.ops import bellman, exact_dp, losses, regularized, tsallis
 from jaxrl.ops.bellman import (
     discounted_returns,
     double_q_learning,
@@ -20,11 +22,36 @@ from jaxrl.ops.bellman import (
     soft_state_value,
 )
 from jaxrl.ops.losses import huber_loss, l2_loss
+from jaxrl.ops.regularized import (
+    munchausen_bonus,
+    munchausen_q_learning,
+    munchausen_target,
+    scaled_log_softmax,
+    soft_value,
+    softmax_policy,
+)
+from jaxrl.ops.tsallis import (
+    exp_q,
+    log_q,
+    mviq_bonus,
+    mviq_q_learning,
+    mviq_target,
+    scaled_log_q_policy,
+    sparsemax,
+    sparsemax_threshold,
+    tsallis_entropy,
+    tsallis_kl,
+    tsallis_policy,
+    tsallis_threshold,
+    tsallis_value,
+)
 
 __all__ = [
     "bellman",
     "exact_dp",
     "losses",
+    "regularized",
+    "tsallis",
     "discounted_returns",
     "double_q_learning",
     "expected_sarsa",
@@ -35,4 +62,23 @@ __all__ = [
     "soft_state_value",
     "huber_loss",
     "l2_loss",
+    "munchausen_bonus",
+    "munchausen_q_learning",
+    "munchausen_target",
+    "scaled_log_softmax",
+    "softmax_policy",
+    "soft_value",
+    "exp_q",
+    "log_q",
+    "mviq_bonus",
+    "mviq_q_learning",
+    "mviq_target",
+    "scaled_log_q_policy",
+    "sparsemax",
+    "sparsemax_threshold",
+    "tsallis_entropy",
+    "tsallis_kl",
+    "tsallis_policy",
+    "tsallis_threshold",
+    "tsallis_value",
 ]

@@ -1,0 +1,27 @@
+"""Run the examples in the public docstrings (they are part of the documentation)."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = [
+    "jaxrl.ops.bellman",
+    "jaxrl.ops.exact_dp",
+    "jaxrl.ops.losses",
+    "jaxrl.ops.regularized",
+    "jaxrl.ops.tsallis",
+    "jaxrl.mdp",
+    "jaxrl.config",
+    "jaxrl.metrics",
+]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name):
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0, f"no examples found in {name}"
+    assert result.failed == 0, f"{result.failed} doctest(s) failed in {name}"
