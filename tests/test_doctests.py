@@ -9,6 +9,7 @@ import pytest
 
 MODULES = [
     "jaxrl.ops.bellman",
+    "jaxrl.ops.distributional",
     "jaxrl.ops.exact_dp",
     "jaxrl.ops.losses",
     "jaxrl.ops.regularized",
