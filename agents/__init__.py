@@ -8,21 +8,23 @@ Examples:
   >>> import agents
   >>> agents.get("dqn").__name__
   'agents.dqn'
-  >>> sorted(agents.AGENTS)[:2]
-  ['dqn', 'vi_tabular']
+  >>> {"dqn", "mvi", "mviq", "vi_tabular"} <= set(agents.AGENTS)
+  True
 """
 
 from __future__ import annotations
 
 from types import ModuleType
 
-from agents import dqn, vi_tabular
+from agents import dqn, mvi, mviq, vi_tabular
 from jaxrl.errors import ConfigError
 
-__all__ = ["AGENTS", "get", "dqn", "vi_tabular"]
+__all__ = ["AGENTS", "get", "dqn", "mvi", "mviq", "vi_tabular"]
 
 AGENTS: dict[str, ModuleType] = {
     "dqn": dqn,
+    "mvi": mvi,
+    "mviq": mviq,
     "vi_tabular": vi_tabular,
 }
 """Registered agents by name."""

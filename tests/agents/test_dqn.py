@@ -1,4 +1,4 @@
-"""Tests for agents.dqn: loss vs NumPy, contract, determinism, config checks, learning."""
+"""Tests for agents.dqn: loss vs NumPy, contract, determinism, config, learning."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ TINY = dqn.Config(
     eval_max_steps=20,
     learning_starts=8,
     target_update_period=3,
-    tau=0.5,
+    polyak=0.5,
     lr_end_fraction=0.1,
 )
 
@@ -37,7 +37,7 @@ def cartpole():
     return gymnax.make("CartPole-v1")
 
 
-# ----------------------------------------------------------------------------- NumPy reference
+# ---------------------------------------------------------------------- NumPy reference
 
 
 def _np_q(params, obs):
@@ -122,7 +122,7 @@ class TestLoss:
         assert all(float(jnp.abs(x).max()) == 0.0 for x in jax.tree.leaves(g_target))
 
 
-# ----------------------------------------------------------------------------- act / schedule
+# ----------------------------------------------------------------------- act / schedule
 
 
 def test_act_greedy_and_epsilon(key):
@@ -165,7 +165,7 @@ def test_total_env_steps():
 
 @pytest.fixture(scope="module")
 def tiny_run(cartpole):
-    """TINY runs: ``train`` in one call, ``init`` + ``run`` chunk by chunk, and 2 vmapped seeds."""
+    """TINY runs: ``train``, ``init`` + ``run`` chunk by chunk, and 2 vmapped seeds."""
     env, env_params = cartpole
     train = dqn.make_train(TINY, env, env_params)
     state_t, metrics_t = jax.jit(train)(jax.random.key(7))
@@ -266,7 +266,7 @@ def test_no_retrace_when_traced_hyperparameters_change(cartpole, key):
         eps_start=0.5,
         eps_end=0.2,
         eps_decay=0.1,
-        tau=1.0,
+        polyak=1.0,
         target_update_period=1,
         huber_delta=2.0,
         max_grad_norm=0.5,
@@ -279,7 +279,7 @@ def test_no_retrace_when_traced_hyperparameters_change(cartpole, key):
     assert not np.allclose(metrics["train/epsilon"], ref["train/epsilon"])
 
 
-# ----------------------------------------------------------------------------- config checks
+# ------------------------------------------------------------------------ config checks
 
 
 @pytest.mark.parametrize(
@@ -291,7 +291,7 @@ def test_no_retrace_when_traced_hyperparameters_change(cartpole, key):
         ("eps_end", -0.5),
         ("eps_decay", 2.0),
         ("lr", 0.0),
-        ("tau", 0.0),
+        ("polyak", 0.0),
         ("target_update_period", 0),
         ("train_frequency", 0),
         ("batch_size", 128),  # > buffer_size=64
@@ -323,7 +323,7 @@ def test_stacked_config_validates():
 
 @pytest.mark.slow
 def test_learns_cartpole():
-    """Greedy evaluation return >= 475 on CartPole-v1 (mean of 4 vmapped seeds), 500k env steps."""
+    """Greedy-eval return >= 475 on CartPole-v1 (mean of 4 seeds), 500k steps."""
     env, env_params = gymnax.make("CartPole-v1")
     config = dqn.cartpole_config()
     assert config.total_env_steps <= 500_000
