@@ -36,6 +36,9 @@ __all__ = [
     "PRESETS",
     "TABLES",
     "CUSTOM_TABLES",
+    "MINATAR_GAMES",
+    "MINATAR_AGENTS",
+    "MINATAR_SEEDS",
     "table_names",
     "get_preset",
     "get_table",
@@ -203,6 +206,173 @@ PRESETS: dict[tuple[str, str], Preset] = {
 }
 
 
+# ----------------------------------------------------------------------------- M-DQN, MVI(q)
+
+
+def _factory(agent: str, name: str, **overrides: Any) -> Callable[[], Any]:
+    def build() -> Any:
+        return _agent_attr(agent, name)(**overrides)
+
+    return build
+
+
+def _mvi_presets() -> dict[tuple[str, str], Preset]:
+    out = {}
+    for agent, label in (("mvi", "M-DQN"), ("mviq", "MVI(q=2)-DQN")):
+        out[(agent, "cartpole")] = Preset(
+            agent,
+            "CartPole-v1",
+            _factory(agent, "cartpole_config"),
+            num_seeds=4,
+            metric="eval/return",
+            description=f"{label} on CartPole-v1, 500k env steps (alpha=0.9, tau=0.03)",
+        )
+        out[(agent, "cartpole-small")] = Preset(
+            agent,
+            "CartPole-v1",
+            _factory(agent, "cartpole_config", **_DQN_SMALL),
+            num_seeds=4,
+            metric="eval/return",
+            description=f"{label} on CartPole-v1, 100k env steps (quick start)",
+        )
+        out[(agent, "cartpole-tiny")] = Preset(
+            agent,
+            "CartPole-v1",
+            _factory(agent, "cartpole_config", **_DQN_TINY),
+            num_seeds=2,
+            metric="eval/return",
+            description=f"{label} on CartPole-v1, 80 env steps (tests only)",
+        )
+        out[(agent, "acrobot")] = Preset(
+            agent,
+            "Acrobot-v1",
+            _factory(agent, "acrobot_config"),
+            num_seeds=4,
+            metric="eval/return",
+            description=f"{label} on Acrobot-v1, 500k env steps (untuned)",
+        )
+    return out
+
+
+PRESETS.update(_mvi_presets())
+
+
+# ----------------------------------------------------------------------------- MinAtar
+
+MINATAR_GAMES = (
+    "Asterix-MinAtar",
+    "Breakout-MinAtar",
+    "Freeway-MinAtar",
+    "Seaquest-MinAtar",
+    "SpaceInvaders-MinAtar",
+)
+"""The five MinAtar games (Young and Tian 2019) as gymnax ids."""
+
+MINATAR_AGENTS = ("dqn", "mvi", "mviq")
+"""Agents compared in the ``mvi-minatar`` table, all at identical settings."""
+
+_MINATAR_MAX_STEPS = {"Freeway-MinAtar": 2500}  # gymnax episode limits; others 1000
+
+# Shared by DQN, M-DQN and MVI(q) so that only the target differs. Network and
+# replay follow Young and Tian (2019): one 3x3 conv with 16 channels, a 128-unit
+# layer, batch 32, replay 100k, target copy every 1000 updates, epsilon 1 -> 0.1,
+# Huber(1) loss; Adam instead of RMSProp.
+_MINATAR_COMMON = dict(
+    conv_features=(16,),
+    hidden_sizes=(128,),
+    batch_size=32,
+    lr=2.5e-4,
+    adam_eps=3.125e-4,
+    gamma=0.99,
+    eps_start=1.0,
+    eps_end=0.1,
+    huber_delta=1.0,
+    polyak=1.0,
+)
+_MINATAR_BUDGETS = {
+    # seconds; tests only (meaningless numbers)
+    "tiny": dict(
+        num_envs=2,
+        buffer_size=256,
+        batch_size=8,
+        conv_features=(4,),
+        hidden_sizes=(16,),
+        num_chunks=2,
+        iters_per_chunk=8,
+        learning_starts=8,
+        target_update_period=4,
+        eps_decay=0.5,
+        num_eval_episodes=1,
+        eval_max_steps=20,
+    ),
+    # CPU-feasible: 100k frames per seed (2 seeds), 1 update per 4 frames
+    "small": dict(
+        num_envs=8,
+        buffer_size=50_000,
+        num_chunks=5,
+        iters_per_chunk=2_500,
+        updates_per_iter=2,
+        learning_starts=5_000,
+        target_update_period=500,
+        eps_decay=0.25,
+        num_eval_episodes=8,
+    ),
+    # GPU scale: 5M frames per seed (MinAtar paper budget), 1 update per 4 frames
+    "full": dict(
+        num_envs=16,
+        buffer_size=100_000,
+        num_chunks=50,
+        iters_per_chunk=6_250,
+        updates_per_iter=4,
+        learning_starts=5_000,
+        target_update_period=1_000,
+        eps_decay=0.02,
+        num_eval_episodes=16,
+    ),
+}
+_MINATAR_FRAMES = {"tiny": 32, "small": 100_000, "full": 5_000_000}
+MINATAR_SEEDS = {"tiny": 1, "small": 2, "full": 5}
+"""Seeds per budget in the ``mvi-minatar`` table."""
+
+
+def _minatar_short(game: str) -> str:
+    return game.split("-")[0].lower()
+
+
+def _minatar(agent: str, game: str, budget: str) -> Callable[[], Any]:
+    def build() -> Any:
+        config_cls = _agent_attr(agent, "Config")
+        fields = {**_MINATAR_COMMON, **_MINATAR_BUDGETS[budget]}
+        fields.setdefault("eval_max_steps", _MINATAR_MAX_STEPS.get(game, 1000))
+        return config_cls(**fields)
+
+    return build
+
+
+def _minatar_presets() -> dict[tuple[str, str], Preset]:
+    names = {"dqn": "DQN", "mvi": "M-DQN", "mviq": "MVI(q=2)-DQN"}
+    out = {}
+    for agent in MINATAR_AGENTS:
+        for game in MINATAR_GAMES:
+            for budget in BUDGETS:
+                name = f"minatar-{_minatar_short(game)}-{budget}"
+                out[(agent, name)] = Preset(
+                    agent,
+                    game,
+                    _minatar(agent, game, budget),
+                    num_seeds=MINATAR_SEEDS[budget],
+                    metric="eval/return",
+                    description=(
+                        f"{names[agent]} on {game}, {_MINATAR_FRAMES[budget]:,} "
+                        f"frames per seed ({budget} budget)"
+                    ),
+                )
+    return out
+
+
+PRESETS.update(_minatar_presets())
+
+
 def presets_for(agent: str) -> list[str]:
     """Return the preset names defined for ``agent``."""
     return sorted(name for a, name in PRESETS if a == agent)
@@ -306,6 +476,42 @@ TABLES: dict[str, Table] = {
         ),
     ),
 }
+
+
+def _minatar_table() -> Table:
+    labels = {"dqn": "DQN", "mvi": "M-DQN", "mviq": "MVI(q=2)"}
+    rows = []
+    for game in MINATAR_GAMES:
+        short = _minatar_short(game)
+        for agent in MINATAR_AGENTS:
+            rows.append(
+                TableRow(
+                    label=f"{labels[agent]}, {game}",
+                    agent=agent,
+                    presets={b: f"minatar-{short}-{b}" for b in BUDGETS},
+                    num_seeds=dict(MINATAR_SEEDS),
+                    runner="train",
+                    metric="eval/return",
+                )
+            )
+    frames = ", ".join(f"{b}: {n:,}" for b, n in _MINATAR_FRAMES.items())
+    return Table(
+        name="mvi-minatar",
+        caption=(
+            "DQN vs M-DQN (alpha=0.9, tau=0.03, l0=-1) vs MVI(q=2) on the five "
+            "MinAtar games (gymnax), identical network (conv 16x3x3, 128 units), "
+            "replay, batch 32, Adam 2.5e-4, epsilon 1 -> 0.1 and update ratio "
+            "(1 gradient step per 4 frames); only the regression target differs. "
+            f"Frames per seed by budget: {frames}. Final greedy-evaluation return "
+            "(episodes capped at the gymnax limit); mean, 95% percentile-bootstrap "
+            "CI and IQM over seeds. The small budget is a CPU smoke-scale run: far "
+            "from convergence (the MinAtar paper trains 5M frames, the full budget)."
+        ),
+        rows=tuple(rows),
+    )
+
+
+TABLES["mvi-minatar"] = _minatar_table()
 
 
 CUSTOM_TABLES: dict[str, str] = {}
