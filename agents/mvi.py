@@ -329,8 +329,12 @@ def loss_with(
     """
     obs_ndim = jnp.ndim(batch.obs) - 1
     q_tm1 = _value_loop.q_values(params, batch.obs, config, obs_ndim)  # [B, A]
-    q_tm1_target = _value_loop.q_values(target_params, batch.obs, config, obs_ndim)
-    q_t_target = _value_loop.q_values(target_params, batch.next_obs, config, obs_ndim)
+    # One target-network pass over [obs; next_obs] instead of two.
+    both = jax.tree.map(
+        lambda o, n: jnp.concatenate([o, n], axis=0), batch.obs, batch.next_obs
+    )
+    q_target = _value_loop.q_values(target_params, both, config, obs_ndim)
+    q_tm1_target, q_t_target = jnp.split(q_target, 2, axis=0)  # [B, A] each
     discount_t = transition_lib.discount(batch, config.gamma)  # [B]
     action = batch.action.astype(jnp.int32)
     td = jax.vmap(td_fn)(
