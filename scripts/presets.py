@@ -305,16 +305,16 @@ _MINATAR_BUDGETS = {
         num_eval_episodes=1,
         eval_max_steps=20,
     ),
-    # CPU-feasible: 100k frames per seed (2 seeds), 1 update per 4 frames
+    # CPU-feasible: 50k frames per seed (2 seeds), 1 update per 8 frames
     "small": dict(
         num_envs=8,
         buffer_size=50_000,
         num_chunks=5,
-        iters_per_chunk=2_500,
-        updates_per_iter=2,
-        learning_starts=5_000,
-        target_update_period=500,
-        eps_decay=0.25,
+        iters_per_chunk=1_250,
+        updates_per_iter=1,
+        learning_starts=2_000,
+        target_update_period=250,
+        eps_decay=0.4,
         num_eval_episodes=8,
     ),
     # GPU scale: 5M frames per seed (MinAtar paper budget), 1 update per 4 frames
@@ -330,7 +330,7 @@ _MINATAR_BUDGETS = {
         num_eval_episodes=16,
     ),
 }
-_MINATAR_FRAMES = {"tiny": 32, "small": 100_000, "full": 5_000_000}
+_MINATAR_FRAMES = {"tiny": 32, "small": 50_000, "full": 5_000_000}
 MINATAR_SEEDS = {"tiny": 1, "small": 2, "full": 5}
 """Seeds per budget in the ``mvi-minatar`` table."""
 
@@ -501,7 +501,8 @@ def _minatar_table() -> Table:
             "DQN vs M-DQN (alpha=0.9, tau=0.03, l0=-1) vs MVI(q=2) on the five "
             "MinAtar games (gymnax), identical network (conv 16x3x3, 128 units), "
             "replay, batch 32, Adam 2.5e-4, epsilon 1 -> 0.1 and update ratio "
-            "(1 gradient step per 4 frames); only the regression target differs. "
+            "(small: 1 gradient step per 8 frames, full: 1 per 4); only the "
+            "regression target differs. "
             f"Frames per seed by budget: {frames}. Final greedy-evaluation return "
             "(episodes capped at the gymnax limit); mean, 95% percentile-bootstrap "
             "CI and IQM over seeds. The small budget is a CPU smoke-scale run: far "
