@@ -8,7 +8,7 @@ Examples:
   >>> import agents
   >>> agents.get("dqn").__name__
   'agents.dqn'
-  >>> {"dqn", "mvi", "mviq", "vi_tabular"} <= set(agents.AGENTS)
+  >>> {"dqn", "mvi", "mvi_tabular", "mviq", "vi_tabular"} <= set(agents.AGENTS)
   True
 """
 
@@ -16,14 +16,15 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from agents import dqn, mvi, mviq, vi_tabular
+from agents import dqn, mvi, mvi_tabular, mviq, vi_tabular
 from jaxrl.errors import ConfigError
 
-__all__ = ["AGENTS", "get", "dqn", "mvi", "mviq", "vi_tabular"]
+__all__ = ["AGENTS", "get", "dqn", "mvi", "mvi_tabular", "mviq", "vi_tabular"]
 
 AGENTS: dict[str, ModuleType] = {
     "dqn": dqn,
     "mvi": mvi,
+    "mvi_tabular": mvi_tabular,
     "mviq": mviq,
     "vi_tabular": vi_tabular,
 }

@@ -179,11 +179,18 @@ def _plain(value: Any) -> Any:
         return value.item()
     if isinstance(value, tuple):
         return [_plain(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # "inf", "-inf", "nan": strict JSON has no such numbers
     return value
 
 
 def to_dict(config: Any) -> dict[str, Any]:
-    """Return the config as a JSON-serialisable dict (nested configs become dicts)."""
+    """Return the config as a JSON-serialisable dict (nested configs become dicts).
+
+    Non-finite floats (e.g. ``l0 = -inf``) become the strings ``"inf"``,
+    ``"-inf"`` or ``"nan"`` so the dict is valid strict JSON;
+    :func:`from_dict` turns them back into floats.
+    """
     return {f.name: _plain(getattr(config, f.name)) for f in _fields(config)}
 
 
@@ -212,6 +219,8 @@ def from_dict(cls_or_config: Any, data: Mapping[str, Any]) -> Any:
             value = from_dict(current, value)
         elif isinstance(current, tuple) and isinstance(value, list):
             value = tuple(value)
+        elif isinstance(current, float) and isinstance(value, str):
+            value = _parse_value(value, current, key)
         kwargs[key] = value
     return template.replace(**kwargs)
 

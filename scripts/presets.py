@@ -515,7 +515,7 @@ def _minatar_table() -> Table:
 TABLES["mvi-minatar"] = _minatar_table()
 
 
-CUSTOM_TABLES: dict[str, str] = {}
+CUSTOM_TABLES: dict[str, str] = {"mvi-tabular": "scripts.table_mvi_tabular:run"}
 """Tables built by their own experiment code rather than from :class:`TableRow` s.
 
 Maps a table name to ``"module:function"``; the function is called as

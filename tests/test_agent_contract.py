@@ -69,6 +69,12 @@ CASES = {
         },
         {"q": 3.0, "alpha": 0.5, "tau": 0.3, "lr": 1e-2, "gamma": 0.9},
     ),
+    "mvi_tabular": (
+        "Garnet-v0",
+        {"num_states": 6, "num_actions": 3, "branching": 2},
+        {"num_chunks": 2, "iters_per_chunk": 5, "noise_std": 0.1, "oracle_iters": 20},
+        {"alpha": 0.5, "tau": 0.2, "q": 2.0, "noise_std": 0.5},
+    ),
     "vi_tabular": (
         "Garnet-v0",
         {"num_states": 6, "num_actions": 3, "branching": 2},
@@ -77,7 +83,16 @@ CASES = {
     ),
 }
 
-CONTRACT = ("Config", "State", "init", "act", "loss", "update", "make_train", "make_run")
+CONTRACT = (
+    "Config",
+    "State",
+    "init",
+    "act",
+    "loss",
+    "update",
+    "make_train",
+    "make_run",
+)
 NAMES = sorted(agents.AGENTS)
 
 
@@ -136,7 +151,9 @@ def test_train_shapes_run_keeps_state_and_equals_train(name):
     chex.assert_trees_all_equal_shapes_and_dtypes(state, abstract_state)
 
     final, metrics = jax.jit(train)(jax.random.key(0))
-    chex.assert_trees_all_equal(jax.random.key_data(final.key), jax.random.key_data(state.key))
+    chex.assert_trees_all_equal(
+        jax.random.key_data(final.key), jax.random.key_data(state.key)
+    )
     joined = jax.tree.map(lambda *xs: jnp.concatenate(xs), *chunks)
     chex.assert_trees_all_close(joined, metrics, rtol=1e-5, atol=1e-6)
 
@@ -156,7 +173,9 @@ def test_traced_hyperparameters_do_not_recompile(name):
     out_b = f(other, jax.random.key(0))
     assert len(traces) == 1, "changing a traced hyperparameter recompiled train"
     differs = jax.tree.leaves(
-        jax.tree.map(lambda a, b: not np.array_equal(a, b, equal_nan=True), out_a, out_b)
+        jax.tree.map(
+            lambda a, b: not np.array_equal(a, b, equal_nan=True), out_a, out_b
+        )
     )
     assert any(differs), "the traced hyperparameters had no effect"
 
@@ -172,6 +191,8 @@ def test_vmapped_seeds_differ_and_same_key_reproduces(name):
     params = jax.tree.leaves(state.params)
     for i in range(3):
         for j in range(i + 1, 3):
-            assert any(not np.array_equal(p[i], p[j]) for p in params), f"seeds {i},{j} equal"
+            assert any(not np.array_equal(p[i], p[j]) for p in params), (
+                f"seeds {i},{j} equal"
+            )
     again, _ = train(jax.random.split(jax.random.key(3), 3))
     chex.assert_trees_all_equal(state.params, again.params)

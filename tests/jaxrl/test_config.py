@@ -153,3 +153,15 @@ class TestValidation:
 
     def test_tracers_are_skipped(self):
         jax.jit(lambda x: cfg.check_range("x", x, 0, 1) or x)(5.0)
+
+
+def test_non_finite_floats_round_trip_through_strict_json():
+    import json
+    import math
+
+    from agents import mvi_tabular
+
+    config = mvi_tabular.Config(l0=-math.inf)
+    text = cfg.to_json(config)
+    json.loads(text, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
+    assert cfg.from_json(mvi_tabular.Config, text).l0 == -math.inf
