@@ -16,12 +16,22 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from agents import dqn, mvi, mvi_tabular, mviq, vi_tabular
+from agents import distributional_dp, dqn, mvi, mvi_tabular, mviq, vi_tabular
 from jaxrl.errors import ConfigError
 
-__all__ = ["AGENTS", "get", "dqn", "mvi", "mvi_tabular", "mviq", "vi_tabular"]
+__all__ = [
+    "AGENTS",
+    "get",
+    "distributional_dp",
+    "dqn",
+    "mvi",
+    "mvi_tabular",
+    "mviq",
+    "vi_tabular",
+]
 
 AGENTS: dict[str, ModuleType] = {
+    "distributional_dp": distributional_dp,
     "dqn": dqn,
     "mvi": mvi,
     "mvi_tabular": mvi_tabular,

@@ -21,6 +21,24 @@ from jaxrl import types
 
 # name -> (env id, env kwargs, config overrides, {traced field: other value})
 CASES = {
+    "distributional_dp": (
+        "Garnet-v0",
+        {"num_states": 4, "num_actions": 2, "branching": 2},
+        {
+            "objective": "cvar",
+            "num_atoms": 11,
+            "v_min": 0.0,
+            "v_max": 10.0,
+            "num_stocks": 6,
+            "stock_min": -5.0,
+            "stock_max": 0.0,
+            "num_chunks": 2,
+            "iters_per_chunk": 3,
+            "eval_iters": 3,
+            "init_noise": 0.5,
+        },
+        {"alpha": 0.7, "stock_min": -3.0, "init_noise": 0.1},
+    ),
     "dqn": (
         "CartPole-v1",
         {},

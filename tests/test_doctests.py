@@ -10,6 +10,7 @@ import pytest
 MODULES = [
     "jaxrl.ops.bellman",
     "jaxrl.ops.distributional",
+    "jaxrl.ops.distributional_dp",
     "jaxrl.ops.exact_dp",
     "jaxrl.ops.losses",
     "jaxrl.ops.regularized",

@@ -6,13 +6,23 @@ Operators take unbatched arguments named the rlax way (``q_tm1``, ``a_tm1``, ``r
 * :mod:`jaxrl.ops.bellman`: TD targets and multi-step returns.
 * :mod:`jaxrl.ops.distributional`: categorical/quantile return laws, their projections
   and losses, risk functionals (CVaR, VaR, expected utility), stock augmentation.
+* :mod:`jaxrl.ops.distributional_dp`: stock-augmented distributional DP on ``FiniteMDP``
+  tensors (evaluation, value/policy iteration, objectives).
 * :mod:`jaxrl.ops.exact_dp`: tabular operators on ``FiniteMDP`` tensors.
 * :mod:`jaxrl.ops.losses`: Huber and squared losses.
 * :mod:`jaxrl.ops.regularized`: softmax policies, soft values, the Munchausen target.
 * :mod:`jaxrl.ops.tsallis`: q-log/q-exp, sparse (q-exponential) policies, MVI(q).
 """
 
-from jaxrl.ops import bellman, distributional, exact_dp, losses, regularized, tsallis
+from jaxrl.ops import (
+    bellman,
+    distributional,
+    distributional_dp,
+    exact_dp,
+    losses,
+    regularized,
+    tsallis,
+)
 from jaxrl.ops.bellman import (
     discounted_returns,
     double_q_learning,
@@ -73,6 +83,7 @@ from jaxrl.ops.tsallis import (
 __all__ = [
     "bellman",
     "distributional",
+    "distributional_dp",
     "exact_dp",
     "losses",
     "regularized",
