@@ -46,6 +46,7 @@ from envs.wrappers import LogWrapper
 from jaxrl import buffer as buffer_lib
 from jaxrl import rollout
 from jaxrl import transition as transition_lib
+from jaxrl.loop import chunked_train
 from jaxrl.nets import QNetwork
 from jaxrl.optim import learning_rate_at, make_optimizer
 from jaxrl.transition import Transition
@@ -464,12 +465,6 @@ def make_train(
     run = make_run(config, env, env_params, loss_fn=loss_fn, act_fn=act_fn)
     inner = _inner_env(env)
 
-    def train(key: PRNGKey) -> tuple[State, Metrics]:
-        state = init(key, inner, env_params, config)
-        state, metrics = jax.lax.scan(
-            lambda s, _: run(s), state, None, length=config.num_chunks
-        )
-        flat = jax.tree.map(lambda x: jnp.reshape(x, (-1, *x.shape[2:])), metrics)
-        return state, flat
-
-    return train
+    return chunked_train(
+        lambda key: init(key, inner, env_params, config), run, config.num_chunks
+    )

@@ -77,6 +77,7 @@ from flax import struct
 from jaxrl import config as config_lib
 from jaxrl.config import static
 from jaxrl.errors import ConfigError
+from jaxrl.loop import chunked_train
 from jaxrl.mdp import FiniteMDP
 from jaxrl.ops import distributional as dist
 from jaxrl.ops import distributional_dp as ddp
@@ -662,15 +663,9 @@ def make_train(config: Config, env: object, env_params: ArrayTree):
     """
     run = make_run(config, env, env_params)
 
-    def train(key: PRNGKey) -> tuple[State, Metrics]:
-        state = init(key, env, env_params, config)
-        state, metrics = jax.lax.scan(
-            lambda s, _: run(s), state, None, length=config.num_chunks
-        )
-        metrics = jax.tree.map(lambda x: x.reshape((-1, *x.shape[2:])), metrics)
-        return state, metrics
-
-    return train
+    return chunked_train(
+        lambda key: init(key, env, env_params, config), run, config.num_chunks
+    )
 
 
 # ------------------------------------------------------------------------ execution

@@ -15,6 +15,7 @@ MODULES = [
     "jaxrl.ops.losses",
     "jaxrl.ops.regularized",
     "jaxrl.ops.tsallis",
+    "jaxrl.loop",
     "jaxrl.mdp",
     "jaxrl.config",
     "jaxrl.metrics",
