@@ -74,6 +74,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from envs import finite_mdp
 from jaxrl import config as config_lib
 from jaxrl.config import static
 from jaxrl.errors import ConfigError
@@ -472,16 +473,6 @@ def cvar_optimize(mdp: FiniteMDP, config: Config) -> Solution:
 # --------------------------------------------------------------------------- agent
 
 
-def _mdp(env_params: ArrayTree) -> FiniteMDP:
-    mdp = getattr(env_params, "mdp", None)
-    if not isinstance(mdp, FiniteMDP):
-        raise ConfigError(
-            "distributional_dp needs a FiniteMDPEnv: env_params must carry a "
-            f"FiniteMDP in .mdp, got {type(env_params).__name__}"
-        )
-    return mdp
-
-
 def init(key: PRNGKey, env: object, env_params: ArrayTree, config: Config) -> State:
     """Return the initial state: delta_0 laws mixed with ``init_noise`` random laws.
 
@@ -495,7 +486,7 @@ def init(key: PRNGKey, env: object, env_params: ArrayTree, config: Config) -> St
       The :class:`State` (policy greedy w.r.t. the initial laws).
     """
     del env
-    mdp = _mdp(env_params)
+    mdp = finite_mdp.mdp_from_params(env_params, "distributional_dp")
     key, k_laws = jax.random.split(key)
     dtype = mdp.P.dtype
     support = config.support.astype(dtype)
@@ -639,7 +630,7 @@ def make_run(config: Config, env: object, env_params: ArrayTree):
       ``run``; its metrics have shape ``[iters_per_chunk]``.
     """
     config_lib.validate(config)
-    mdp = _mdp(env_params)
+    mdp = finite_mdp.mdp_from_params(env_params, "distributional_dp")
     _check_gamma(mdp)
     del env
 
@@ -728,7 +719,7 @@ def rollout(
       "stock_index": [T + 1], "return": []}`` with ``return = sum_t gamma^t r_t``
       and ``stock`` the true stocks ``c_0..c_T``.
     """
-    mdp = _mdp(env_params)
+    mdp = finite_mdp.mdp_from_params(env_params, "distributional_dp")
     gamma = mdp.gamma
     key, k_reset, k_round = jax.random.split(key, 3)
     obs, env_state = env.reset_env(k_reset, env_params)

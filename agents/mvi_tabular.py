@@ -73,6 +73,8 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from agents import vi_tabular
+from envs import finite_mdp
 from jaxrl import config as config_lib
 from jaxrl.config import static
 from jaxrl.errors import ConfigError
@@ -157,34 +159,9 @@ class Config:
         config_lib.check_range("epsilon", self.epsilon, 0.0, 1.0)
 
 
-@struct.dataclass
-class State:
-    """Agent state.
-
-    Attributes:
-      q: ``[S, A]`` action-value table ``q_k``.
-      key: typed key, split before every (noisy) sweep.
-      step: ``[]`` int32 number of sweeps done.
-    """
-
-    q: Array
-    key: PRNGKey
-    step: Array
-
-    @property
-    def params(self) -> Array:
-        """Alias of ``q``: the table ``act`` takes as its ``params``."""
-        return self.q
-
-
-def _mdp(env_params: ArrayTree) -> FiniteMDP:
-    mdp = getattr(env_params, "mdp", None)
-    if not isinstance(mdp, FiniteMDP):
-        raise ConfigError(
-            "mvi_tabular needs a FiniteMDPEnv: env_params must carry a FiniteMDP "
-            f"in .mdp, got {type(env_params).__name__}"
-        )
-    return mdp
+State = vi_tabular.State
+"""Agent state: the table ``q[S, A]``, the key and the sweep count (shared with
+:mod:`agents.vi_tabular`; ``state.params`` is the table ``act`` takes)."""
 
 
 def _per_state(fn, table: Array, config: Config) -> Array:
@@ -245,7 +222,7 @@ def init(key: PRNGKey, env: object, env_params: ArrayTree, config: Config) -> St
       The :class:`State`.
     """
     del env, config
-    mdp = _mdp(env_params)
+    mdp = finite_mdp.mdp_from_params(env_params, "mvi_tabular")
     return State(q=jnp.zeros_like(mdp.R), key=key, step=jnp.asarray(0, jnp.int32))
 
 
@@ -371,7 +348,7 @@ def make_run(config: Config, env: object, env_params: ArrayTree):
       ``run``; its metrics have shape ``[iters_per_chunk]``.
     """
     config_lib.validate(config)
-    mdp = _mdp(env_params)
+    mdp = finite_mdp.mdp_from_params(env_params, "mvi_tabular")
     del env
 
     def run(state: State) -> tuple[State, Metrics]:

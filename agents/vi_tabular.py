@@ -40,6 +40,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from envs import finite_mdp
 from jaxrl import config as config_lib
 from jaxrl.config import static
 from jaxrl.errors import ConfigError
@@ -106,17 +107,6 @@ class State:
         return self.q
 
 
-def _mdp(env_params: ArrayTree) -> FiniteMDP:
-    mdp = getattr(env_params, "mdp", None)
-    if not isinstance(mdp, FiniteMDP):
-        raise ConfigError(
-            "vi_tabular needs a FiniteMDPEnv: env_params must carry a FiniteMDP "
-            "in .mdp, "
-            f"got {type(env_params).__name__}"
-        )
-    return mdp
-
-
 def init(key: PRNGKey, env: object, env_params: ArrayTree, config: Config) -> State:
     """Return the initial state: a zero table ``[S, A]``, the key, step 0.
 
@@ -130,7 +120,7 @@ def init(key: PRNGKey, env: object, env_params: ArrayTree, config: Config) -> St
       The :class:`State`.
     """
     del env, config
-    mdp = _mdp(env_params)
+    mdp = finite_mdp.mdp_from_params(env_params, "vi_tabular")
     return State(q=jnp.zeros_like(mdp.R), key=key, step=jnp.asarray(0, jnp.int32))
 
 
@@ -230,7 +220,7 @@ def make_run(config: Config, env: object, env_params: ArrayTree):
       ``run``; its metrics have shape ``[iters_per_chunk]``.
     """
     config_lib.validate(config)
-    mdp = _mdp(env_params)
+    mdp = finite_mdp.mdp_from_params(env_params, "vi_tabular")
 
     def run(state: State) -> tuple[State, Metrics]:
         j_star = exact_dp.optimal_performance(mdp, config.oracle_iters)

@@ -46,6 +46,7 @@ from jaxrl.mdp import FiniteMDP, default_float_dtype, validate
 from jaxrl.types import Array, ArrayLike, PRNGKey
 
 __all__ = [
+    "mdp_from_params",
     "EnvState",
     "EnvParams",
     "FiniteMDPEnv",
@@ -64,6 +65,29 @@ __all__ = [
     "make_gridworld_env",
     "ENV_FACTORIES",
 ]
+
+
+def mdp_from_params(env_params: Any, user: str) -> FiniteMDP:
+    """Return the :class:`FiniteMDP` that ``env_params`` of a :class:`FiniteMDPEnv` carry.
+
+    Exact-DP agents read the MDP tensors from ``env_params.mdp`` instead of
+    sampling the environment.
+
+    Args:
+      env_params: environment parameters.
+      user: who needs the MDP (named in the error message).
+
+    Raises:
+      ConfigError: if ``env_params`` carry no ``FiniteMDP`` in ``.mdp``.
+    """
+    mdp = getattr(env_params, "mdp", None)
+    if not isinstance(mdp, FiniteMDP):
+        raise ConfigError(
+            f"{user} needs a FiniteMDPEnv: env_params must carry a FiniteMDP in .mdp, "
+            f"got {type(env_params).__name__}"
+        )
+    return mdp
+
 
 OBSERVATIONS = ("one_hot", "index")
 """Observation formats: ``"one_hot"`` (float32 ``[S]``) or ``"index"`` (int32)."""
