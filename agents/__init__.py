@@ -16,12 +16,13 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from agents import distributional_dp, dqn, mvi, mvi_tabular, mviq, vi_tabular
+from agents import dist_dqn, distributional_dp, dqn, mvi, mvi_tabular, mviq, vi_tabular
 from jaxrl.errors import ConfigError
 
 __all__ = [
     "AGENTS",
     "get",
+    "dist_dqn",
     "distributional_dp",
     "dqn",
     "mvi",
@@ -31,6 +32,7 @@ __all__ = [
 ]
 
 AGENTS: dict[str, ModuleType] = {
+    "dist_dqn": dist_dqn,
     "distributional_dp": distributional_dp,
     "dqn": dqn,
     "mvi": mvi,

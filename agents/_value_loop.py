@@ -72,6 +72,9 @@ LossFn = Callable[[Params, Params, Transition, Any], tuple[Array, Metrics]]
 ActFn = Callable[..., Array]
 """``act(params, obs, key, config, *, greedy=False, epsilon=None) -> []`` action."""
 
+EvalFn = Callable[[Params, PRNGKey, Any, Any, Any], Metrics]
+"""``evaluate(params, key, config, env, env_params) -> metrics`` (scalars)."""
+
 
 @struct.dataclass
 class State:
@@ -210,7 +213,14 @@ def _global_norm(tree: Any) -> Array:
 # ------------------------------------------------------------------------ init / update
 
 
-def init(key: PRNGKey, env: Any, env_params: Any, config: Any) -> State:
+def init(
+    key: PRNGKey,
+    env: Any,
+    env_params: Any,
+    config: Any,
+    *,
+    outputs_per_action: int = 1,
+) -> State:
     """Initialise networks, optimiser, replay buffer and ``num_envs`` environments.
 
     Args:
@@ -219,6 +229,9 @@ def init(key: PRNGKey, env: Any, env_params: Any, config: Any) -> State:
         here unless it already is one).
       env_params: its parameters.
       config: the agent config (``config.validate()`` is called).
+      outputs_per_action: static, network outputs per action (``1``: a Q-value;
+        ``N``: a return law of ``N`` atoms, the head has ``A * N`` outputs,
+        action-major).
 
     Returns:
       The initial :class:`State`.
@@ -229,7 +242,7 @@ def init(key: PRNGKey, env: Any, env_params: Any, config: Any) -> State:
     obs, env_state = rollout.reset(k_env, env, env_params, config.num_envs)
     obs_0 = jax.tree.map(lambda x: x[0], obs)
     num_actions = env.action_space(env_params).n
-    net = network(config, int(num_actions), jnp.ndim(obs_0))
+    net = network(config, int(num_actions) * int(outputs_per_action), jnp.ndim(obs_0))
     params = net.init(k_net, obs_0)
     opt_state = _optimizer(config).init(params)
     example = transition_lib.example(obs_0, jnp.zeros((), jnp.int32))
@@ -411,6 +424,7 @@ def _run_chunk(
     env_params: Any,
     loss_fn: LossFn,
     act_fn: ActFn,
+    eval_fn: EvalFn | None,
 ) -> tuple[State, Metrics]:
     body = functools.partial(
         _iteration,
@@ -426,45 +440,75 @@ def _run_chunk(
     if config.num_eval_episodes > 0:
         key, k_eval = jax.random.split(state.key)
         state = state.replace(key=key)
-        eval_metrics = _evaluate(state.params, k_eval, config, env, env_params, act_fn)
+        if eval_fn is None:
+            eval_fn = functools.partial(_evaluate, act_fn=act_fn)
+        eval_metrics = eval_fn(state.params, k_eval, config, env, env_params)
         for name, value in eval_metrics.items():
             metrics[name] = nan_row.at[-1].set(value)
     else:
-        metrics["eval/return"] = nan_row
-        metrics["eval/length"] = nan_row
+        names = ("eval/return", "eval/length")
+        if eval_fn is not None:
+            shapes = jax.eval_shape(
+                eval_fn, state.params, state.key, config, env, env_params
+            )
+            names = tuple(shapes)
+        for name in names:
+            metrics[name] = nan_row
     return state, metrics
 
 
 def make_run(
-    config: Any, env: Any, env_params: Any, *, loss_fn: LossFn, act_fn: ActFn
+    config: Any,
+    env: Any,
+    env_params: Any,
+    *,
+    loss_fn: LossFn,
+    act_fn: ActFn,
+    eval_fn: EvalFn | None = None,
 ) -> Callable[[State], tuple[State, Metrics]]:
     """Return ``run(state) -> (state, metrics)`` advancing one chunk.
 
-    A chunk is ``config.iters_per_chunk`` iterations then a greedy evaluation
-    (``act_fn(..., greedy=True)``); metrics have a leading
-    ``[iters_per_chunk]`` axis.
+    A chunk is ``config.iters_per_chunk`` iterations then an evaluation:
+    ``eval_fn(params, key, config, env, env_params)`` if given, else the
+    greedy evaluation of ``act_fn(..., greedy=True)`` (``"eval/return"``,
+    ``"eval/length"``); metrics have a leading ``[iters_per_chunk]`` axis.
     """
     config.validate()
     inner = _inner_env(env)
 
     def run(state: State) -> tuple[State, Metrics]:
-        return _run_chunk(state, config, inner, env_params, loss_fn, act_fn)
+        return _run_chunk(state, config, inner, env_params, loss_fn, act_fn, eval_fn)
 
     return run
 
 
 def make_train(
-    config: Any, env: Any, env_params: Any, *, loss_fn: LossFn, act_fn: ActFn
+    config: Any,
+    env: Any,
+    env_params: Any,
+    *,
+    loss_fn: LossFn,
+    act_fn: ActFn,
+    eval_fn: EvalFn | None = None,
+    outputs_per_action: int = 1,
 ) -> Callable[[PRNGKey], tuple[State, Metrics]]:
     """Return ``train(key) -> (state, metrics)``: :func:`init`, then the chunks.
 
     Metrics have a leading ``[num_chunks * iters_per_chunk]`` axis (one row
     per iteration). Use ``jax.jit(jax.vmap(train))(keys)`` for several seeds.
+    ``eval_fn`` and ``outputs_per_action``: see :func:`make_run` and
+    :func:`init`.
     """
     config.validate()
-    run = make_run(config, env, env_params, loss_fn=loss_fn, act_fn=act_fn)
+    run = make_run(
+        config, env, env_params, loss_fn=loss_fn, act_fn=act_fn, eval_fn=eval_fn
+    )
     inner = _inner_env(env)
 
     return chunked_train(
-        lambda key: init(key, inner, env_params, config), run, config.num_chunks
+        lambda key: init(
+            key, inner, env_params, config, outputs_per_action=outputs_per_action
+        ),
+        run,
+        config.num_chunks,
     )

@@ -2,14 +2,20 @@
 
 :func:`make` builds any gymnax environment id or one of our own environments
 (``FiniteMDP-v0``, ``Garnet-v0``, ``Chain-v0``, ``GridWorld-v0`` from
-:mod:`envs.finite_mdp`) and returns ``(env, env_params)``.
+:mod:`envs.finite_mdp`; the cost-emitting ``CartPole-Constrained-v0``,
+``MountainCar-Constrained-v0``, ``Acrobot-Constrained-v0`` and
+``Freeway-MinAtar-Constrained-v0`` from :mod:`envs.constrained`) and returns
+``(env, env_params)``.
 
 A keyword argument either names a field of the environment's ``EnvParams`` (it
 overrides the default, e.g. ``max_steps_in_episode=200``) or an argument of its
 constructor: the environment class for gymnax ids (e.g. ``size=10`` for
 ``DeepSea-bsuite``), the factory in ``envs.finite_mdp.ENV_FACTORIES`` for our own
 ids (e.g. ``num_states=5`` for ``Chain-v0``). Constructor arguments win when a
-name is both.
+name is both. The params of a constrained id nest the wrapped task's params
+(:class:`envs.constrained.ConstrainedParams`); a keyword may name a cost field of
+the outer params (``cost_limit``, ``cost_gamma``, ``x_band``, ...) or a field of
+the wrapped task's ``EnvParams`` (``max_steps_in_episode``, ``gravity``, ...).
 
 ``MNISTBandit-bsuite`` downloads MNIST when it is built (into gymnax's cache,
 ``/tmp/mnist``); without network access and without a cached copy, ``make`` raises
@@ -22,6 +28,11 @@ Examples:
   200
   >>> envs.num_actions(env, params), envs.obs_shape(env, params)
   (2, (4,))
+  >>> env, params = envs.make(
+  ...     "CartPole-Constrained-v0", x_band=0.5, cost_limit=10.0,
+  ...     max_steps_in_episode=200)
+  >>> float(params.x_band), float(params.cost_limit), params.max_steps_in_episode
+  (0.5, 10.0, 200)
 """
 
 from __future__ import annotations
@@ -37,6 +48,8 @@ import gymnax.registration
 import numpy as np
 from gymnax.environments import spaces
 
+from envs.constrained import ENV_FACTORIES as _CONSTRAINED_FACTORIES
+from envs.constrained import ConstrainedParams, CostWrapper
 from envs.finite_mdp import ENV_FACTORIES as _OWN_FACTORIES
 from envs.wrappers import FlattenObservation, GymnaxV0StepAdapter, LogWrapper
 from jaxrl.errors import ConfigError
@@ -50,13 +63,16 @@ __all__ = [
     "LogWrapper",
     "FlattenObservation",
     "GymnaxV0StepAdapter",
+    "CostWrapper",
+    "ConstrainedParams",
 ]
 
 _GYMNAX_IDS: tuple[str, ...] = tuple(gymnax.registered_envs)
 _OWN_IDS: tuple[str, ...] = tuple(_OWN_FACTORIES)
+_CONSTRAINED_IDS: tuple[str, ...] = tuple(_CONSTRAINED_FACTORIES)
 
-registered_envs: tuple[str, ...] = _GYMNAX_IDS + tuple(
-    name for name in _OWN_IDS if name not in _GYMNAX_IDS
+registered_envs: tuple[str, ...] = tuple(
+    dict.fromkeys(_GYMNAX_IDS + _OWN_IDS + _CONSTRAINED_IDS)
 )
 """Every id :func:`make` accepts: all gymnax ids (at import time), then our own."""
 
@@ -87,8 +103,10 @@ def make(name: str, **kwargs: Any) -> tuple[Any, Any]:
     Args:
       name: an id in :data:`registered_envs`.
       **kwargs: constructor arguments (of the gymnax environment class, or of
-        our factory in ``envs.finite_mdp.ENV_FACTORIES``) and/or ``EnvParams``
-        field overrides.
+        our factory in ``envs.finite_mdp.ENV_FACTORIES`` or
+        ``envs.constrained.ENV_FACTORIES``) and/or ``EnvParams`` field
+        overrides (for a constrained id: its cost fields or the wrapped task's
+        fields).
 
     Returns:
       ``(env, env_params)``: a gymnax ``Environment`` and its (overridden) params.
@@ -96,7 +114,8 @@ def make(name: str, **kwargs: Any) -> tuple[Any, Any]:
     Raises:
       ConfigError: unknown ``name`` (lists the valid ids, suggests a close match),
         unknown keyword (lists the valid ones), a constructor that rejects its
-        arguments, or ``MNISTBandit-bsuite`` when MNIST cannot be downloaded.
+        arguments, an invalid cost field (e.g. a negative band width or budget),
+        or ``MNISTBandit-bsuite`` when MNIST cannot be downloaded.
 
     Examples:
       >>> env, params = make("DeepSea-bsuite", size=5)
@@ -114,6 +133,8 @@ def make(name: str, **kwargs: Any) -> tuple[Any, Any]:
         )
     if name in _GYMNAX_IDS:
         return _make_gymnax(name, kwargs)
+    if name in _CONSTRAINED_IDS:
+        return _make_constrained(name, kwargs)
     return _make_own(name, kwargs)
 
 
@@ -124,6 +145,40 @@ def _make_own(name: str, kwargs: Mapping[str, Any]) -> tuple[Any, Any]:
     overrides = {k: v for k, v in kwargs.items() if k not in factory_kwargs}
     env, params = factory(**factory_kwargs)
     return env, _override_params(name, params, overrides, valid, "factory arguments")
+
+
+def _make_constrained(name: str, kwargs: Mapping[str, Any]) -> tuple[Any, Any]:
+    """Build a cost-emitting env; route overrides to the outer or the nested params."""
+    factory = _CONSTRAINED_FACTORIES[name]
+    valid, _ = _keyword_names(factory)
+    factory_kwargs = {k: v for k, v in kwargs.items() if k in valid}
+    overrides = {k: v for k, v in kwargs.items() if k not in factory_kwargs}
+    env, params = factory(**factory_kwargs)
+    cost_fields = [f.name for f in dataclasses.fields(params) if f.name != "env_params"]
+    base_fields = [f.name for f in dataclasses.fields(params.env_params)]
+    unknown = [k for k in overrides if k not in cost_fields and k not in base_fields]
+    if unknown:
+        raise ConfigError(
+            f"unknown option(s) {', '.join(map(repr, unknown))} for {name}; "
+            f"valid cost fields: {', '.join(cost_fields)}; "
+            f"valid EnvParams fields of the wrapped {env.env.name}: "
+            f"{', '.join(base_fields)}; "
+            f"factory arguments: {', '.join(valid) or '(none)'}"
+        )
+    outer = {k: v for k, v in overrides.items() if k in cost_fields}
+    inner = {k: v for k, v in overrides.items() if k not in outer}
+    for key, value in outer.items():
+        if isinstance(value, str) or isinstance(value, bool):
+            raise ConfigError(
+                f"{name} option {key}={value!r} must be a number, "
+                f"not a {type(value).__name__}"
+            )
+    env_params = _override_params(
+        name, params.env_params, inner, valid, "factory arguments"
+    )
+    params = params.replace(env_params=env_params, **outer)
+    params.validate()
+    return env, params
 
 
 def _make_gymnax(name: str, kwargs: Mapping[str, Any]) -> tuple[Any, Any]:

@@ -21,6 +21,28 @@ from jaxrl import types
 
 # name -> (env id, env kwargs, config overrides, {traced field: other value})
 CASES = {
+    "dist_dqn": (
+        "Chain-v0",
+        {"num_states": 4, "max_steps": 6},
+        {
+            "num_envs": 2,
+            "buffer_size": 64,
+            "batch_size": 8,
+            "hidden_sizes": (8,),
+            "num_atoms": 5,
+            "objective": "cvar",
+            "num_stock0": 3,
+            "num_chunks": 2,
+            "iters_per_chunk": 12,
+            "learning_starts": 8,
+            "num_eval_episodes": 2,
+            "eval_max_steps": 10,
+            "gamma": 0.9,
+            "stock0_low": -2.0,
+            "stock0_high": 1.0,
+        },
+        {"alpha": 0.5, "lr": 1e-2, "stock0_low": -1.0, "kappa": 0.5},
+    ),
     "distributional_dp": (
         "Garnet-v0",
         {"num_states": 4, "num_actions": 2, "branching": 2},

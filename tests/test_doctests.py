@@ -19,6 +19,9 @@ MODULES = [
     "jaxrl.mdp",
     "jaxrl.config",
     "jaxrl.metrics",
+    "envs",
+    "envs.constrained",
+    "envs.stock",
 ]
 
 
