@@ -16,28 +16,45 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from agents import dist_dqn, distributional_dp, dqn, mvi, mvi_tabular, mviq, vi_tabular
+from agents import (
+    cmdp_tabular,
+    dist_dqn,
+    distributional_dp,
+    dqn,
+    dual_tabular,
+    mvi,
+    mvi_tabular,
+    mviq,
+    ppo,
+    vi_tabular,
+)
 from jaxrl.errors import ConfigError
 
 __all__ = [
     "AGENTS",
     "get",
+    "cmdp_tabular",
     "dist_dqn",
     "distributional_dp",
     "dqn",
+    "dual_tabular",
     "mvi",
     "mvi_tabular",
     "mviq",
+    "ppo",
     "vi_tabular",
 ]
 
 AGENTS: dict[str, ModuleType] = {
+    "cmdp_tabular": cmdp_tabular,
     "dist_dqn": dist_dqn,
     "distributional_dp": distributional_dp,
     "dqn": dqn,
+    "dual_tabular": dual_tabular,
     "mvi": mvi,
     "mvi_tabular": mvi_tabular,
     "mviq": mviq,
+    "ppo": ppo,
     "vi_tabular": vi_tabular,
 }
 """Registered agents by name."""

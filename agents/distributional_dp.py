@@ -72,6 +72,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from envs import finite_mdp
@@ -241,7 +242,7 @@ def _check_order(config: Config, low: str, high: str) -> None:
     config_lib.check_range(low, lo)
     config_lib.check_range(high, hi)
     if config_lib.is_concrete(lo) and config_lib.is_concrete(hi):
-        if not bool(jnp.all(jnp.asarray(lo) < jnp.asarray(hi))):
+        if not np.all(np.asarray(lo) < np.asarray(hi)):
             raise ConfigError(f"{low} must be < {high}, got {lo} and {hi}")
 
 

@@ -1,8 +1,9 @@
 """On-accelerator environments (gymnax 1.0 contract) and the environment registry.
 
 :func:`make` builds any gymnax environment id or one of our own environments
-(``FiniteMDP-v0``, ``Garnet-v0``, ``Chain-v0``, ``GridWorld-v0`` from
-:mod:`envs.finite_mdp`; the cost-emitting ``CartPole-Constrained-v0``,
+(``FiniteMDP-v0``, ``Garnet-v0``, ``Chain-v0``, ``GridWorld-v0``,
+``RandomCMDP-v0``, ``HazardGrid-v0`` from :mod:`envs.finite_mdp`; ``CliffGrid-v0``,
+``Homeostasis-v0`` from :mod:`envs.risk`; the cost-emitting ``CartPole-Constrained-v0``,
 ``MountainCar-Constrained-v0``, ``Acrobot-Constrained-v0`` and
 ``Freeway-MinAtar-Constrained-v0`` from :mod:`envs.constrained`) and returns
 ``(env, env_params)``.
@@ -50,7 +51,8 @@ from gymnax.environments import spaces
 
 from envs.constrained import ENV_FACTORIES as _CONSTRAINED_FACTORIES
 from envs.constrained import ConstrainedParams, CostWrapper
-from envs.finite_mdp import ENV_FACTORIES as _OWN_FACTORIES
+from envs.finite_mdp import ENV_FACTORIES as _FINITE_FACTORIES
+from envs.risk import ENV_FACTORIES as _RISK_FACTORIES
 from envs.wrappers import FlattenObservation, GymnaxV0StepAdapter, LogWrapper
 from jaxrl.errors import ConfigError
 
@@ -68,6 +70,7 @@ __all__ = [
 ]
 
 _GYMNAX_IDS: tuple[str, ...] = tuple(gymnax.registered_envs)
+_OWN_FACTORIES = {**_FINITE_FACTORIES, **_RISK_FACTORIES}
 _OWN_IDS: tuple[str, ...] = tuple(_OWN_FACTORIES)
 _CONSTRAINED_IDS: tuple[str, ...] = tuple(_CONSTRAINED_FACTORIES)
 

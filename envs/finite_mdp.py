@@ -23,10 +23,20 @@ terminal states should be absorbing with zero reward (``P[t, a, t] = 1``,
 ``R[t, a] = 0``); the gridworld and probe generators build them that way.
 
 Generators (pure; they return a :class:`FiniteMDP`): :func:`garnet`,
-:func:`chain`, :func:`gridworld` (with :func:`parse_layout`). Factories returning
-``(env, env_params)``: :func:`make_finite_mdp_env`, :func:`make_garnet_env`,
-:func:`make_chain_env`, :func:`make_gridworld_env`, collected in
+:func:`chain`, :func:`gridworld` (with :func:`parse_layout`), and the constrained
+MDPs (with a cost table ``C``) :func:`random_cmdp` and :func:`hazard_gridworld`.
+Factories returning ``(env, env_params)``: :func:`make_finite_mdp_env`,
+:func:`make_garnet_env`, :func:`make_chain_env`, :func:`make_gridworld_env`,
+:func:`make_random_cmdp_env`, :func:`make_hazard_grid_env`, collected in
 :data:`ENV_FACTORIES` for the registry in ``envs/__init__.py``.
+
+Constrained MDPs: a CMDP is an MDP with a cost table plus a *budget* ``b`` on the
+expected discounted cost ``J_c(pi) <= b``. The environment carries only the cost
+table (``mdp.C``; the env emits ``info["cost"]``). The budget is a hyperparameter
+of the constrained agent (``agents.cmdp_tabular.Config.budget``, traced, so a grid
+of budgets is one ``vmap``), not part of :class:`FiniteMDP` or :class:`EnvParams`;
+``agents.cmdp_tabular.budget_range`` gives the range of budgets where the
+constraint binds.
 """
 
 from __future__ import annotations
@@ -54,21 +64,26 @@ __all__ = [
     "garnet",
     "chain",
     "gridworld",
+    "random_cmdp",
+    "hazard_gridworld",
     "GridLayout",
     "parse_layout",
     "DEFAULT_LAYOUT",
+    "DEFAULT_HAZARD_LAYOUT",
     "GRID_ACTIONS",
     "make_env_params",
     "make_finite_mdp_env",
     "make_garnet_env",
     "make_chain_env",
     "make_gridworld_env",
+    "make_random_cmdp_env",
+    "make_hazard_grid_env",
     "ENV_FACTORIES",
 ]
 
 
 def mdp_from_params(env_params: Any, user: str) -> FiniteMDP:
-    """Return the :class:`FiniteMDP` that ``env_params`` of a :class:`FiniteMDPEnv` carry.
+    """Return the :class:`FiniteMDP` held by ``env_params`` of a :class:`FiniteMDPEnv`.
 
     Exact-DP agents read the MDP tensors from ``env_params.mdp`` instead of
     sampling the environment.
@@ -326,6 +341,15 @@ def garnet(
       >>> mdp.P.shape, int((mdp.P[0, 0] > 0).sum())
       ((5, 2, 5), 2)
     """
+    S, A, b = _garnet_sizes(num_states, num_actions, branching)
+    dtype = jnp.dtype(_float(dtype))
+    return _garnet(key, jnp.asarray(gamma, dtype), S, A, b, dtype)
+
+
+def _garnet_sizes(
+    num_states: int, num_actions: int, branching: int
+) -> tuple[int, int, int]:
+    """Return ``(S, A, b)`` as ints after checking their ranges."""
     S, A, b = int(num_states), int(num_actions), int(branching)
     if S < 1 or A < 1:
         raise ConfigError(
@@ -333,8 +357,7 @@ def garnet(
         )
     if not 1 <= b <= S:
         raise ConfigError(f"garnet branching must lie in [1, num_states={S}], got {b}")
-    dtype = jnp.dtype(_float(dtype))
-    return _garnet(key, jnp.asarray(gamma, dtype), S, A, b, dtype)
+    return S, A, b
 
 
 @functools.partial(jax.jit, static_argnums=(2, 3, 4, 5))
@@ -426,11 +449,26 @@ DEFAULT_LAYOUT: tuple[str, ...] = (
 )
 """The default gridworld: 17 cells (states), one trap, one goal."""
 
+DEFAULT_HAZARD_LAYOUT: tuple[str, ...] = (
+    "#########",
+    "#S..H..G#",
+    "#.#.H.#.#",
+    "#.#...#.#",
+    "#.......#",
+    "#########",
+)
+"""The default hazard gridworld: 24 cells, one goal, two hazard cells ``H``.
+
+The shortest route to the goal (6 moves) crosses a hazard; a detour through the
+middle (10 moves) passes next to the hazards, so slips may still enter them; the
+outer corridor (12 moves) never touches them.
+"""
+
 GRID_ACTIONS: tuple[str, ...] = ("up", "right", "down", "left")
 """Gridworld action names, by index."""
 
 _MOVES = ((-1, 0), (0, 1), (1, 0), (0, -1))
-_LAYOUT_CHARS = "#.SGT"
+_LAYOUT_CHARS = "#.SGTH"
 
 
 class GridLayout(NamedTuple):
@@ -443,6 +481,7 @@ class GridLayout(NamedTuple):
       start: ``[S]`` bool, ``S`` cells.
       goal: ``[S]`` bool, ``G`` cells.
       trap: ``[S]`` bool, ``T`` cells.
+      hazard: ``[S]`` bool, ``H`` cells (``None`` only for hand-built layouts).
     """
 
     height: int
@@ -451,6 +490,7 @@ class GridLayout(NamedTuple):
     start: np.ndarray
     goal: np.ndarray
     trap: np.ndarray
+    hazard: np.ndarray | None = None
 
     @property
     def terminal(self) -> np.ndarray:
@@ -474,7 +514,10 @@ def parse_layout(layout: tuple[str, ...] | list[str] | str | None = None) -> Gri
     leaves the agent in place), ``.`` floor, ``S`` start (floor; the initial
     distribution is uniform over ``S`` cells), ``G`` goal (absorbing terminal,
     pays ``goal_reward`` on entry), ``T`` trap (absorbing terminal, pays
-    ``trap_reward`` on entry). Every non-wall cell is a state, numbered row-major.
+    ``trap_reward`` on entry), ``H`` hazard (floor that the agent may cross;
+    :func:`hazard_gridworld` charges ``hazard_cost`` on entry, :func:`gridworld`
+    treats it as plain floor). Every non-wall cell is a state, numbered
+    row-major.
 
     Args:
       layout: rows of equal length, a newline-separated string, or ``None`` for
@@ -522,7 +565,7 @@ def parse_layout(layout: tuple[str, ...] | list[str] | str | None = None) -> Gri
     start, goal, trap = kinds == "S", kinds == "G", kinds == "T"
     if not start.any():
         raise ConfigError("gridworld layout needs at least one start cell 'S'")
-    return GridLayout(len(rows), width, cells, start, goal, trap)
+    return GridLayout(len(rows), width, cells, start, goal, trap, kinds == "H")
 
 
 def _grid_successors(g: GridLayout) -> np.ndarray:
@@ -601,6 +644,124 @@ def gridworld(
     R = live * (jnp.asarray(step_reward, dtype) + P @ bonus)
     mu0 = jnp.asarray(g.start / g.start.sum(), dtype)
     return FiniteMDP(P=P, R=R, mu0=mu0, gamma=jnp.asarray(gamma, dtype))
+
+
+def random_cmdp(
+    key: PRNGKey,
+    num_states: int,
+    num_actions: int,
+    branching: int,
+    gamma: ArrayLike = 0.9,
+    *,
+    cost_correlation: ArrayLike = 0.5,
+    dtype: Any = None,
+) -> FiniteMDP:
+    """Draw a random constrained MDP: a Garnet with a nonnegative cost table.
+
+    ``P``, ``R`` and ``mu0`` are those of :func:`garnet` (``R ~ U[0, 1)``); the
+    cost is ``C[s, a] = rho R[s, a] + (1 - rho) U[s, a]`` with ``U ~ U[0, 1)``
+    i.i.d. and ``rho = cost_correlation`` in ``[0, 1]``, so ``C`` lies in
+    ``[0, 1)`` and, for ``rho > 0``, rewarding actions tend to be costly (the
+    trade-off that makes the budget bind). The budget is not part of the MDP
+    (see the module docstring). Pure and vmappable over keys like
+    :func:`garnet`; ``gamma`` and ``cost_correlation`` may be traced.
+
+    Args:
+      key: typed key (split into the Garnet's key and the cost noise key).
+      num_states: ``S``.
+      num_actions: ``A``.
+      branching: successors per ``(s, a)``, ``1 <= b <= S``.
+      gamma: discount factor.
+      cost_correlation: ``rho`` in ``[0, 1]``: weight of the reward in the cost.
+      dtype: float dtype (default: JAX's default float).
+
+    Returns:
+      The MDP with ``C`` set.
+
+    Raises:
+      ConfigError: on sizes or ``cost_correlation`` out of range.
+
+    Examples:
+      >>> mdp = random_cmdp(jax.random.key(0), 5, 2, 2, cost_correlation=1.0)
+      >>> bool(jnp.allclose(mdp.C, mdp.R)), mdp.C.shape
+      (True, (5, 2))
+    """
+    S, A, b = _garnet_sizes(num_states, num_actions, branching)
+    _check_probability("cost_correlation", cost_correlation)
+    dtype = jnp.dtype(_float(dtype))
+    gamma, rho = jnp.asarray(gamma, dtype), jnp.asarray(cost_correlation, dtype)
+    return _random_cmdp(key, gamma, rho, S, A, b, dtype)
+
+
+@functools.partial(jax.jit, static_argnums=(3, 4, 5, 6))
+def _random_cmdp(
+    key: PRNGKey, gamma: Array, rho: Array, S: int, A: int, b: int, dtype: Any
+) -> FiniteMDP:
+    """Jitted body of :func:`random_cmdp` (one compile per size and dtype)."""
+    k_mdp, k_cost = jax.random.split(key)
+    mdp = _garnet(k_mdp, gamma, S, A, b, dtype)
+    noise = jax.random.uniform(k_cost, (S, A), dtype)
+    return mdp.replace(C=rho * mdp.R + (1.0 - rho) * noise)
+
+
+def hazard_gridworld(
+    layout: tuple[str, ...] | list[str] | str | None = None,
+    *,
+    slip: ArrayLike = 0.1,
+    gamma: ArrayLike = 0.95,
+    goal_reward: ArrayLike = 1.0,
+    trap_reward: ArrayLike = -1.0,
+    step_reward: ArrayLike = 0.0,
+    hazard_cost: ArrayLike = 1.0,
+    dtype: Any = None,
+) -> FiniteMDP:
+    """Return a slippery gridworld whose hazard cells ``H`` pay a cost on entry.
+
+    ``P``, ``R`` and ``mu0`` are those of :func:`gridworld` on the same layout
+    (hazards are ordinary floor for the dynamics and the reward). Every step
+    that ends in a hazard cell (entering it, or staying after bumping into a
+    wall) costs ``hazard_cost``; the table holds the expected cost
+    ``C[s, a] = hazard_cost * sum_{s'} P[s, a, s'] [s' is H]``, zero from
+    terminal cells. With the default layout the shortest route crosses a
+    hazard, so a budget on the discounted hazard cost trades path length
+    against risk (the optimal policy mixes routes).
+
+    Args:
+      layout: the layout (see :func:`parse_layout`), or ``None`` for
+        :data:`DEFAULT_HAZARD_LAYOUT`.
+      slip: slip probability in ``[0, 1]``.
+      gamma: discount factor.
+      goal_reward: bonus for entering a goal.
+      trap_reward: bonus for entering a trap.
+      step_reward: reward of every move from a non-terminal cell.
+      hazard_cost: cost of a step that ends in a hazard cell.
+      dtype: float dtype.
+
+    Returns:
+      The MDP with ``C`` set (``A = 4``); its terminal mask is
+      ``parse_layout(layout).terminal``.
+
+    Examples:
+      >>> mdp = hazard_gridworld(("SHG",), slip=0.0)
+      >>> mdp.C[0], mdp.R[1]  # right enters the hazard; from it, right reaches G
+      (Array([0., 1., 0., 0.], dtype=float32), Array([0., 1., 0., 0.], dtype=float32))
+    """
+    layout = DEFAULT_HAZARD_LAYOUT if layout is None else layout
+    g = parse_layout(layout)
+    mdp = gridworld(
+        layout,
+        slip=slip,
+        gamma=gamma,
+        goal_reward=goal_reward,
+        trap_reward=trap_reward,
+        step_reward=step_reward,
+        dtype=dtype,
+    )
+    dtype = mdp.P.dtype
+    live = jnp.asarray(~g.terminal, dtype)[:, None]
+    hazard = jnp.asarray(g.hazard, dtype)
+    C = live * jnp.asarray(hazard_cost, dtype) * (mdp.P @ hazard)
+    return mdp.replace(C=C)
 
 
 # ======================================================================== factories
@@ -813,6 +974,104 @@ def make_gridworld_env(
     )
 
 
+def make_random_cmdp_env(
+    *,
+    key: PRNGKey | None = None,
+    seed: int = 0,
+    num_states: int = 10,
+    num_actions: int = 3,
+    branching: int = 3,
+    gamma: float = 0.9,
+    cost_correlation: float = 0.5,
+    max_steps: int = 100,
+    observation: str = "one_hot",
+) -> tuple[FiniteMDPEnv, EnvParams]:
+    """Return ``(env, env_params)`` for :func:`random_cmdp` (``RandomCMDP-v0``).
+
+    As :func:`make_garnet_env`, the MDP is drawn from ``key`` when given, else
+    from ``jax.random.key(seed)`` (the seed names *which* CMDP). The env emits
+    ``info["cost"] = C[s, a]``; the budget belongs to the agent (module
+    docstring). No terminal states.
+
+    Args:
+      key: typed key selecting the MDP (takes precedence over ``seed``).
+      seed: integer seed used when ``key`` is None.
+      num_states: ``S``.
+      num_actions: ``A``.
+      branching: successors per ``(s, a)``.
+      gamma: discount factor.
+      cost_correlation: weight of the reward in the cost, in ``[0, 1]``.
+      max_steps: time limit.
+      observation: ``"one_hot"`` or ``"index"``.
+
+    Returns:
+      ``(env, env_params)``.
+
+    Examples:
+      >>> env, params = make_random_cmdp_env(seed=1, num_states=6, num_actions=2)
+      >>> params.mdp.C.shape, env.name
+      ((6, 2), 'RandomCMDP-v0')
+    """
+    if key is None:
+        if not isinstance(seed, int | np.integer):
+            raise ConfigError(f"seed must be an integer, got {seed!r}")
+        key = jax.random.key(int(seed))
+    mdp = random_cmdp(
+        key,
+        num_states,
+        num_actions,
+        branching,
+        gamma,
+        cost_correlation=cost_correlation,
+    )
+    return make_finite_mdp_env(
+        mdp, max_steps=max_steps, observation=observation, name="RandomCMDP-v0"
+    )
+
+
+def make_hazard_grid_env(
+    layout: tuple[str, ...] | list[str] | str | None = None,
+    *,
+    slip: float = 0.1,
+    gamma: float = 0.95,
+    goal_reward: float = 1.0,
+    trap_reward: float = -1.0,
+    step_reward: float = 0.0,
+    hazard_cost: float = 1.0,
+    max_steps: int = 100,
+    observation: str = "one_hot",
+) -> tuple[FiniteMDPEnv, EnvParams]:
+    """Return ``(env, env_params)`` for :func:`hazard_gridworld` (``HazardGrid-v0``).
+
+    Goal and trap cells are terminal. The env emits ``info["cost"] = C[s, a]``
+    (the expected hazard cost of the step). Arguments are those of
+    :func:`hazard_gridworld` plus ``max_steps`` and ``observation``.
+
+    Examples:
+      >>> env, params = make_hazard_grid_env()
+      >>> env.num_states, int(params.terminal.sum()), params.mdp.C.shape
+      (24, 1, (24, 4))
+    """
+    _check_probability("slip", slip)
+    g = parse_layout(DEFAULT_HAZARD_LAYOUT if layout is None else layout)
+    mdp = hazard_gridworld(
+        layout,
+        slip=slip,
+        gamma=gamma,
+        goal_reward=goal_reward,
+        trap_reward=trap_reward,
+        step_reward=step_reward,
+        hazard_cost=hazard_cost,
+    )
+    return make_finite_mdp_env(
+        mdp,
+        max_steps=max_steps,
+        terminal=g.terminal,
+        observation=observation,
+        name="HazardGrid-v0",
+    )
+
+
 def _check_probability(name: str, value: Any) -> None:
     if isinstance(value, jax.core.Tracer):
         return
@@ -826,5 +1085,7 @@ ENV_FACTORIES = {
     "Garnet-v0": make_garnet_env,
     "Chain-v0": make_chain_env,
     "GridWorld-v0": make_gridworld_env,
+    "RandomCMDP-v0": make_random_cmdp_env,
+    "HazardGrid-v0": make_hazard_grid_env,
 }
 """Registry id -> ``factory(**kwargs) -> (env, env_params)`` (see ``envs.make``)."""

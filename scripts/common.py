@@ -335,6 +335,7 @@ _PREFERRED_METRICS = (
     "eval/suboptimality",
     "suboptimality",
     "error/suboptimality",
+    "cmdp/j_r",
 )
 
 

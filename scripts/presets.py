@@ -515,7 +515,10 @@ def _minatar_table() -> Table:
 TABLES["mvi-minatar"] = _minatar_table()
 
 
-CUSTOM_TABLES: dict[str, str] = {"mvi-tabular": "scripts.table_mvi_tabular:run"}
+CUSTOM_TABLES: dict[str, str] = {
+    "mvi-tabular": "scripts.table_mvi_tabular:run",
+    "distributional-dp": "scripts.table_distributional_dp:run",
+}
 """Tables built by their own experiment code rather than from :class:`TableRow` s.
 
 Maps a table name to ``"module:function"``; the function is called as

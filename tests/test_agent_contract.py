@@ -21,6 +21,12 @@ from jaxrl import types
 
 # name -> (env id, env kwargs, config overrides, {traced field: other value})
 CASES = {
+    "cmdp_tabular": (
+        "RandomCMDP-v0",
+        {"num_states": 4, "num_actions": 2, "branching": 2},
+        {"num_chunks": 2, "iters_per_chunk": 5, "init_noise": 0.5, "budget": 4.0},
+        {"eta_pi": 0.2, "eta_lambda": 1.0, "budget": 3.0, "lambda0": 0.5},
+    ),
     "dist_dqn": (
         "Chain-v0",
         {"num_states": 4, "max_steps": 6},
@@ -109,11 +115,39 @@ CASES = {
         },
         {"q": 3.0, "alpha": 0.5, "tau": 0.3, "lr": 1e-2, "gamma": 0.9},
     ),
+    "dual_tabular": (
+        "Garnet-v0",
+        {"num_states": 6, "num_actions": 3, "branching": 2},
+        {
+            "num_chunks": 2,
+            "iters_per_chunk": 5,
+            "noise_std": 0.1,
+            "oracle_iters": 20,
+            "data_epsilon": 0.5,
+        },
+        {"beta": 0.3, "awr_beta": 1.0, "data_epsilon": 0.9, "noise_std": 0.5},
+    ),
     "mvi_tabular": (
         "Garnet-v0",
         {"num_states": 6, "num_actions": 3, "branching": 2},
         {"num_chunks": 2, "iters_per_chunk": 5, "noise_std": 0.1, "oracle_iters": 20},
         {"alpha": 0.5, "tau": 0.2, "q": 2.0, "noise_std": 0.5},
+    ),
+    "ppo": (
+        "CartPole-v1",
+        {},
+        {
+            "num_envs": 2,
+            "num_steps": 8,
+            "num_minibatches": 2,
+            "update_epochs": 2,
+            "hidden_sizes": (8,),
+            "num_chunks": 2,
+            "iters_per_chunk": 3,
+            "num_eval_episodes": 2,
+            "eval_max_steps": 20,
+        },
+        {"lr": 1e-2, "gamma": 0.9, "gae_lambda": 0.5, "clip_eps": 0.1, "ent_coef": 0.1},
     ),
     "vi_tabular": (
         "Garnet-v0",

@@ -8,8 +8,14 @@ Operators take unbatched arguments named the rlax way (``q_tm1``, ``a_tm1``, ``r
   and losses, risk functionals (CVaR, VaR, expected utility), stock augmentation.
 * :mod:`jaxrl.ops.distributional_dp`: stock-augmented distributional DP on ``FiniteMDP``
   tensors (evaluation, value/policy iteration, objectives).
+* :mod:`jaxrl.ops.dual`: f-divergences and conjugates, XQL / f-DVL / IQL value losses
+  and their exact minimisers, AWR policy extraction, ReCOIL objective terms.
 * :mod:`jaxrl.ops.exact_dp`: tabular operators on ``FiniteMDP`` tensors.
+* :mod:`jaxrl.ops.gae`: generalized advantage estimation with episode boundaries.
+* :mod:`jaxrl.ops.lagrangian`: constrained RL: penalised reward, projected, optimistic
+  and PID multiplier updates.
 * :mod:`jaxrl.ops.losses`: Huber and squared losses.
+* :mod:`jaxrl.ops.policy_gradient`: PPO clipped surrogate, value clipping, entropy, KL.
 * :mod:`jaxrl.ops.regularized`: softmax policies, soft values, the Munchausen target.
 * :mod:`jaxrl.ops.tsallis`: q-log/q-exp, sparse (q-exponential) policies, MVI(q).
 """
@@ -18,8 +24,12 @@ from jaxrl.ops import (
     bellman,
     distributional,
     distributional_dp,
+    dual,
     exact_dp,
+    gae,
+    lagrangian,
     losses,
+    policy_gradient,
     regularized,
     tsallis,
 )
@@ -55,7 +65,42 @@ from jaxrl.ops.distributional import (
     stock_update,
     value_at_risk,
 )
+from jaxrl.ops.dual import (
+    awr_loss,
+    awr_policy,
+    awr_weights,
+    chi_square_loss,
+    chi_square_value,
+    expectile_loss,
+    expectile_value,
+    f_conjugate,
+    f_conjugate_positive,
+    f_divergence,
+    f_generator,
+    f_optimal_ratio,
+    gumbel_log_loss,
+    gumbel_loss,
+    gumbel_rescale_loss,
+    gumbel_value,
+    recoil_critic_loss,
+    recoil_objective,
+    recoil_td_target,
+    total_variation_loss,
+    total_variation_value,
+    value_loss,
+    value_minimizer,
+)
+from jaxrl.ops.gae import gae_returns, generalized_advantage_estimation
 from jaxrl.ops.losses import huber_loss, l2_loss
+from jaxrl.ops.policy_gradient import (
+    approx_kl,
+    categorical_entropy,
+    categorical_log_prob,
+    clipped_surrogate_loss,
+    clipped_value_loss,
+    importance_ratio,
+    policy_gradient_loss,
+)
 from jaxrl.ops.regularized import (
     munchausen_bonus,
     munchausen_q_learning,
@@ -84,8 +129,12 @@ __all__ = [
     "bellman",
     "distributional",
     "distributional_dp",
+    "dual",
     "exact_dp",
+    "gae",
+    "lagrangian",
     "losses",
+    "policy_gradient",
     "regularized",
     "tsallis",
     "discounted_returns",
@@ -118,6 +167,15 @@ __all__ = [
     "value_at_risk",
     "huber_loss",
     "l2_loss",
+    "gae_returns",
+    "generalized_advantage_estimation",
+    "approx_kl",
+    "categorical_entropy",
+    "categorical_log_prob",
+    "clipped_surrogate_loss",
+    "clipped_value_loss",
+    "importance_ratio",
+    "policy_gradient_loss",
     "munchausen_bonus",
     "munchausen_q_learning",
     "munchausen_target",
@@ -137,4 +195,27 @@ __all__ = [
     "tsallis_policy",
     "tsallis_threshold",
     "tsallis_value",
+    "f_generator",
+    "f_conjugate",
+    "f_conjugate_positive",
+    "f_optimal_ratio",
+    "f_divergence",
+    "gumbel_loss",
+    "gumbel_rescale_loss",
+    "gumbel_log_loss",
+    "chi_square_loss",
+    "total_variation_loss",
+    "expectile_loss",
+    "value_loss",
+    "gumbel_value",
+    "chi_square_value",
+    "total_variation_value",
+    "expectile_value",
+    "value_minimizer",
+    "awr_weights",
+    "awr_loss",
+    "awr_policy",
+    "recoil_objective",
+    "recoil_td_target",
+    "recoil_critic_loss",
 ]

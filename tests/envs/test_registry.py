@@ -17,7 +17,11 @@ from jaxrl import rollout
 from jaxrl.errors import ConfigError
 from jaxrl.transition import from_gymnax_step
 
-OWN_IDS = tuple(envs.finite_mdp.ENV_FACTORIES) + tuple(envs.constrained.ENV_FACTORIES)
+OWN_IDS = (
+    tuple(envs.finite_mdp.ENV_FACTORIES)
+    + tuple(envs.risk.ENV_FACTORIES)
+    + tuple(envs.constrained.ENV_FACTORIES)
+)
 # Built at make time from a network download; tested separately below.
 NEEDS_NETWORK = ("MNISTBandit-bsuite",)
 OFFLINE_IDS = tuple(n for n in envs.registered_envs if n not in NEEDS_NETWORK)
