@@ -18,6 +18,7 @@ from types import ModuleType
 
 from agents import (
     cmdp_tabular,
+    constrained,
     dist_dqn,
     distributional_dp,
     dqn,
@@ -34,6 +35,7 @@ __all__ = [
     "AGENTS",
     "get",
     "cmdp_tabular",
+    "constrained",
     "dist_dqn",
     "distributional_dp",
     "dqn",
@@ -47,6 +49,7 @@ __all__ = [
 
 AGENTS: dict[str, ModuleType] = {
     "cmdp_tabular": cmdp_tabular,
+    "constrained": constrained,
     "dist_dqn": dist_dqn,
     "distributional_dp": distributional_dp,
     "dqn": dqn,

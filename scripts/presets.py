@@ -518,6 +518,7 @@ TABLES["mvi-minatar"] = _minatar_table()
 CUSTOM_TABLES: dict[str, str] = {
     "mvi-tabular": "scripts.table_mvi_tabular:run",
     "distributional-dp": "scripts.table_distributional_dp:run",
+    "constrained": "scripts.table_constrained:run",
 }
 """Tables built by their own experiment code rather than from :class:`TableRow` s.
 

@@ -27,6 +27,22 @@ CASES = {
         {"num_chunks": 2, "iters_per_chunk": 5, "init_noise": 0.5, "budget": 4.0},
         {"eta_pi": 0.2, "eta_lambda": 1.0, "budget": 3.0, "lambda0": 0.5},
     ),
+    "constrained": (
+        "CartPole-Constrained-v0",
+        {},
+        {
+            "base.num_envs": 2,
+            "base.buffer_size": 64,
+            "base.batch_size": 8,
+            "base.hidden_sizes": (8,),
+            "base.num_chunks": 2,
+            "base.iters_per_chunk": 12,
+            "base.learning_starts": 8,
+            "base.num_eval_episodes": 2,
+            "base.eval_max_steps": 20,
+        },
+        {"eta_lambda": 0.5, "lambda0": 1.0, "base.lr": 1e-2},
+    ),
     "dist_dqn": (
         "Chain-v0",
         {"num_states": 4, "max_steps": 6},

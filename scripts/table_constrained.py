@@ -1,0 +1,307 @@
+"""``jaxrl reproduce --table constrained``: GDA vs ReLOAD, tabular and deep.
+
+Three parts (ALGORITHMS.md section 5):
+
+1. **tabular**: random CMDPs (``envs.finite_mdp.random_cmdp``, budget in the
+   middle of each CMDP's binding range ``budget_range``) x step sizes
+   (``eta_pi = eta_lambda = eta``) x methods (``agents.cmdp_tabular``: exact GDA
+   and ReLOAD), ONE jitted ``vmap`` call. Each last iterate is compared with
+   the exact LP solution (``scripts.cmdp_lp.solve_cmdp_lp``): occupancy L1
+   distance ``sum |d_K - d*|``, policy L1 distance (occupancy-weighted,
+   ``sum_s d*(s) sum_a |pi_K - pi*|``) and ``|lambda_K - lambda*|``; mean and
+   bootstrap CI over CMDPs. GDA's last iterate keeps cycling, ReLOAD's
+   converges.
+2. ``iterates.png``: ``lambda_k`` and ``J_c(pi_k)`` against ``k`` for GDA and
+   ReLOAD on the first CMDP (the oscillation picture), with ``lambda*`` and
+   the budget.
+3. **deep**: ``agents.constrained`` (M-DQN base, ``lagrangian`` and ``reload``,
+   plus the unconstrained agent ``eta_lambda = 0``) on
+   ``CartPole-Constrained-v0`` at several budgets, seeds x configs in one
+   jitted call per budget; final greedy return and episode cost (mean of the
+   last evaluations) over seeds.
+
+Writes ``<out>/constrained/``: ``table.md``, ``tabular.csv``, ``deep.csv``,
+``iterates.png`` and ``results.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import envs
+from agents import cmdp_tabular
+from agents import constrained as deep
+from envs import finite_mdp as fm
+from jaxrl import metrics as jmetrics
+from jaxrl.errors import ConfigError
+from scripts import cmdp_lp
+
+__all__ = ["TABLE", "Budget", "BUDGETS", "run_tabular", "run_deep", "run"]
+
+TABLE = "constrained"
+METHODS = ("gda", "reload")
+
+
+@dataclasses.dataclass(frozen=True)
+class Budget:
+    """Sizes of one run of the table."""
+
+    num_cmdps: int
+    num_states: int
+    num_actions: int
+    iters: int
+    step_sizes: tuple[float, ...]
+    deep_seeds: int
+    deep_chunks: int
+    deep_iters_per_chunk: int
+    deep_budgets: tuple[float, ...]
+    x_band: float = 1.0
+
+
+BUDGETS = {
+    "tiny": Budget(3, 4, 2, 300, (0.1, 0.5), 1, 2, 40, (25.0,)),
+    "small": Budget(16, 6, 3, 5000, (0.1, 0.5, 1.0), 2, 10, 1000, (10.0, 50.0)),
+    "full": Budget(64, 10, 3, 20000, (0.05, 0.1, 0.5, 1.0, 2.0), 5, 25, 1000,
+                   (5.0, 10.0, 25.0, 50.0)),
+}  # fmt: skip
+
+
+def _cmdps(key: Any, budget: Budget):
+    keys = jax.random.split(key, budget.num_cmdps)
+    make = lambda k: fm.random_cmdp(k, budget.num_states, budget.num_actions, 2)
+    mdps = jax.vmap(make)(keys)
+    lo, hi = jax.vmap(cmdp_tabular.budget_range)(mdps)
+    return mdps, 0.5 * (lo + hi)
+
+
+def run_tabular(key: Any, budget: Budget) -> tuple[list[dict], dict[str, Any]]:
+    """GDA vs ReLOAD last iterates vs the LP solution (one jitted vmapped call).
+
+    Returns:
+      ``(rows, trace)``: table rows per method x step size and the iterate trace
+      (``lambda``, ``j_c`` ``[2 methods, K]``, ``lambda*``, budget) of CMDP 0 at
+      the first step size >= 0.5 (else the last).
+    """
+    mdps, budgets = _cmdps(key, budget)
+    etas = jnp.asarray(budget.step_sizes, jnp.float32)
+
+    def one(method: str, mdp, b, eta):
+        config = cmdp_tabular.Config(
+            method=method, budget=b, eta_pi=eta, eta_lambda=eta
+        )
+        state, metrics, _ = cmdp_tabular.primal_dual(
+            mdp, config, jax.random.key(0), budget.iters
+        )
+        ev = cmdp_tabular.evaluate(mdp, cmdp_tabular.policy(state.params))
+        return {
+            "occupancy": ev.occupancy,
+            "policy": cmdp_tabular.policy(state.params),
+            "lam": state.params.lam,
+            "lam_path": metrics["lagrange/lambda"],
+            "j_c_path": metrics["cmdp/j_c"],
+        }
+
+    def all_methods(mdp, b, eta):
+        return [one(m, mdp, b, eta) for m in METHODS]
+
+    sweep = jax.jit(
+        jax.vmap(jax.vmap(all_methods, in_axes=(None, None, 0)), in_axes=(0, 0, None))
+    )
+    out = jax.device_get(sweep(mdps, budgets, etas))  # list over methods of [N, E, ...]
+    sols = []
+    for n in range(budget.num_cmdps):
+        mdp_n = jax.tree.map(lambda x, n=n: np.asarray(x[n], np.float64), mdps)
+        sols.append(cmdp_lp.solve_cmdp_lp(mdp_n, float(budgets[n])))
+    rows = []
+    for m, method in enumerate(METHODS):
+        for e, eta in enumerate(budget.step_sizes):
+            occ, pol, lam = [], [], []
+            for n, sol in enumerate(sols):
+                d_k = out[m]["occupancy"][n, e]
+                occ.append(np.abs(d_k - sol["occupancy"]).sum())
+                d_s = sol["occupancy"].sum(-1)
+                pol.append(
+                    np.sum(d_s * np.abs(out[m]["policy"][n, e] - sol["policy"]).sum(-1))
+                )
+                lam.append(abs(float(out[m]["lam"][n, e]) - sol["lam"]))
+            row = {"method": method, "eta": eta, "iters": budget.iters}
+            for name, values in (
+                ("occupancy_l1", occ),
+                ("policy_l1", pol),
+                ("lambda_err", lam),
+            ):
+                s = jmetrics.summarize(np.asarray(values))
+                row[f"{name}_mean"] = s["mean"]
+                row[f"{name}_ci_low"] = s["ci_low"]
+                row[f"{name}_ci_high"] = s["ci_high"]
+            rows.append(row)
+    big = [e for e, eta in enumerate(budget.step_sizes) if eta >= 0.5]
+    e = big[0] if big else len(budget.step_sizes) - 1
+    trace = {
+        "eta": budget.step_sizes[e],
+        "lambda": np.stack([out[m]["lam_path"][0, e] for m in range(2)]),
+        "j_c": np.stack([out[m]["j_c_path"][0, e] for m in range(2)]),
+        "lambda_star": sols[0]["lam"],
+        "budget": float(budgets[0]),
+    }
+    return rows, trace
+
+
+def plot_iterates(trace: dict[str, Any], path: str) -> None:
+    """Save lambda_k and J_c(pi_k) vs k for GDA and ReLOAD (one CMDP)."""
+    from matplotlib.figure import Figure
+
+    from scripts.plotting import save_figure
+
+    fig = Figure(figsize=(9, 3.5))
+    ax_l, ax_c = fig.subplots(1, 2)
+    for m, method in enumerate(METHODS):
+        ax_l.plot(trace["lambda"][m], label=method, lw=1)
+        ax_c.plot(trace["j_c"][m], label=method, lw=1)
+    ax_l.axhline(trace["lambda_star"], color="k", ls="--", lw=1, label="lambda* (LP)")
+    ax_c.axhline(trace["budget"], color="k", ls="--", lw=1, label="budget b")
+    ax_l.set(
+        xlabel="iteration k",
+        ylabel="lambda_k",
+        title=f"multiplier (eta={trace['eta']})",
+    )
+    ax_c.set(xlabel="iteration k", ylabel="J_c(pi_k)", title="cost of the iterate")
+    ax_l.legend(fontsize=8)
+    ax_c.legend(fontsize=8)
+    save_figure(fig, path)
+
+
+def run_deep(key: Any, budget: Budget) -> list[dict]:
+    """Constrained M-DQN on CartPole-Constrained-v0: return and cost vs budget."""
+    env, params = envs.make("CartPole-Constrained-v0")
+    base = deep.cartpole_config().base.replace(
+        num_chunks=budget.deep_chunks, iters_per_chunk=budget.deep_iters_per_chunk
+    )
+    if budget.deep_iters_per_chunk < 1000:  # tiny: a smoke run
+        base = base.replace(learning_starts=16, buffer_size=256, num_eval_episodes=2)
+    agents_ = (
+        (
+            "unconstrained",
+            deep.cartpole_config("lagrangian", base=base, eta_lambda=0.0),
+        ),
+        ("lagrangian", deep.cartpole_config("lagrangian", base=base)),
+        ("reload", deep.cartpole_config("reload", base=base)),
+    )
+    rows = []
+    keys = jax.random.split(key, budget.deep_seeds)
+    period = base.iters_per_chunk
+    for b in budget.deep_budgets:
+        p = params.replace(cost_limit=b, x_band=budget.x_band)
+        for name, config in agents_:
+            # methods are static: one jitted call per method, vmapped over seeds.
+            train = jax.jit(jax.vmap(deep.make_train(config, env, p)))
+            _, metrics = train(jax.random.clone(keys))  # same seeds for all
+            last = min(3, base.num_chunks)
+            ret = np.asarray(metrics["eval/return"][:, period - 1 :: period])[:, -last:]
+            cost = np.asarray(metrics["eval/cost"][:, period - 1 :: period])[:, -last:]
+            lam = np.asarray(metrics["lagrange/lambda"][:, -1])
+            r, c = jmetrics.summarize(ret.mean(-1)), jmetrics.summarize(cost.mean(-1))
+            rows.append({
+                "budget": b, "agent": name, "seeds": budget.deep_seeds,
+                "env_steps": base.total_env_steps,
+                "return_mean": r["mean"], "return_ci_low": r["ci_low"],
+                "return_ci_high": r["ci_high"], "cost_mean": c["mean"],
+                "cost_ci_low": c["ci_low"], "cost_ci_high": c["ci_high"],
+                "lambda_final": float(lam.mean()),
+                "within_budget": float(np.mean(cost.mean(-1) <= b)),
+            })  # fmt: skip
+    return rows
+
+
+def _csv(path: str, rows: list[dict]) -> None:
+    with open(path, "w") as f:
+        f.write(",".join(rows[0]) + "\n")
+        for row in rows:
+            f.write(",".join(str(v) for v in row.values()) + "\n")
+
+
+def _markdown(rows: list[dict], cols: list[str]) -> str:
+    fmt = lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(fmt(r[c]) for c in cols) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def run(
+    budget: str = "small",
+    *,
+    out: str = "results",
+    seed: int = 0,
+    resume: bool = False,
+    quiet: bool = False,
+    log: Any = None,
+) -> dict[str, Any]:
+    """Build the ``constrained`` table (the ``scripts.presets.CUSTOM_TABLES`` hook).
+
+    Args:
+      budget: ``"tiny"``, ``"small"`` or ``"full"``.
+      out: results root; writes ``<out>/constrained/``.
+      seed: root seed.
+      resume: reuse ``results.json`` when written with the same budget and seed.
+      quiet: accepted for the common signature.
+      log: stream for status lines (default stderr).
+
+    Returns:
+      ``{"dir", "tabular", "deep", "wall_time"}``.
+
+    Raises:
+      ConfigError: on an unknown budget.
+    """
+    del quiet
+    log = sys.stderr if log is None else log
+    if budget not in BUDGETS:
+        raise ConfigError(f"unknown budget {budget!r}; valid: {', '.join(BUDGETS)}")
+    sizes = BUDGETS[budget]
+    table_dir = os.path.join(out, TABLE)
+    os.makedirs(table_dir, exist_ok=True)
+    cache = os.path.join(table_dir, "results.json")
+    meta = {"budget": dataclasses.asdict(sizes), "seed": seed, "version": 1}
+    start = time.perf_counter()
+    if resume and os.path.exists(cache):
+        with open(cache) as f:
+            saved = json.load(f)
+        if saved.get("meta") == json.loads(json.dumps(meta)):
+            print(f"[{TABLE}/{budget}] reusing {cache}", file=log)
+            return {"dir": table_dir, **saved["results"], "wall_time": 0.0}
+    k_tab, k_deep = jax.random.split(jax.random.key(seed))
+    print(f"[{TABLE}/{budget}] tabular: {sizes.num_cmdps} CMDPs", file=log)
+    tab_rows, trace = run_tabular(k_tab, sizes)
+    plot_iterates(trace, os.path.join(table_dir, "iterates.png"))
+    print(f"[{TABLE}/{budget}] deep: CartPole-Constrained-v0", file=log)
+    deep_rows = run_deep(k_deep, sizes)
+    _csv(os.path.join(table_dir, "tabular.csv"), tab_rows)
+    _csv(os.path.join(table_dir, "deep.csv"), deep_rows)
+    md = [
+        f"# constrained ({budget})",
+        "",
+        "## Tabular: last iterate vs LP solution (mean over random CMDPs)",
+        "",
+        _markdown(tab_rows, ["method", "eta", "iters", "occupancy_l1_mean",
+                             "policy_l1_mean", "lambda_err_mean"]),
+        "",
+        "## Deep: CartPole-Constrained-v0, final greedy return and episode cost",
+        "",
+        _markdown(deep_rows, ["budget", "agent", "seeds", "env_steps", "return_mean",
+                              "cost_mean", "lambda_final", "within_budget"]),
+        "",
+    ]  # fmt: skip
+    with open(os.path.join(table_dir, "table.md"), "w") as f:
+        f.write("\n".join(md))
+    results = {"tabular": tab_rows, "deep": deep_rows}
+    with open(cache, "w") as f:
+        json.dump({"meta": meta, "results": results}, f)
+    return {"dir": table_dir, **results, "wall_time": time.perf_counter() - start}
