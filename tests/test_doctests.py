@@ -26,6 +26,8 @@ MODULES = [
     "envs",
     "envs.constrained",
     "envs.stock",
+    "envs.offline",
+    "scripts.make_datasets",
 ]
 
 

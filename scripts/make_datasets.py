@@ -1,0 +1,1467 @@
+"""``python -m scripts.make_datasets``: D4RL-style offline datasets from our own agents.
+
+For every environment of the chosen budget this script
+
+1. trains one of our agents (``dqn`` or ``mvi`` with the presets of
+   ``scripts/presets.py``), one seed, chunk by chunk, and after every chunk
+   keeps the parameters (a *snapshot*), the transitions the chunk stored in
+   the replay buffer (:func:`envs.offline.buffer_tail`) and the snapshot's
+   mean return under the behaviour policy (ε-greedy with
+   ``--behaviour-epsilon``; ``jaxrl.rollout.evaluate``);
+2. freezes the reference returns: ``R_random`` (uniform actions) and
+   ``R_expert`` (the best snapshot, re-measured on fresh episodes), both over
+   the budget's evaluation episodes, written to ``<env>/references.json``
+   and reused by later runs (``--remeasure-references`` measures again); an
+   agent whose best snapshot does not beat ``R_random`` is refused (no data
+   is labelled ``expert`` that is not better than random actions);
+3. picks the *expert* (the best snapshot) and the *medium* snapshot: the one
+   before the expert whose normalised score is closest to
+   ``100 * --medium-fraction`` (default 0.4, inside D4RL's "about a third to a
+   half of expert");
+4. writes the datasets (:mod:`envs.offline`): ``random``, ``medium``,
+   ``expert`` (``--dataset-size`` transitions each, collected by the
+   behaviour policies), ``medium-expert`` (their concatenation),
+   ``medium-replay`` (everything the agent stored in its replay buffer from
+   the start of training up to the medium snapshot, rebuilt chunk by chunk
+   from the buffer: the chunk length is chosen so that one chunk never
+   overflows the buffer; ``--replay-cap`` keeps only the last transitions of
+   every environment stream before the medium snapshot) and the ReCOIL imitation splits
+   ``expert-1traj`` (one complete expert episode) and ``random-plus-expert``
+   / ``medium-plus-expert`` (random or medium data plus
+   ``--expert-episodes`` complete expert episodes, disjoint from the
+   one-episode set, flagged in ``extras["is_expert"]``).
+
+Continuous-action environments (``Pendulum-v1``, ``MountainCarContinuous-v0``):
+the repository has no continuous-action agent yet, so the kinds that need a
+trained agent (``medium``, ``expert``, ``medium-replay``, ``medium-expert``,
+``expert-1traj``, ``*-plus-expert``) CANNOT be produced for them. They get
+``random`` and datasets from a hand-written controller, labelled as such:
+``scripted-expert`` (energy-pumping swing-up with a PD balance controller for
+Pendulum; push in the direction of motion for MountainCarContinuous),
+``scripted-medium`` (the controller with its actions replaced by uniform ones
+with the probability whose score is closest to ``--medium-fraction``),
+``scripted-medium-expert``, ``scripted-expert-1traj`` and
+``random-plus-scripted-expert``. Their ``R_expert`` is the controller's return
+and ``R_random`` that of uniform actions, the two ends of the grid of
+action-replacement probabilities evaluated for ``scripted-medium``
+(``info["expert_reference"] == "scripted"``). A trained continuous agent plugs
+in through :data:`TRAINERS` (a function returning a :class:`TrainingRun`)
+and an :class:`EnvPlan` naming it; the trained kinds are then written for it.
+
+Writes ``<out>/<env>/<kind>/`` (one :func:`envs.offline.save_dataset`
+directory each), ``<out>/<env>/references.json``, ``<out>/<env>/training.json``
+(snapshot returns, chosen snapshots, agent config) and ``<out>/summary.md`` /
+``summary.json`` (every dataset under ``<out>``: size, episodes, mean return,
+normalised score). The default ``<out>`` is ``results/datasets`` (git-ignored).
+
+Budgets: ``tiny`` (CartPole-v1 only, small sizes, under two minutes on two CPU
+cores; for tests and CI), ``small`` (CartPole, Acrobot, Breakout-MinAtar,
+Pendulum, MountainCarContinuous; minutes on CPU), ``full`` (CartPole, Acrobot,
+the five MinAtar games at the 5M-frame presets, Pendulum,
+MountainCarContinuous; an accelerator for MinAtar).
+
+Usage::
+
+    python -m scripts.make_datasets --budget tiny
+    python -m scripts.make_datasets --budget small --envs CartPole-v1,Pendulum-v1
+    python -m scripts.make_datasets --budget full --out /data/jaxrl-datasets
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TextIO
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import envs
+from envs import offline
+from jaxrl import config as jconfig
+from jaxrl import logging as jlog
+from jaxrl import rollout
+from jaxrl.buffer import BufferState
+from jaxrl.errors import ConfigError
+from jaxrl.rollout import Policy
+from jaxrl.transition import Transition
+from jaxrl.types import Array, ArrayTree, PRNGKey
+from scripts import common
+from scripts import presets as jpresets
+
+__all__ = [
+    "Budget",
+    "EnvPlan",
+    "Snapshot",
+    "TrainingRun",
+    "BUDGETS",
+    "CATALOGUE",
+    "CONTROLLERS",
+    "TRAINERS",
+    "TRAINED_KINDS",
+    "SCRIPTED_KINDS",
+    "make_datasets",
+    "train_value_agent",
+    "pick_expert",
+    "pick_medium",
+    "expert_candidates",
+    "medium_candidates",
+    "first_reaching",
+    "last_steps",
+    "write_summary",
+    "build_parser",
+    "run_from_args",
+    "main",
+]
+
+MEDIUM_BAND = (100.0 / 3.0, 50.0)
+"""Normalised scores of a "medium" policy: about a third to a half of expert."""
+
+TRAINED_KINDS = (
+    "random",
+    "medium",
+    "expert",
+    "medium-expert",
+    "medium-replay",
+    "expert-1traj",
+    "random-plus-expert",
+    "medium-plus-expert",
+)
+"""Kinds written for an environment with a trained agent."""
+
+SCRIPTED_KINDS = (
+    "random",
+    "scripted-medium",
+    "scripted-expert",
+    "scripted-medium-expert",
+    "scripted-expert-1traj",
+    "random-plus-scripted-expert",
+)
+"""Kinds written for an environment with a hand-written controller only."""
+
+
+# ----------------------------------------------------------------------------- plans
+
+
+@dataclasses.dataclass(frozen=True)
+class Budget:
+    """Sizes of one budget.
+
+    Attributes:
+      envs: the environments generated by default.
+      dataset_size: transitions of each collected dataset (classic control).
+      minatar_size: the same for MinAtar games (larger observations).
+      num_envs: parallel environments when collecting (each env's stream is
+        one contiguous block; longer streams leave fewer unfinished episodes).
+      snapshots: target number of training chunks (snapshots); fine enough
+        that fast learners do not jump over the medium band between two.
+      snapshot_episodes: episodes of the quick score of every snapshot.
+      eval_episodes: episodes of every other evaluation: the re-scoring of the
+        candidate snapshots, ``R_random``, ``R_expert`` and each point of the
+        scripted-medium grid.
+      candidates: snapshots re-scored when picking the expert and the medium
+        one (the best few, and the few closest to the medium target).
+      expert_episodes: expert episodes in the ``*-plus-expert`` sets.
+      replay_cap: at most this many transitions in ``medium-replay`` (the last
+        ones before the medium snapshot); ``None``: all.
+    """
+
+    envs: tuple[str, ...]
+    dataset_size: int
+    minatar_size: int
+    num_envs: int
+    snapshots: int
+    snapshot_episodes: int
+    eval_episodes: int
+    candidates: int
+    expert_episodes: int
+    replay_cap: int | None
+
+
+_CLASSIC = ("CartPole-v1", "Acrobot-v1")
+_CONTINUOUS = ("Pendulum-v1", "MountainCarContinuous-v0")
+
+BUDGETS: dict[str, Budget] = {
+    "tiny": Budget(
+        envs=("CartPole-v1",),
+        dataset_size=10_000,
+        minatar_size=2_000,
+        num_envs=5,
+        snapshots=100,
+        snapshot_episodes=10,
+        eval_episodes=50,
+        candidates=5,
+        expert_episodes=3,
+        replay_cap=None,
+    ),
+    "small": Budget(
+        envs=(*_CLASSIC, "Breakout-MinAtar", *_CONTINUOUS),
+        dataset_size=50_000,
+        minatar_size=50_000,
+        num_envs=10,
+        snapshots=200,
+        snapshot_episodes=16,
+        eval_episodes=100,
+        candidates=5,
+        expert_episodes=20,
+        replay_cap=None,
+    ),
+    "full": Budget(
+        envs=(*_CLASSIC, *jpresets.MINATAR_GAMES, *_CONTINUOUS),
+        dataset_size=200_000,
+        minatar_size=100_000,
+        num_envs=10,
+        snapshots=200,
+        snapshot_episodes=32,
+        eval_episodes=200,
+        candidates=8,
+        expert_episodes=100,
+        replay_cap=500_000,
+    ),
+}
+"""Budgets (``--budget``)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvPlan:
+    """How the datasets of one environment are produced.
+
+    Attributes:
+      env: environment id.
+      agent: trainer name in :data:`TRAINERS`, or ``None`` (no trained agent).
+      presets: ``{budget: preset name}`` of ``agent`` (``scripts/presets.py``).
+      overrides: ``{budget: {field: value}}`` config overrides on the preset.
+      scripted: controller name in :data:`CONTROLLERS` (used when ``agent`` is
+        ``None``).
+      env_kwargs: ``envs.make`` keyword arguments.
+    """
+
+    env: str
+    agent: str | None = None
+    presets: dict[str, str] = dataclasses.field(default_factory=dict)
+    overrides: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    scripted: str | None = None
+    env_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+_ACROBOT_TINY = dict(  # 100k env steps (the cartpole-small settings)
+    buffer_size=10_000,
+    batch_size=64,
+    num_chunks=10,
+    iters_per_chunk=1_000,
+    learning_starts=1_000,
+    eps_decay=0.3,
+    lr=5e-4,
+    lr_end_fraction=0.05,
+    target_update_period=400,
+)
+
+
+def _minatar_plan(game: str) -> EnvPlan:
+    short = game.split("-")[0].lower()
+    return EnvPlan(
+        env=game,
+        agent="dqn",
+        presets={b: f"minatar-{short}-{b}" for b in jpresets.BUDGETS},
+    )
+
+
+CATALOGUE: dict[str, EnvPlan] = {
+    "CartPole-v1": EnvPlan(
+        env="CartPole-v1",
+        agent="dqn",
+        presets={"tiny": "cartpole-small", "small": "cartpole", "full": "cartpole"},
+    ),
+    "Acrobot-v1": EnvPlan(
+        env="Acrobot-v1",
+        agent="mvi",
+        presets={b: "acrobot" for b in jpresets.BUDGETS},
+        overrides={"tiny": _ACROBOT_TINY},
+    ),
+    **{g: _minatar_plan(g) for g in jpresets.MINATAR_GAMES},
+    "Pendulum-v1": EnvPlan(env="Pendulum-v1", scripted="pendulum-swingup-pd"),
+    "MountainCarContinuous-v0": EnvPlan(
+        env="MountainCarContinuous-v0", scripted="mountaincar-push-with-velocity"
+    ),
+}
+"""Every environment the script knows, with its agent or controller."""
+
+
+# ------------------------------------------------------------------------- controllers
+
+
+def _pendulum_controller(key: PRNGKey, obs: Array) -> Array:
+    """Energy-pumping swing-up plus PD balance for gymnax ``Pendulum-v1``.
+
+    Observation ``[cos θ, sin θ, θ̇]`` (θ = 0 upright); the dynamics are
+    ``θ̈ = 15 sin θ + 3 u`` (g = 10, l = m = 1), so ``E = θ̇²/2 + 15 cos θ``
+    equals 15 upright at rest. Away from the top (cos θ <= 0.85) push with the
+    full torque 2 in the direction that moves ``E`` towards 15; near the top
+    apply ``u = -(10 θ + 2 θ̇)`` (closed loop ``θ̈ ≈ -15 θ - 6 θ̇``).
+    """
+    del key
+    cos, sin, vel = obs[:, 0], obs[:, 1], obs[:, 2]
+    theta = jnp.arctan2(sin, cos)
+    energy = 0.5 * vel**2 + 15.0 * cos
+    pump = 2.0 * jnp.sign((15.0 - energy) * vel + 1e-6)
+    balance = -(10.0 * theta + 2.0 * vel)
+    return jnp.clip(jnp.where(cos > 0.85, balance, pump), -2.0, 2.0)[:, None]
+
+
+def _mountaincar_controller(key: PRNGKey, obs: Array) -> Array:
+    """Full force in the direction of motion (gymnax ``MountainCarContinuous-v0``)."""
+    del key
+    return jnp.where(obs[:, 1] >= 0.0, 1.0, -1.0)[:, None].astype(jnp.float32)
+
+
+CONTROLLERS: dict[str, Callable[[PRNGKey, Array], Array]] = {
+    "pendulum-swingup-pd": _pendulum_controller,
+    "mountaincar-push-with-velocity": _mountaincar_controller,
+}
+"""Hand-written controllers ``policy(key, obs[E]) -> action[E]`` (``scripted-*``)."""
+
+
+def _noisy(policy: Policy, uniform: Policy, p: Array) -> Policy:
+    """``policy`` with each action replaced by a uniform one with probability ``p``."""
+
+    def act(key: PRNGKey, obs: ArrayTree) -> Array:
+        k_pol, k_uni, k_coin = jax.random.split(key, 3)
+        a = policy(k_pol, obs)
+        u = uniform(k_uni, obs)
+        coin = jax.random.uniform(k_coin, (a.shape[0],)) < p
+        return jnp.where(coin.reshape((-1,) + (1,) * (a.ndim - 1)), u, a)
+
+    return act
+
+
+# ----------------------------------------------------------------------------- training
+
+
+@dataclasses.dataclass
+class Snapshot:
+    """One policy saved during training.
+
+    Attributes:
+      chunk: index of the chunk after which it was taken (0-based).
+      env_steps: training environment steps so far.
+      eval_return: mean return of the behaviour policy over
+        ``snapshot_episodes`` episodes (a quick, noisy score).
+      params: the agent's parameters (bound to ``TrainingRun.behaviour``).
+    """
+
+    chunk: int
+    env_steps: int
+    eval_return: float
+    params: Any
+
+
+@dataclasses.dataclass
+class TrainingRun:
+    """What a trainer returns.
+
+    Attributes:
+      agent: agent name.
+      description: the agent and preset, for the metadata.
+      behaviour: ``behaviour(params) -> policy``, the data-collection policy
+        (``params`` may be traced: one compiled collection serves every
+        snapshot).
+      behaviour_label: e.g. ``"epsilon-greedy (epsilon=0.05)"``.
+      evaluate: ``evaluate(params, key) -> float``, the mean return of the
+        behaviour policy over ``eval_episodes`` episodes (compiled once).
+      snapshots: in training order.
+      replay: ``replay[c]``: ``Transition[I, E]`` (host arrays) stored in the
+        replay buffer during chunk ``c``; ``None`` for agents without replay.
+      config: the resolved agent config (JSON dict).
+    """
+
+    agent: str
+    description: str
+    behaviour: Callable[[Any], Policy]
+    behaviour_label: str
+    evaluate: Callable[[Any, PRNGKey], float]
+    snapshots: list[Snapshot]
+    replay: list[Transition] | None
+    config: dict[str, Any]
+
+
+def _max_steps(env_params: Any) -> int:
+    return int(getattr(env_params, "max_steps_in_episode", 10_000)) + 1
+
+
+def _rechunk(config: Any, snapshots: int, train_env_steps: int | None) -> Any:
+    """Same run in chunks that fit the replay buffer, about ``snapshots`` of them."""
+    num_envs = config.num_envs
+    total = config.num_chunks * config.iters_per_chunk
+    if train_env_steps is not None:
+        total = max(1, train_env_steps // num_envs)
+    largest = max(1, min(config.buffer_size // num_envs, total // max(snapshots, 1)))
+    size = max(d for d in range(1, largest + 1) if total % d == 0)
+    return config.replace(
+        num_chunks=total // size, iters_per_chunk=size, num_eval_episodes=0
+    )
+
+
+def train_value_agent(
+    key: PRNGKey,
+    env: Any,
+    env_params: Any,
+    plan: EnvPlan,
+    budget_name: str,
+    budget: Budget,
+    *,
+    epsilon: float,
+    train_env_steps: int | None = None,
+    log: TextIO,
+) -> TrainingRun:
+    """Train a replay-buffer value agent (``dqn``, ``mvi``, ``mviq``) and snapshot it.
+
+    The preset's run (same total steps, schedules and hyperparameters) is cut
+    into chunks of ``I`` iterations with ``I * num_envs <= buffer_size``, so
+    :func:`envs.offline.buffer_tail` recovers every stored transition.
+
+    Raises:
+      ConfigError: if the agent has no replay buffer in its state.
+    """
+    spec = jpresets.get_preset(plan.agent, plan.presets[budget_name])
+    module = common.get_agent(plan.agent)
+    config = spec.make_config().replace(**plan.overrides.get(budget_name, {}))
+    config = _rechunk(config, budget.snapshots, train_env_steps)
+    jconfig.validate(config)
+    items = config.iters_per_chunk * config.num_envs
+    k_init, k_eval = jax.random.split(key)
+    state = jax.jit(lambda k: module.init(k, env, env_params, config))(k_init)
+    if not isinstance(getattr(state, "buffer", None), BufferState):
+        raise ConfigError(
+            f"agent {plan.agent!r} keeps no replay buffer in its state; "
+            "medium-replay needs one"
+        )
+    run = jax.jit(module.make_run(config, env, env_params))
+
+    def behaviour(params: Any) -> Policy:
+        def policy(k: PRNGKey, obs: Array) -> Array:
+            keys = jax.random.split(k, obs.shape[0])
+            return jax.vmap(
+                lambda o, kk: module.act(params, o, kk, config, epsilon=epsilon)
+            )(obs, keys)
+
+        return policy
+
+    max_steps = _max_steps(env_params)
+
+    def evaluator(episodes: int) -> Callable[[Any, PRNGKey], float]:
+        compiled = jax.jit(
+            lambda params, k: rollout.evaluate(
+                k, env, env_params, behaviour(params), episodes, max_steps
+            )["return"]
+        )
+        return lambda params, k: float(
+            np.mean(np.asarray(compiled(params, k), np.float64))
+        )
+
+    quick = evaluator(budget.snapshot_episodes)
+    evaluate = evaluator(budget.eval_episodes)
+
+    tail = jax.jit(lambda buf: offline.buffer_tail(buf, items))
+    eval_keys = jax.random.split(k_eval, config.num_chunks)
+    snapshots, replay = [], []
+    start = time.perf_counter()
+    for c in range(config.num_chunks):
+        state, _ = run(state)
+        chunk = jax.device_get(tail(state.buffer))
+        replay.append(
+            jax.tree.map(
+                lambda x: x.reshape(
+                    (config.iters_per_chunk, config.num_envs, *x.shape[1:])
+                ),
+                chunk,
+            )
+        )
+        ret = quick(state.params, eval_keys[c])
+        steps = (c + 1) * items
+        snapshots.append(Snapshot(c, steps, ret, state.params))
+        if c % max(1, config.num_chunks // 10) == 0 or c == config.num_chunks - 1:
+            print(
+                f"  [{plan.env}] {plan.agent} chunk {c + 1}/{config.num_chunks}: "
+                f"{steps:,} env steps, behaviour return {ret:.1f} "
+                f"({time.perf_counter() - start:.0f}s)",
+                file=log,
+            )
+    return TrainingRun(
+        agent=plan.agent,
+        description=f"{plan.agent} (preset {spec.agent}/{plan.presets[budget_name]})",
+        behaviour=behaviour,
+        behaviour_label=f"epsilon-greedy (epsilon={epsilon:g}) on the agent's act",
+        evaluate=evaluate,
+        snapshots=snapshots,
+        replay=replay,
+        config=jconfig.to_dict(config),
+    )
+
+
+Trainer = Callable[..., TrainingRun]
+TRAINERS: dict[str, Trainer] = {
+    "dqn": train_value_agent,
+    "mvi": train_value_agent,
+    "mviq": train_value_agent,
+}
+"""Trainer per agent name: ``trainer(key, env, env_params, plan, budget_name,
+budget, *, epsilon, train_env_steps, log) -> TrainingRun``. A continuous-action
+agent is added here (and named in its :class:`EnvPlan`)."""
+
+
+def pick_expert(returns: Mapping[int, float]) -> int:
+    """Return the snapshot index with the highest return (the latest on ties).
+
+    Examples:
+      >>> pick_expert({0: 10.0, 3: 500.0, 5: 500.0, 7: 480.0})
+      5
+    """
+    if not returns:
+        raise ConfigError("no training snapshots to pick an expert from")
+    best = max(returns.values())
+    return max(i for i, r in returns.items() if r == best)
+
+
+def pick_medium(returns: Mapping[int, float], expert: int, target: float) -> int:
+    """Return the snapshot before ``expert`` whose return is closest to ``target``.
+
+    Only snapshots taken before the expert count (after it if the expert is
+    the first one); on ties the earliest wins.
+
+    Examples:
+      >>> pick_medium({0: 10.0, 1: 150.0, 2: 260.0, 4: 500.0}, 4, 212.0)
+      2
+    """
+    before = sorted(i for i in returns if i < expert)
+    pool = before or sorted(i for i in returns if i != expert)
+    if not pool:
+        raise ConfigError("need at least two training snapshots to pick a medium one")
+    return min(pool, key=lambda i: (abs(returns[i] - target), i))
+
+
+def expert_candidates(returns: Sequence[float], n: int) -> list[int]:
+    """The ``n`` snapshot indices with the highest (noisy) returns, in index order."""
+    order = np.argsort(-np.asarray(returns, np.float64), kind="stable")
+    return sorted(int(i) for i in order[:n])
+
+
+def medium_candidates(
+    returns: Sequence[float], expert: int, target: float, n: int
+) -> list[int]:
+    """The ``n`` snapshots before ``expert`` with returns closest to ``target``."""
+    r = np.asarray(returns, np.float64)
+    pool = np.arange(expert) if expert > 0 else np.delete(np.arange(r.size), expert)
+    order = pool[np.argsort(np.abs(r[pool] - target), kind="stable")]
+    return sorted(int(i) for i in order[:n])
+
+
+# ----------------------------------------------------------------------------- datasets
+
+
+def _mean_return(
+    key: PRNGKey, env: Any, env_params: Any, policy: Policy, episodes: int
+) -> float:
+    out = jax.jit(
+        lambda k: rollout.evaluate(
+            k, env, env_params, policy, episodes, _max_steps(env_params)
+        )
+    )(key)
+    return float(np.mean(np.asarray(out["return"], np.float64)))
+
+
+def _references(
+    path: str,
+    plan: EnvPlan,
+    measure: Callable[[], tuple[float, float, str]],
+    remeasure: bool,
+    log: TextIO,
+) -> dict[str, Any]:
+    """Load the frozen references of ``plan.env`` or measure and freeze them."""
+    if os.path.exists(path) and not remeasure:
+        try:
+            with open(path) as fh:
+                refs = json.load(fh)
+            same = refs["env"] == plan.env and refs["env_kwargs"] == plan.env_kwargs
+            float(refs["return_random"]), float(refs["return_expert"])
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise ConfigError(
+                f"reference file {path} is unreadable ({err}); pass "
+                "--remeasure-references to measure again"
+            ) from None
+        if not same:
+            raise ConfigError(
+                f"reference file {path} is for {refs['env']} {refs['env_kwargs']}, "
+                f"not {plan.env} {plan.env_kwargs}"
+            )
+        print(
+            f"  [{plan.env}] frozen references from {path}: "
+            f"R_random={refs['return_random']:.2f}, "
+            f"R_expert={refs['return_expert']:.2f}",
+            file=log,
+        )
+        return refs
+    r_random, r_expert, source = measure()
+    refs = {
+        "env": plan.env,
+        "env_kwargs": plan.env_kwargs,
+        "return_random": r_random,
+        "return_expert": r_expert,
+        "expert_reference": source,
+    }
+    jlog.write_json_atomic(path, refs)
+    print(
+        f"  [{plan.env}] measured references: R_random={r_random:.2f}, "
+        f"R_expert={r_expert:.2f} ({source})",
+        file=log,
+    )
+    return refs
+
+
+def _stats(data: Transition, return_random: float, return_expert: float) -> dict:
+    """Mean return and normalised score of the complete episodes (if any)."""
+    returns = offline.episode_returns(data)["return"]
+    if not returns.size:
+        return {}
+    mean = float(returns.mean())
+    score = 100.0 * (mean - return_random) / (return_expert - return_random)
+    return {"return_mean": mean, "score_mean": score}
+
+
+def _describe(ds: offline.Dataset) -> dict[str, Any]:
+    return _stats(ds.data, ds.meta.return_random, ds.meta.return_expert)
+
+
+class _Writer:
+    """Collects datasets of one environment and writes them."""
+
+    def __init__(self, root: str, overwrite: bool, log: TextIO) -> None:
+        self.root, self.overwrite, self.log = root, overwrite, log
+
+    def __call__(self, ds: offline.Dataset) -> offline.Dataset:
+        path = os.path.join(self.root, ds.meta.kind)
+        offline.save_dataset(path, ds, overwrite=self.overwrite)
+        info = dict(ds.meta.info)
+        score = info.get("score_mean")
+        print(
+            f"  [{ds.meta.env}] wrote {ds.meta.kind}: {ds.meta.num_transitions:,} "
+            f"transitions, {ds.meta.num_episodes} complete episodes"
+            + (f", normalised score {score:.1f}" if score is not None else ""),
+            file=self.log,
+        )
+        return ds
+
+
+def _dataset(
+    data: Transition,
+    refs: dict[str, Any],
+    plan: EnvPlan,
+    kind: str,
+    policy: str,
+    seed: int,
+    info: dict[str, Any] | None = None,
+) -> offline.Dataset:
+    stats = _stats(data, refs["return_random"], refs["return_expert"])
+    return offline.make_dataset(
+        data,
+        env=plan.env,
+        kind=kind,
+        return_random=refs["return_random"],
+        return_expert=refs["return_expert"],
+        policy=policy,
+        env_kwargs=plan.env_kwargs,
+        seed=seed,
+        info={
+            "expert_reference": refs.get("expert_reference", ""),
+            **(info or {}),
+            **stats,
+        },
+    )
+
+
+def _with_info(ds: offline.Dataset, extra: dict[str, Any]) -> offline.Dataset:
+    meta = ds.meta
+    return offline.make_dataset(
+        ds.data,
+        env=meta.env,
+        kind=meta.kind,
+        return_random=meta.return_random,
+        return_expert=meta.return_expert,
+        policy=meta.policy,
+        env_kwargs=dict(meta.env_kwargs),
+        seed=meta.seed,
+        sources=meta.sources,
+        info={**dict(meta.info), **extra},
+    )
+
+
+def _imitation_splits(
+    base: dict[str, offline.Dataset],
+    expert: offline.Dataset,
+    names: dict[str, str],
+    k: int,
+    log: TextIO,
+) -> list[offline.Dataset]:
+    """The one-episode expert set and the ``*-plus-expert`` mixtures."""
+    available = expert.meta.num_episodes - 1
+    if available < 1:
+        print(
+            f"  [{expert.meta.env}] the expert data has {expert.meta.num_episodes} "
+            "complete episode(s): no imitation splits (raise --dataset-size)",
+            file=log,
+        )
+        return []
+    if k > available:
+        print(
+            f"  [{expert.meta.env}] only {available} expert episodes besides the "
+            f"one-episode set; using {available} instead of {k}",
+            file=log,
+        )
+        k = available
+    one = offline.expert_trajectories(expert, 1, kind=names["one"])
+    out = [_with_info(one, _describe(one))]
+    extra = offline.expert_trajectories(expert, k, skip=1)
+    for base_kind, ds in base.items():
+        mixed = offline.mix(ds, extra, kind=names[base_kind])
+        out.append(_with_info(mixed, _describe(mixed)))
+    return out
+
+
+def _collector(
+    env: Any,
+    env_params: Any,
+    family: Callable[[Any], Policy],
+    size: int,
+    num_envs: int,
+) -> Callable[[PRNGKey, Any], Transition]:
+    """``collect(key, theta)`` rolls ``family(theta)`` (one compilation for all)."""
+    steps = max(1, size // num_envs)
+    return jax.jit(
+        lambda k, theta: offline.collect_dataset(
+            k, env, env_params, family(theta), steps, num_envs
+        )
+    )
+
+
+def last_steps(data: Transition, num_envs: int, cap: int) -> Transition:
+    """Keep the last ``cap // num_envs`` rows of every env-major stream block.
+
+    ``data`` is :func:`envs.offline.from_rollout` output (``num_envs`` blocks of
+    ``T`` rows). The result keeps each stream's most recent transitions, so its
+    first episodes may start mid-episode (their ``timestep`` is not 0).
+    """
+    steps = int(data.reward.shape[0]) // num_envs
+    keep = max(1, min(steps, cap // num_envs))
+    rows = np.concatenate(
+        [e * steps + np.arange(steps - keep, steps) for e in range(num_envs)]
+    )
+    host = jax.device_get(data)
+    return jax.device_put(jax.tree.map(lambda x: x[rows], host))
+
+
+def _trained(
+    key: PRNGKey,
+    env: Any,
+    env_params: Any,
+    plan: EnvPlan,
+    budget_name: str,
+    budget: Budget,
+    options: dict[str, Any],
+    env_dir: str,
+    write: _Writer,
+    log: TextIO,
+) -> None:
+    seed = options["seed"]
+    size = options["size"]
+    keys = jax.random.split(key, 7)
+    k_train, k_select, k_rand_ref, k_exp_ref, k_rand, k_med, k_exp = keys
+    trainer = TRAINERS[plan.agent]
+    run = trainer(
+        k_train,
+        env,
+        env_params,
+        plan,
+        budget_name,
+        budget,
+        epsilon=options["epsilon"],
+        train_env_steps=options["train_env_steps"],
+        log=log,
+    )
+    # SELECT: every snapshot was scored on a few episodes; re-score the best
+    # few (expert) and, once the references are known, the few closest to the
+    # medium target on `eval_episodes` episodes each.
+    cheap = [s.eval_return for s in run.snapshots]
+    n_cand = options["candidates"]
+    k_expert_cands, k_medium_cands, k_fallback = jax.random.split(k_select, 3)
+
+    def rescore(indices: list[int], key: PRNGKey) -> dict[int, float]:
+        keys = jax.random.split(key, len(indices))
+        return {
+            i: run.evaluate(run.snapshots[i].params, keys[j])
+            for j, i in enumerate(indices)
+        }
+
+    expert_scores = rescore(expert_candidates(cheap, n_cand), k_expert_cands)
+    expert_i = pick_expert(expert_scores)
+    best = run.snapshots[expert_i]
+    uniform = offline.uniform_policy(env, env_params)
+
+    def measure() -> tuple[float, float, str]:
+        r_random = _mean_return(
+            k_rand_ref, env, env_params, uniform, budget.eval_episodes
+        )
+        # Re-measured on fresh episodes (the chosen score is the max of noisy
+        # estimates, biased upwards).
+        r_expert = run.evaluate(best.params, k_exp_ref)
+        refs = {"return_random": r_random, "return_expert": r_expert}
+        _check_learned(plan.env, refs, expert_scores[expert_i])  # before freezing
+        return r_random, r_expert, "trained"
+
+    refs = _references(
+        os.path.join(env_dir, "references.json"),
+        plan,
+        measure,
+        options["remeasure"],
+        log,
+    )
+    _check_learned(plan.env, refs, expert_scores[expert_i])
+    target = refs["return_random"] + options["fraction"] * (
+        refs["return_expert"] - refs["return_random"]
+    )
+    medium_scores = rescore(
+        medium_candidates(cheap, expert_i, target, n_cand), k_medium_cands
+    )
+    medium_i = pick_medium(medium_scores, expert_i, target)
+    span = refs["return_expert"] - refs["return_random"]
+    score = lambda r: 100.0 * (r - refs["return_random"]) / span
+    n_envs = budget.num_envs
+
+    # One policy family for all collections: snapshot `params` with each action
+    # replaced by a uniform one with probability `p` (p = 1: uniform actions).
+    def family(theta: tuple[Any, Array]) -> Policy:
+        params, p = theta
+        return _noisy(run.behaviour(params), uniform, p)
+
+    collect = _collector(env, env_params, family, size, n_envs)
+    medium_p, medium_return, fallback = 0.0, medium_scores[medium_i], None
+    if not MEDIUM_BAND[0] <= score(medium_return) <= MEDIUM_BAND[1]:
+        # FALLBACK: training passed the band between two snapshots (or never
+        # reached it). Take the first snapshot that reached the target and mix
+        # its actions with uniform ones until its return is the target.
+        medium_i = first_reaching(cheap, expert_i, target)
+        grid = np.linspace(0.0, 1.0, 21)
+        grid_returns = _grid_returns(
+            env, env_params, family, run.snapshots[medium_i].params, grid,
+            budget.eval_episodes, k_fallback,
+        )  # fmt: skip
+        j = int(np.argmin(np.abs(grid_returns - target)))
+        medium_p, medium_return = float(grid[j]), float(grid_returns[j])
+        fallback = {"probability": grid.tolist(), "return": grid_returns.tolist()}
+        print(
+            f"  [{plan.env}] no snapshot scored within {MEDIUM_BAND[0]:.0f}-"
+            f"{MEDIUM_BAND[1]:.0f}; medium = chunk {medium_i + 1} with actions "
+            f"replaced by uniform ones with probability {medium_p:.2f} (score "
+            f"{score(medium_return):.1f})",
+            file=log,
+        )
+    medium, expert = run.snapshots[medium_i], run.snapshots[expert_i]
+    jlog.write_json_atomic(
+        os.path.join(env_dir, "training.json"),
+        {
+            "agent": run.description,
+            "behaviour": run.behaviour_label,
+            "config": run.config,
+            "snapshots": [
+                {
+                    "chunk": s.chunk,
+                    "env_steps": s.env_steps,
+                    "eval_return": s.eval_return,
+                }
+                for s in run.snapshots
+            ],
+            "expert_candidates": {str(i): r for i, r in expert_scores.items()},
+            "medium_candidates": {str(i): r for i, r in medium_scores.items()},
+            "medium_target_return": target,
+            "medium_chunk": medium.chunk,
+            "medium_return": medium_return,
+            "medium_uniform_action_probability": medium_p,
+            "medium_fallback_grid": fallback,
+            "expert_chunk": expert.chunk,
+            "medium_fraction_target": options["fraction"],
+        },
+    )
+
+    def label(s: Snapshot) -> str:
+        return (
+            f"{run.description} after chunk {s.chunk + 1}/{len(run.snapshots)} "
+            f"({s.env_steps:,} env steps), {run.behaviour_label}"
+        )
+
+    def snap_info(s: Snapshot, rescored: float) -> dict[str, Any]:
+        return {
+            "snapshot_chunk": s.chunk,
+            "snapshot_env_steps": s.env_steps,
+            "snapshot_eval_return": rescored,
+        }
+
+    medium_label = label(medium)
+    medium_info = snap_info(medium, medium_return)
+    if fallback is not None:
+        medium_label += (
+            f"; each action replaced by a uniform one with probability "
+            f"{medium_p:.2f} (no snapshot scored {MEDIUM_BAND[0]:.0f}-"
+            f"{MEDIUM_BAND[1]:.0f}: training passed the band within one chunk)"
+        )
+        medium_info["uniform_action_probability"] = medium_p
+    random = _dataset(
+        collect(k_rand, (expert.params, 1.0)),
+        refs,
+        plan,
+        "random",
+        "uniform random actions",
+        seed,
+    )
+    medium_ds = _dataset(
+        collect(k_med, (medium.params, medium_p)),
+        refs,
+        plan,
+        "medium",
+        medium_label,
+        seed,
+        medium_info,
+    )
+    expert_ds = _dataset(
+        collect(k_exp, (expert.params, 0.0)),
+        refs,
+        plan,
+        "expert",
+        label(expert),
+        seed,
+        snap_info(expert, expert_scores[expert_i]),
+    )
+    for ds in (random, medium_ds, expert_ds):
+        write(ds)
+    me = offline.concat([medium_ds, expert_ds], kind="medium-expert")
+    write(_with_info(me, _describe(me)))
+
+    # MEDIUM-REPLAY: every stored transition of chunks 0..medium, in time order.
+    if run.replay is not None:
+        stream = jax.tree.map(
+            lambda *xs: np.concatenate(xs, axis=0), *run.replay[: medium.chunk + 1]
+        )
+        data = jax.jit(offline.from_rollout)(stream)
+        total = int(data.reward.shape[0])
+        cap = options["replay_cap"]
+        if cap is not None and total > cap:
+            data = last_steps(data, stream.reward.shape[1], cap)
+        write(
+            _dataset(
+                data,
+                refs,
+                plan,
+                "medium-replay",
+                f"replay buffer of {run.description} from the start of training up to "
+                f"the medium snapshot (chunk {medium.chunk + 1}, {medium.env_steps:,} "
+                "env steps): the training-time exploration policies",
+                seed,
+                {
+                    "replay_transitions_total": total,
+                    "snapshot_chunk": medium.chunk,
+                    "snapshot_env_steps": medium.env_steps,
+                },
+            )
+        )
+    else:
+        print(
+            f"  [{plan.env}] {run.agent} has no replay buffer: no medium-replay",
+            file=log,
+        )
+
+    names = {
+        "one": "expert-1traj",
+        "random": "random-plus-expert",
+        "medium": "medium-plus-expert",
+    }
+    for ds in _imitation_splits(
+        {"random": random, "medium": medium_ds},
+        expert_ds,
+        names,
+        options["expert_episodes"],
+        log,
+    ):
+        write(ds)
+
+
+def _scripted(
+    key: PRNGKey,
+    env: Any,
+    env_params: Any,
+    plan: EnvPlan,
+    budget: Budget,
+    options: dict[str, Any],
+    env_dir: str,
+    write: _Writer,
+    log: TextIO,
+) -> None:
+    seed, size = options["seed"], options["size"]
+    k_grid, k_rand, k_med, k_exp = jax.random.split(key, 4)
+    controller = CONTROLLERS[plan.scripted]
+    uniform = offline.uniform_policy(env, env_params)
+
+    # One policy family: the controller with each action replaced by a uniform
+    # one with probability p (p = 0: the controller, p = 1: uniform actions);
+    # theta = (unused, p) as for the trained agents' family.
+    def family(theta: tuple[Any, Array]) -> Policy:
+        return _noisy(controller, uniform, theta[1])
+
+    # GRID: every p in one vmapped evaluation; its ends are the references.
+    grid = np.linspace(0.0, 1.0, 41)
+    grid_returns = _grid_returns(
+        env, env_params, family, None, grid, budget.eval_episodes, k_grid
+    )
+
+    def measure() -> tuple[float, float, str]:
+        r_random, r_expert = float(grid_returns[-1]), float(grid_returns[0])
+        if r_expert <= r_random:
+            raise ConfigError(
+                f"{plan.env}: the scripted controller {plan.scripted!r} returns "
+                f"{r_expert:.2f}, no better than uniform actions ({r_random:.2f})"
+            )
+        return r_random, r_expert, "scripted"
+
+    refs = _references(
+        os.path.join(env_dir, "references.json"),
+        plan,
+        measure,
+        options["remeasure"],
+        log,
+    )
+    # SCRIPTED-MEDIUM: the p whose return is closest to the target.
+    target = refs["return_random"] + options["fraction"] * (
+        refs["return_expert"] - refs["return_random"]
+    )
+    p = float(grid[int(np.argmin(np.abs(grid_returns - target)))])
+    label = f"scripted controller {plan.scripted!r} (hand-written, no trained agent)"
+    collect = _collector(env, env_params, family, size, budget.num_envs)
+    random = _dataset(
+        collect(k_rand, (None, 1.0)),
+        refs,
+        plan,
+        "random",
+        "uniform random actions",
+        seed,
+    )
+    medium = _dataset(
+        collect(k_med, (None, p)),
+        refs,
+        plan,
+        "scripted-medium",
+        f"{label}, each action replaced by a uniform one with probability {p:.2f}",
+        seed,
+        {"uniform_action_probability": p},
+    )
+    expert = _dataset(
+        collect(k_exp, (None, 0.0)),
+        refs,
+        plan,
+        "scripted-expert",
+        label,
+        seed,
+    )
+    for ds in (random, medium, expert):
+        write(ds)
+    me = offline.concat([medium, expert], kind="scripted-medium-expert")
+    write(_with_info(me, _describe(me)))
+    names = {"one": "scripted-expert-1traj", "random": "random-plus-scripted-expert"}
+    for ds in _imitation_splits(
+        {"random": random}, expert, names, options["expert_episodes"], log
+    ):
+        write(ds)
+
+
+def first_reaching(returns: Sequence[float], expert: int, target: float) -> int:
+    """The first snapshot (up to ``expert``) whose return reaches ``target``.
+
+    Examples:
+      >>> first_reaching([10.0, 12.0, 300.0, 90.0, 480.0], 4, 200.0)
+      2
+    """
+    reached = [i for i in range(expert + 1) if returns[i] >= target]
+    return reached[0] if reached else expert
+
+
+def _grid_returns(
+    env: Any,
+    env_params: Any,
+    family: Callable[[Any], Policy],
+    params: Any,
+    grid: np.ndarray,
+    episodes: int,
+    key: PRNGKey,
+) -> np.ndarray:
+    """Mean return of ``family((params, p))`` for every ``p`` (one vmapped call)."""
+    max_steps = _max_steps(env_params)
+
+    def one(theta: Any, p: Array, k: PRNGKey) -> Array:
+        out = rollout.evaluate(
+            k, env, env_params, family((theta, p)), episodes, max_steps
+        )
+        return jnp.mean(out["return"])
+
+    batched = jax.jit(jax.vmap(one, in_axes=(None, 0, 0)))
+    values = batched(
+        params, jnp.asarray(grid, jnp.float32), jax.random.split(key, grid.size)
+    )
+    return np.asarray(values, np.float64)
+
+
+def _check_learned(env: str, refs: dict[str, Any], best: float) -> None:
+    """Refuse to label a snapshot 'expert' that is no better than random actions."""
+    r_random, r_expert = refs["return_random"], refs["return_expert"]
+    if r_expert <= r_random or best <= r_random:
+        raise ConfigError(
+            f"{env}: the best training snapshot (return {best:.2f}; R_expert "
+            f"{r_expert:.2f}) is no better than uniform random actions (R_random "
+            f"{r_random:.2f}); the agent did not learn, so no medium/expert data "
+            "can be made (raise --train-env-steps or use a larger --budget)"
+        )
+
+
+def _kinds(plan: EnvPlan) -> tuple[str, ...]:
+    return TRAINED_KINDS if plan.agent is not None else SCRIPTED_KINDS
+
+
+def _is_minatar(env: str) -> bool:
+    return env.endswith("-MinAtar")
+
+
+def make_datasets(
+    budget: str = "tiny",
+    *,
+    env_names: Sequence[str] | None = None,
+    out: str = os.path.join("results", "datasets"),
+    seed: int = 0,
+    medium_fraction: float = 0.4,
+    behaviour_epsilon: float = 0.05,
+    dataset_size: int | None = None,
+    train_env_steps: int | None = None,
+    expert_episodes: int | None = None,
+    replay_cap: int | None = None,
+    overwrite: bool = False,
+    remeasure_references: bool = False,
+    log: TextIO | None = None,
+) -> dict[str, Any]:
+    """Generate and write the datasets of ``budget`` (see the module docstring).
+
+    Args:
+      budget: ``"tiny"``, ``"small"`` or ``"full"``.
+      env_names: environments (default: the budget's); each must be in
+        :data:`CATALOGUE`.
+      out: output root.
+      seed: root seed (one key per environment is split from it).
+      medium_fraction: target normalised score / 100 of the medium data.
+      behaviour_epsilon: ε of the trained agents' data-collection policy.
+      dataset_size: transitions per collected dataset (default: the budget's).
+      train_env_steps: override the agent's total training steps.
+      expert_episodes: expert episodes in the mixtures (default: the budget's).
+      replay_cap: at most this many ``medium-replay`` transitions (default:
+        the budget's).
+      overwrite: replace existing datasets.
+      remeasure_references: measure the reference returns again.
+      log: status stream (default stderr).
+
+    Returns:
+      ``{"dir": out, "datasets": [summary rows], "wall_time": seconds}``.
+
+    Raises:
+      ConfigError: on an unknown budget or environment, an invalid option, or
+        existing datasets without ``overwrite`` (checked before any work).
+    """
+    log = sys.stderr if log is None else log
+    if budget not in BUDGETS:
+        raise ConfigError(f"unknown budget {budget!r}; valid: {', '.join(BUDGETS)}")
+    spec = BUDGETS[budget]
+    names = list(env_names) if env_names else list(spec.envs)
+    unknown = [n for n in names if n not in CATALOGUE]
+    if unknown:
+        raise ConfigError(
+            f"no dataset plan for {', '.join(unknown)}; known: {', '.join(CATALOGUE)}"
+        )
+    if not 0.0 < medium_fraction < 1.0:
+        raise ConfigError(f"medium_fraction must be in (0, 1), got {medium_fraction}")
+    if not 0.0 <= behaviour_epsilon <= 1.0:
+        raise ConfigError(
+            f"behaviour_epsilon must be in [0, 1], got {behaviour_epsilon}"
+        )
+    for name, value in (
+        ("dataset_size", dataset_size),
+        ("train_env_steps", train_env_steps),
+        ("expert_episodes", expert_episodes),
+        ("replay_cap", replay_cap),
+    ):
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise ConfigError(f"{name} must be a positive int, got {value!r}")
+    existing = [
+        os.path.join(out, n, k)
+        for n in names
+        for k in _kinds(CATALOGUE[n])
+        if os.path.exists(os.path.join(out, n, k))
+    ]
+    if existing and not overwrite:
+        raise ConfigError(
+            f"{len(existing)} dataset(s) already exist (e.g. {existing[0]}); "
+            "pass --overwrite to replace them"
+        )
+    start = time.perf_counter()
+    env_keys = jax.random.split(jax.random.key(seed), len(names))
+    for i, name in enumerate(names):
+        plan = CATALOGUE[name]
+        env, env_params = envs.make(name, **plan.env_kwargs)
+        size = dataset_size or (
+            spec.minatar_size if _is_minatar(name) else spec.dataset_size
+        )
+        options = {
+            "seed": seed,
+            "size": size,
+            "epsilon": behaviour_epsilon,
+            "fraction": medium_fraction,
+            "train_env_steps": train_env_steps,
+            "expert_episodes": expert_episodes or spec.expert_episodes,
+            "replay_cap": replay_cap or spec.replay_cap,
+            "candidates": spec.candidates,
+            "remeasure": remeasure_references,
+        }
+        env_dir = os.path.join(out, name)
+        os.makedirs(env_dir, exist_ok=True)
+        write = _Writer(env_dir, overwrite, log)
+        what = plan.agent or f"scripted controller {plan.scripted}"
+        print(f"[{budget}] {name}: {what}, {size:,} transitions per dataset", file=log)
+        if plan.agent is not None:
+            _trained(
+                env_keys[i],
+                env,
+                env_params,
+                plan,
+                budget,
+                spec,
+                options,
+                env_dir,
+                write,
+                log,
+            )
+        else:
+            print(
+                f"  [{name}] no trained continuous-action agent exists yet: medium, "
+                "expert, medium-replay, medium-expert and the expert imitation "
+                "splits cannot be produced; writing random and scripted-* kinds",
+                file=log,
+            )
+            _scripted(
+                env_keys[i], env, env_params, plan, spec, options, env_dir, write, log
+            )
+    rows = write_summary(out)
+    return {"dir": out, "datasets": rows, "wall_time": time.perf_counter() - start}
+
+
+_SUMMARY_COLUMNS = [
+    "env",
+    "kind",
+    "transitions",
+    "episodes",
+    "return_mean",
+    "score_mean",
+    "R_random",
+    "R_expert",
+    "policy",
+]
+
+
+def write_summary(out: str) -> list[dict[str, Any]]:
+    """Write ``<out>/summary.md`` and ``summary.json`` from every dataset's metadata.
+
+    Reads only the ``dataset.json`` files (no arrays). Returns the rows.
+    """
+    rows = []
+    if not os.path.isdir(out):
+        return rows
+    for env_name in sorted(os.listdir(out)):
+        env_dir = os.path.join(out, env_name)
+        if not os.path.isdir(env_dir):
+            continue
+        for kind in sorted(os.listdir(env_dir)):
+            path = os.path.join(env_dir, kind, "dataset.json")
+            if kind.startswith(".") or not os.path.isfile(path):
+                continue
+            try:
+                with open(path) as fh:
+                    meta = json.load(fh)["meta"]
+            except (OSError, ValueError, KeyError):
+                continue
+            info = meta.get("info", {})
+            rows.append(
+                {
+                    "env": meta["env"],
+                    "kind": meta["kind"],
+                    "transitions": meta["num_transitions"],
+                    "episodes": meta["num_episodes"],
+                    "return_mean": info.get("return_mean"),
+                    "score_mean": info.get("score_mean"),
+                    "R_random": meta["return_random"],
+                    "R_expert": meta["return_expert"],
+                    "policy": meta["policy"],
+                    "path": os.path.join(env_dir, kind),
+                }
+            )
+    jlog.write_json_atomic(os.path.join(out, "summary.json"), rows)
+    caption = (
+        "Offline datasets (envs.offline). score_mean: mean D4RL normalised score "
+        "100 (R - R_random) / (R_expert - R_random) of the complete episodes, "
+        "with the frozen references of each environment."
+    )
+    jlog.write_atomic(
+        os.path.join(out, "summary.md"),
+        [common.markdown_table(rows, _SUMMARY_COLUMNS, caption=caption)],
+    )
+    return rows
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def _fraction(text: str) -> float:
+    import argparse
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
+    return value
+
+
+def build_parser(parser: common.ArgumentParser | None = None) -> common.ArgumentParser:
+    """Add ``make_datasets``'s arguments to ``parser`` (a new one if ``None``)."""
+    epilog = (
+        "Continuous-action envs (Pendulum-v1, MountainCarContinuous-v0): no trained "
+        "continuous-action agent exists yet, so medium, expert, medium-replay, "
+        "medium-expert, expert-1traj and *-plus-expert CANNOT be produced for them; "
+        "they get random plus datasets from a hand-written controller labelled "
+        "scripted-expert, scripted-medium, scripted-medium-expert, "
+        "scripted-expert-1traj and random-plus-scripted-expert (R_expert = the "
+        "controller's return)."
+    )
+    parser = parser or common.ArgumentParser(
+        prog="python -m scripts.make_datasets",
+        description=__doc__.split("\n")[0],
+    )
+    parser.epilog = epilog  # also on a sub-command parser (jaxrl datasets)
+    parser.add_argument(
+        "--budget",
+        default="tiny",
+        choices=list(BUDGETS),
+        help="tiny: CartPole only, <2 min on 2 CPU cores; small: minutes on CPU; "
+        "full: an accelerator for MinAtar (default: tiny)",
+    )
+    parser.add_argument(
+        "--envs",
+        default=None,
+        help="comma-separated env ids (default: the budget's); known: "
+        + ", ".join(CATALOGUE),
+    )
+    parser.add_argument(
+        "--out",
+        default=os.path.join("results", "datasets"),
+        help="output root (default: results/datasets)",
+    )
+    parser.add_argument(
+        "--seed", type=common.nonnegative_int, default=0, help="root seed"
+    )
+    parser.add_argument(
+        "--medium-fraction",
+        type=_fraction,
+        default=0.4,
+        help="target normalised score/100 of the medium data (default 0.4)",
+    )
+    parser.add_argument(
+        "--behaviour-epsilon",
+        type=_fraction,
+        default=0.05,
+        help="epsilon of the trained agents' data-collection policy (default 0.05)",
+    )
+    parser.add_argument(
+        "--dataset-size",
+        type=common.positive_int,
+        default=None,
+        help="transitions per collected dataset (default: the budget's)",
+    )
+    parser.add_argument(
+        "--train-env-steps",
+        type=common.positive_int,
+        default=None,
+        help="override the agents' total training env steps",
+    )
+    parser.add_argument(
+        "--expert-episodes",
+        type=common.positive_int,
+        default=None,
+        help="expert episodes added in the *-plus-expert sets (default: the budget's)",
+    )
+    parser.add_argument(
+        "--replay-cap",
+        type=common.positive_int,
+        default=None,
+        help="keep at most this many medium-replay transitions, the last ones of "
+        "every stream before the medium snapshot (default: the budget's)",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace existing datasets"
+    )
+    parser.add_argument(
+        "--remeasure-references",
+        action="store_true",
+        help="measure R_random/R_expert again instead of reusing references.json",
+    )
+    return parser
+
+
+def run_from_args(args: Any) -> int:
+    """Execute ``make_datasets`` from parsed arguments."""
+    names = (
+        [n.strip() for n in args.envs.split(",") if n.strip()] if args.envs else None
+    )
+    result = make_datasets(
+        args.budget,
+        env_names=names,
+        out=args.out,
+        seed=args.seed,
+        medium_fraction=args.medium_fraction,
+        behaviour_epsilon=args.behaviour_epsilon,
+        dataset_size=args.dataset_size,
+        train_env_steps=args.train_env_steps,
+        expert_episodes=args.expert_episodes,
+        replay_cap=args.replay_cap,
+        overwrite=args.overwrite,
+        remeasure_references=args.remeasure_references,
+    )
+    print(
+        f"wrote {len(result['datasets'])} dataset(s) under {result['dir']} "
+        f"(summary.md) in {result['wall_time']:.1f}s"
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m scripts.make_datasets``."""
+    parser = build_parser()
+    return common.run_main(
+        lambda: run_from_args(parser.parse_args(argv)), prog="make_datasets"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,383 @@
+"""End-to-end tests of ``python -m scripts.make_datasets`` (reduced and tiny budgets).
+
+Every written CartPole transition is checked against a NumPy implementation of
+the CartPole dynamics (Barto, Sutton and Anderson 1983, the equations gymnax
+implements): ``next_obs`` must be one Euler step from ``obs`` under ``action``,
+so no pair straddles an auto-reset, and ``terminated`` must match the
+position/angle bounds.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import pathlib
+
+import jax
+import numpy as np
+import pytest
+
+import envs
+from envs import offline
+from jaxrl.errors import ConfigError
+from scripts import make_datasets as md
+
+
+def _cartpole_step(
+    obs: np.ndarray, action: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """One CartPole step in float64: ``(next_obs [N, 4], terminated [N])``."""
+    gravity, masscart, masspole, length, force_mag, tau = 9.8, 1.0, 0.1, 0.5, 10.0, 0.02
+    total_mass = masscart + masspole
+    polemass_length = masspole * length
+    x, x_dot, theta, theta_dot = (obs[:, i].astype(np.float64) for i in range(4))
+    force = force_mag * (2.0 * action - 1.0)
+    cos, sin = np.cos(theta), np.sin(theta)
+    temp = (force + polemass_length * theta_dot**2 * sin) / total_mass
+    theta_acc = (gravity * sin - cos * temp) / (
+        length * (4.0 / 3.0 - masspole * cos**2 / total_mass)
+    )
+    x_acc = temp - polemass_length * theta_acc * cos / total_mass
+    nxt = np.stack(
+        [
+            x + tau * x_dot,
+            x_dot + tau * x_acc,
+            theta + tau * theta_dot,
+            theta_dot + tau * theta_acc,
+        ],
+        axis=1,
+    )
+    bound = 12 * 2 * math.pi / 360
+    terminated = (np.abs(nxt[:, 0]) > 2.4) | (np.abs(nxt[:, 2]) > bound)
+    return nxt, terminated
+
+
+def _check_cartpole_dynamics(ds: offline.Dataset) -> None:
+    data = ds.data
+    obs, next_obs = np.asarray(data.obs), np.asarray(data.next_obs)
+    want, terminated = _cartpole_step(obs, np.asarray(data.action))
+    np.testing.assert_allclose(next_obs, want, rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(np.asarray(data.terminated), terminated)
+    np.testing.assert_array_equal(np.asarray(data.reward), 1.0)
+
+
+def _json(path: str):
+    return json.loads(pathlib.Path(path).read_text())
+
+
+def _load_all(out: str, env: str, kinds) -> dict[str, offline.Dataset]:
+    e, p = envs.make(env)
+    example = offline.example_item(e, p)
+    return {
+        k: offline.load_dataset(
+            os.path.join(out, env, k),
+            expected_env=env,
+            expected_kind=k,
+            example=example,
+        )
+        for k in kinds
+    }
+
+
+@pytest.fixture(scope="module")
+def cartpole_run(tmp_path_factory):
+    """A reduced CartPole run: 20,000 training steps, 1,000-transition datasets."""
+    out = str(tmp_path_factory.mktemp("datasets"))
+    log = io.StringIO()
+    result = md.make_datasets(
+        "tiny",
+        env_names=["CartPole-v1"],
+        out=out,
+        dataset_size=1_000,
+        train_env_steps=20_000,
+        expert_episodes=2,
+        log=log,
+    )
+    return out, result, log.getvalue()
+
+
+class TestTrainedKinds:
+    def test_all_kinds_written_and_loadable(self, cartpole_run):
+        out, result, _ = cartpole_run
+        sets = _load_all(out, "CartPole-v1", md.TRAINED_KINDS)
+        assert {r["kind"] for r in result["datasets"]} == set(md.TRAINED_KINDS)
+        refs = _json(os.path.join(out, "CartPole-v1", "references.json"))
+        for ds in sets.values():
+            assert ds.meta.return_random == refs["return_random"]
+            assert ds.meta.return_expert == refs["return_expert"]
+            assert ds.meta.seed == 0
+            _check_cartpole_dynamics(ds)
+        # Random CartPole returns about 22 per episode.
+        assert 15 < refs["return_random"] < 30
+        for kind in ("random", "medium", "expert"):
+            assert sets[kind].meta.num_transitions == 1_000
+
+    def test_mixtures_and_splits(self, cartpole_run):
+        out, _, _ = cartpole_run
+        sets = _load_all(out, "CartPole-v1", md.TRAINED_KINDS)
+        med, exp = sets["medium"], sets["expert"]
+        me = sets["medium-expert"]
+        assert (
+            me.meta.num_transitions
+            == med.meta.num_transitions + exp.meta.num_transitions
+        )
+        assert me.meta.num_episodes == med.meta.num_episodes + exp.meta.num_episodes
+        np.testing.assert_array_equal(
+            me.data.obs, np.concatenate([med.data.obs, exp.data.obs])
+        )
+        one = sets["expert-1traj"]
+        assert one.meta.num_episodes == 1
+        first = offline.episode_returns(exp)["return"][0]
+        assert offline.episode_returns(one)["return"].tolist() == [first]
+        for base in ("random", "medium"):
+            mixed = sets[f"{base}-plus-expert"]
+            flag = np.asarray(mixed.data.extras[offline.IS_EXPERT])
+            n = sets[base].meta.num_transitions
+            assert not flag[:n].any() and flag[n:].all()
+            assert mixed.meta.num_episodes == sets[base].meta.num_episodes + 2
+            # The added expert episodes are the 2nd and 3rd of the expert data.
+            np.testing.assert_array_equal(
+                offline.episode_returns(mixed)["return"][-2:],
+                offline.episode_returns(exp)["return"][1:3],
+            )
+
+    def test_medium_replay_is_the_training_stream(self, cartpole_run):
+        out, _, _ = cartpole_run
+        training = _json(os.path.join(out, "CartPole-v1", "training.json"))
+        config = training["config"]
+        assert config["iters_per_chunk"] * config["num_envs"] <= config["buffer_size"]
+        assert (
+            config["num_chunks"] * config["iters_per_chunk"] * config["num_envs"]
+            == 20_000
+        )
+        medium, expert = training["medium_chunk"], training["expert_chunk"]
+        assert medium <= expert
+        replay = _load_all(out, "CartPole-v1", ["medium-replay"])["medium-replay"]
+        per_chunk = config["iters_per_chunk"] * config["num_envs"]
+        assert replay.meta.num_transitions == (medium + 1) * per_chunk
+        # Every stream starts at a reset (timestep 0) of the training envs.
+        ts = np.asarray(replay.data.extras[offline.TIMESTEP])
+        streams = ts.reshape(config["num_envs"], -1)
+        np.testing.assert_array_equal(streams[:, 0], 0)
+        assert np.abs(np.asarray(replay.data.obs)[:: streams.shape[1]]).max() <= 0.05
+        assert "medium snapshot" in replay.meta.policy
+
+    def test_snapshot_selection(self, cartpole_run):
+        out, _, _ = cartpole_run
+        training = _json(os.path.join(out, "CartPole-v1", "training.json"))
+        refs = _json(os.path.join(out, "CartPole-v1", "references.json"))
+        quick = [s["eval_return"] for s in training["snapshots"]]
+        n = md.BUDGETS["tiny"].candidates
+        # Expert: the best re-scored of the n best quick scores.
+        experts = {int(i): r for i, r in training["expert_candidates"].items()}
+        assert sorted(experts) == md.expert_candidates(quick, n)
+        assert min(quick[i] for i in experts) >= sorted(quick)[-n]
+        expert = training["expert_chunk"]
+        assert experts[expert] == max(experts.values())
+        # Medium: re-scored candidates before the expert, closest to the target.
+        target = refs["return_random"] + 0.4 * (
+            refs["return_expert"] - refs["return_random"]
+        )
+        assert training["medium_target_return"] == pytest.approx(target)
+        mediums = {int(i): r for i, r in training["medium_candidates"].items()}
+        assert all(i < expert for i in mediums) and len(mediums) == n
+        medium = training["medium_chunk"]
+        assert medium <= expert
+        closest = md.pick_medium(mediums, expert, target)
+        span = refs["return_expert"] - refs["return_random"]
+        band = [refs["return_random"] + f / 100 * span for f in md.MEDIUM_BAND]
+        grid = training["medium_fallback_grid"]
+        if band[0] <= mediums[closest] <= band[1]:
+            # A snapshot scored within the band: it is the medium policy.
+            assert grid is None and medium == closest
+            assert training["medium_uniform_action_probability"] == 0.0
+            want_return = mediums[closest]
+        else:
+            # Fallback: the first snapshot reaching the target, its actions
+            # mixed with uniform ones at the grid point closest to the target.
+            assert medium == md.first_reaching(quick, expert, target)
+            j = int(np.argmin(np.abs(np.asarray(grid["return"]) - target)))
+            p = grid["probability"][j]
+            assert training["medium_uniform_action_probability"] == p
+            want_return = grid["return"][j]
+            assert grid["probability"][0] == 0.0 and grid["probability"][-1] == 1.0
+        assert training["medium_return"] == want_return
+        ds = _load_all(out, "CartPole-v1", ["medium"])["medium"]
+        assert dict(ds.meta.info)["snapshot_eval_return"] == want_return
+        assert dict(ds.meta.info)["snapshot_chunk"] == medium
+
+    def test_summary(self, cartpole_run):
+        out, result, log = cartpole_run
+        rows = _json(os.path.join(out, "summary.json"))
+        assert len(rows) == len(md.TRAINED_KINDS) == len(result["datasets"])
+        text = pathlib.Path(out, "summary.md").read_text()
+        assert "| CartPole-v1 | medium-replay |" in text
+        assert "wrote medium-replay" in log
+
+    def test_existing_datasets_need_overwrite(self, cartpole_run):
+        out, _, _ = cartpole_run
+        with pytest.raises(ConfigError, match="already exist.*--overwrite"):
+            md.make_datasets("tiny", env_names=["CartPole-v1"], out=out)
+
+
+class TestScripted:
+    def test_pendulum(self, tmp_path):
+        log = io.StringIO()
+        md.make_datasets(
+            "tiny",
+            env_names=["Pendulum-v1"],
+            out=str(tmp_path),
+            dataset_size=1_000,
+            expert_episodes=3,
+            log=log,
+        )
+        text = log.getvalue()
+        assert "cannot be produced" in text
+        for kind in ("medium", "expert", "medium-replay"):
+            assert not (tmp_path / "Pendulum-v1" / kind).exists()
+        sets = _load_all(str(tmp_path), "Pendulum-v1", md.SCRIPTED_KINDS)
+        expert = sets["scripted-expert"]
+        assert "hand-written" in expert.meta.policy
+        assert dict(expert.meta.info)["expert_reference"] == "scripted"
+        assert expert.data.action.dtype == np.float32 and expert.data.action.shape[
+            1:
+        ] == (1,)
+        # The controller swings up and balances: far better than uniform actions.
+        r_random, r_expert = expert.meta.return_random, expert.meta.return_expert
+        assert r_random < -900 and r_expert > -300
+        scores = {
+            k: float(
+                np.mean(
+                    offline.normalized_score(offline.episode_returns(d)["return"], d)
+                )
+            )
+            for k, d in sets.items()
+            if k in ("random", "scripted-medium", "scripted-expert")
+        }
+        assert scores["random"] < scores["scripted-medium"] < scores["scripted-expert"]
+        assert sets["random-plus-scripted-expert"].meta.num_episodes == 5 + 3
+
+
+class TestParts:
+    def test_pick_expert_and_medium(self):
+        assert md.pick_expert({0: 10.0, 3: 500.0, 5: 500.0, 7: 480.0}) == 5
+        returns = {0: 10.0, 1: 150.0, 2: 260.0, 4: 500.0, 6: 212.0}
+        assert md.pick_medium(returns, 4, 212.0) == 2  # 6 comes after the expert
+        assert md.pick_medium({1: 100.0, 2: 300.0}, 3, 200.0) == 1  # tie: earliest
+        assert md.pick_medium({0: 500.0, 1: 100.0, 2: 300.0}, 0, 250.0) == 2
+        with pytest.raises(ConfigError, match="two training snapshots"):
+            md.pick_medium({0: 1.0}, 0, 0.4)
+        with pytest.raises(ConfigError, match="no training snapshots"):
+            md.pick_expert({})
+
+    def test_first_reaching(self):
+        quick = [10.0, 12.0, 300.0, 90.0, 480.0]
+        assert md.first_reaching(quick, 4, 200.0) == 2
+        assert md.first_reaching(quick, 1, 200.0) == 1  # none before: the expert
+        assert md.first_reaching(quick, 4, 5.0) == 0
+
+    def test_candidates(self):
+        quick = [10.0, 480.0, 150.0, 500.0, 260.0, 499.0, 30.0]
+        assert md.expert_candidates(quick, 3) == [1, 3, 5]
+        assert md.medium_candidates(quick, 3, 200.0, 2) == [0, 2]
+        assert md.medium_candidates(quick, 5, 200.0, 3) == [0, 2, 4]
+        assert md.medium_candidates(quick, 0, 200.0, 2) == [2, 4]
+
+    def test_an_agent_no_better_than_random_is_refused(self):
+        refs = {"return_random": 22.0, "return_expert": 21.0}
+        with pytest.raises(ConfigError, match="did not learn"):
+            md._check_learned("CartPole-v1", refs, 30.0)
+        refs = {"return_random": 22.0, "return_expert": 200.0}
+        with pytest.raises(ConfigError, match="no better than uniform"):
+            md._check_learned("CartPole-v1", refs, 22.0)
+        md._check_learned("CartPole-v1", refs, 210.0)
+
+    def test_replay_cap_keeps_the_last_steps_of_every_stream(self):
+        env, params = envs.make("CartPole-v1", max_steps_in_episode=7)
+        data = jax.jit(
+            lambda k: offline.collect_dataset(
+                k, env, params, offline.uniform_policy(env, params), 30, 3
+            )
+        )(jax.random.key(0))
+        capped = md.last_steps(data, 3, 36)
+        rows = np.r_[18:30, 48:60, 78:90]
+        for got, want in zip(
+            jax.tree.leaves(capped), jax.tree.leaves(data), strict=True
+        ):
+            np.testing.assert_array_equal(got, np.asarray(want)[rows])
+        ds = offline.make_dataset(  # still a valid episode layout
+            capped, env="CartPole-v1", kind="medium-replay", return_random=22.0,
+            return_expert=500.0, policy="x", env_kwargs={"max_steps_in_episode": 7},
+        )  # fmt: skip
+        assert ds.meta.num_transitions == 36
+
+    def test_rechunk_fits_the_buffer(self):
+        from scripts import presets
+
+        config = presets.get_preset("dqn", "cartpole").make_config()
+        new = md._rechunk(config, 50, None)
+        assert new.iters_per_chunk * new.num_envs <= new.buffer_size
+        assert (
+            new.num_chunks * new.iters_per_chunk
+            == config.num_chunks * config.iters_per_chunk
+        )
+        assert new.num_chunks >= 50 and new.num_eval_episodes == 0
+
+    def test_controllers_are_labelled_and_noisy_mixes(self):
+        env, params = envs.make("MountainCarContinuous-v0")
+        obs = np.array([[-0.5, 0.01], [-0.5, -0.02]], np.float32)
+        ctrl = md.CONTROLLERS["mountaincar-push-with-velocity"]
+        np.testing.assert_array_equal(ctrl(jax.random.key(0), obs), [[1.0], [-1.0]])
+        uniform = offline.uniform_policy(env, params)
+        many = np.repeat(obs[:1], 4000, 0)
+        always = md._noisy(ctrl, uniform, 1.0)(jax.random.key(1), many)
+        never = md._noisy(ctrl, uniform, 0.0)(jax.random.key(2), many)
+        half = md._noisy(ctrl, uniform, 0.5)(jax.random.key(3), many)
+        np.testing.assert_array_equal(never, 1.0)
+        assert np.mean(np.asarray(always) == 1.0) < 0.01
+        assert abs(np.mean(np.asarray(half) == 1.0) - 0.5) < 0.05
+
+
+class TestCommandLine:
+    def test_help_names_what_cannot_be_produced(self, capsys):
+        with pytest.raises(SystemExit) as info:
+            md.main(["--help"])
+        assert info.value.code == 0
+        text = " ".join(capsys.readouterr().out.split())
+        assert "CANNOT be produced" in text and "scripted-expert" in text
+
+    @pytest.mark.parametrize(
+        "argv, message",
+        [
+            (["--budget", "huge"], "invalid choice"),
+            (["--envs", "Nope-v0"], "no dataset plan for Nope-v0"),
+            (["--medium-fraction", "2"], "in [0, 1]"),
+            (["--dataset-size", "0"], "positive integer"),
+        ],
+    )
+    def test_bad_arguments_one_line(self, argv, message, capsys, tmp_path):
+        status = md.main([*argv, "--out", str(tmp_path)])
+        err = capsys.readouterr().err
+        assert status == 2 and message in err and err.count("\n") == 1
+        assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.slow
+def test_tiny_budget_end_to_end(tmp_path):
+    """The full tiny budget: DQN on CartPole, 100k steps, 10k-transition datasets."""
+    result = md.make_datasets("tiny", out=str(tmp_path), log=io.StringIO())
+    sets = _load_all(str(tmp_path), "CartPole-v1", md.TRAINED_KINDS)
+    assert {r["kind"] for r in result["datasets"]} == set(md.TRAINED_KINDS)
+    score = {
+        k: float(
+            np.mean(offline.normalized_score(offline.episode_returns(d)["return"], d))
+        )
+        for k, d in sets.items()
+    }
+    assert score["expert"] > 80
+    assert score["random"] < score["medium"] < score["expert"]
+    assert 20 < score["medium"] < 65
+    for ds in sets.values():
+        _check_cartpole_dynamics(ds)
