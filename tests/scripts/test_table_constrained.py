@@ -13,6 +13,7 @@ from jaxrl.errors import ConfigError
 from scripts import table_constrained as T
 
 
+@pytest.mark.slow  # ~1 min: three deep agents compile; tabular claim: test_cmdp_tabular
 def test_tiny_table_writes_outputs_and_reload_beats_gda(tmp_path):
     result = T.run("tiny", out=str(tmp_path), log=io.StringIO())
     d = result["dir"]
