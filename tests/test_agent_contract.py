@@ -131,6 +131,22 @@ CASES = {
         },
         {"q": 3.0, "alpha": 0.5, "tau": 0.3, "lr": 1e-2, "gamma": 0.9},
     ),
+    "dual_rl": (
+        "CartPole-v1",
+        {},
+        {
+            "method": "xql",
+            "hidden_sizes": (8,),
+            "batch_size": 8,
+            "data_num_envs": 2,
+            "data_steps": 16,
+            "num_chunks": 2,
+            "iters_per_chunk": 5,
+            "num_eval_episodes": 2,
+            "eval_max_steps": 10,
+        },
+        {"beta": 0.5, "awr_beta": 1.0, "lr": 1e-2, "gamma": 0.9},
+    ),
     "dual_tabular": (
         "Garnet-v0",
         {"num_states": 6, "num_actions": 3, "branching": 2},
