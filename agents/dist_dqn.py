@@ -581,52 +581,19 @@ def _run_episodes(
 ) -> dict[str, Array]:
     stock0 = jnp.asarray(stock0, jnp.float32)
     sparams = sparams.replace(stock0_low=stock0, stock0_high=stock0)
-    gamma = jnp.asarray(config.gamma, jnp.float32)
-    k_reset, k_loop = jax.random.split(key)
-    obs, env_state = rollout.reset(k_reset, senv, sparams, num_episodes)
-    zeros = jnp.zeros((num_episodes,), jnp.float32)
-    carry = {
-        "key": k_loop,
-        "t": jnp.zeros((), jnp.int32),
-        "env_state": env_state,
-        "obs": obs,
-        "return": zeros,
-        "discounted_return": zeros,
-        "weight": jnp.ones((num_episodes,), jnp.float32),
-        "length": jnp.zeros((num_episodes,), jnp.int32),
-        "done": jnp.zeros((num_episodes,), bool),
-    }
-    policy = jax.vmap(lambda o: act(params, o, None, config, greedy=True))
 
-    def body(c: dict[str, Any]) -> dict[str, Any]:
-        key, k_step = jax.random.split(c["key"])
-        tr, env_state, obs, _ = rollout.step(
-            k_step, senv, sparams, c["env_state"], c["obs"], policy(c["obs"])
-        )
-        active = jnp.logical_not(c["done"])
-        reward = jnp.where(active, tr.reward, 0.0)
-        ended = jnp.logical_and(active, jnp.logical_or(tr.terminated, tr.truncated))
-        return {
-            "key": key,
-            "t": c["t"] + 1,
-            "env_state": env_state,
-            "obs": obs,
-            "return": c["return"] + reward,
-            "discounted_return": c["discounted_return"] + c["weight"] * reward,
-            "weight": c["weight"] * jnp.where(active, gamma, 1.0),
-            "length": c["length"] + active.astype(jnp.int32),
-            "done": jnp.logical_or(c["done"], ended),
-        }
+    def policy(k: PRNGKey, obs: Array) -> Array:
+        del k
+        return jax.vmap(lambda o: act(params, o, None, config, greedy=True))(obs)
 
-    def cond(c: dict[str, Any]) -> Array:
-        return jnp.logical_and(c["t"] < max_steps, jnp.logical_not(jnp.all(c["done"])))
-
-    final = jax.lax.while_loop(cond, body, carry)
+    out = rollout.evaluate(
+        key, senv, sparams, policy, num_episodes, max_steps, gamma=config.gamma
+    )
     return {
-        "return": final["return"],
-        "discounted_return": final["discounted_return"],
-        "length": final["length"],
-        "completed": final["done"],
+        "return": out["return"],
+        "discounted_return": out["discounted_return"],
+        "length": out["length"],
+        "completed": out["completed"],
     }
 
 
@@ -646,23 +613,49 @@ def empirical_objective(
     return jnp.mean(f(jnp.asarray(stock0, jnp.float32) + g))
 
 
+def _evaluate_objective(
+    params: Params,
+    key: PRNGKey,
+    config: Config,
+    senv: Any,
+    sparams: StockParams,
+    num_episodes: int,
+    max_steps: int,
+) -> dict[str, Array]:
+    """Choose c0 on fresh initial observations, then run greedy episodes from it."""
+    k_obs, k_run = jax.random.split(key)
+    obs0, _ = rollout.reset(k_obs, senv, sparams, num_episodes)
+    c0, predicted = choose_stock0(params, obs0, config)
+    out = _run_episodes(
+        params, k_run, config, senv, sparams, c0, num_episodes, max_steps
+    )
+    return {
+        **out,
+        "stock0": c0,
+        "predicted": predicted,
+        "objective": empirical_objective(out["discounted_return"], c0, config),
+    }
+
+
 def _evaluate(
     params: Params, key: PRNGKey, config: Config, senv: Any, sparams: StockParams
 ) -> Metrics:
-    num = config.num_eval_episodes
-    k_obs, k_run = jax.random.split(key)
-    obs0, _ = rollout.reset(k_obs, senv, sparams, num)
-    c0, predicted = choose_stock0(params, obs0, config)
-    out = _run_episodes(
-        params, k_run, config, senv, sparams, c0, num, config.eval_max_steps
+    out = _evaluate_objective(
+        params,
+        key,
+        config,
+        senv,
+        sparams,
+        config.num_eval_episodes,
+        config.eval_max_steps,
     )
     return {
         "eval/return": jnp.mean(out["return"]),
         "eval/length": jnp.mean(out["length"].astype(jnp.float32)),
         "eval/discounted_return": jnp.mean(out["discounted_return"]),
-        "eval/objective": empirical_objective(out["discounted_return"], c0, config),
-        "eval/predicted": predicted,
-        "eval/stock0": c0,
+        "eval/objective": out["objective"],
+        "eval/predicted": out["predicted"],
+        "eval/stock0": out["stock0"],
     }
 
 
@@ -686,18 +679,9 @@ def evaluate(
       ``"predicted"`` and ``"objective"`` (:func:`empirical_objective`), ``[]``.
     """
     senv, sparams = stock_env(env, env_params, config)
-    k_obs, k_run = jax.random.split(key)
-    obs0, _ = rollout.reset(k_obs, senv, sparams, num_episodes)
-    c0, predicted = choose_stock0(params, obs0, config)
-    out = _run_episodes(
-        params, k_run, config, senv, sparams, c0, num_episodes, max_steps
+    return _evaluate_objective(
+        params, key, config, senv, sparams, num_episodes, max_steps
     )
-    return {
-        **out,
-        "stock0": c0,
-        "predicted": predicted,
-        "objective": empirical_objective(out["discounted_return"], c0, config),
-    }
 
 
 # ------------------------------------------------------------------------ training loop

@@ -31,7 +31,7 @@ import numpy as np
 
 from envs.finite_mdp import (
     FiniteMDPEnv,
-    GridLayout,
+    _grid_successors,
     make_finite_mdp_env,
     parse_layout,
 )
@@ -60,8 +60,6 @@ The shortest route runs along row 2, next to the cliff (8 moves); the safe route
 along row 1 takes 10 moves and can never slip into a trap.
 """
 
-_MOVES = ((-1, 0), (0, 1), (1, 0), (0, -1))
-
 
 def _check_probability(name: str, value: float) -> float:
     value = float(value)
@@ -75,15 +73,6 @@ def _check_gamma(gamma: float) -> float:
     if not 0.0 < gamma < 1.0:
         raise ConfigError(f"gamma must lie in (0, 1), got {gamma!r}")
     return gamma
-
-
-def _successors(g: GridLayout) -> np.ndarray:
-    index = {c: i for i, c in enumerate(g.cells)}
-    nxt = np.zeros((len(g.cells), 4), np.int64)
-    for i, (r, c) in enumerate(g.cells):
-        for a, (dr, dc) in enumerate(_MOVES):
-            nxt[i, a] = index.get((r + dr, c + dc), i)
-    return nxt
 
 
 def cliff_gridworld(
@@ -129,7 +118,7 @@ def cliff_gridworld(
         raise ConfigError("the cliff gridworld layout needs a goal cell 'G'")
     n = len(g.cells)
     S, end = n + 1, n
-    nxt = _successors(g)
+    nxt = _grid_successors(g)
     P = np.zeros((S, 4, S))
     R = np.zeros((S, 4))
     payoff = g.goal | g.trap

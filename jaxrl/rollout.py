@@ -24,7 +24,7 @@ import jax.numpy as jnp
 
 from jaxrl.errors import ConfigError
 from jaxrl.transition import Transition, from_gymnax_step
-from jaxrl.types import Array, ArrayTree, PRNGKey
+from jaxrl.types import Array, ArrayLike, ArrayTree, PRNGKey
 
 __all__ = ["Policy", "reset", "step", "collect", "evaluate"]
 
@@ -213,6 +213,7 @@ def _evaluate_body(
     env_params: Any,
     policy: Policy,
     extras_keys: tuple[str, ...],
+    gamma: Any = None,
 ) -> dict[str, Any]:
     """One ``lax.while_loop`` step of :func:`evaluate`, masked by ``done``."""
     key, k_act, k_step = jax.random.split(carry["key"], 3)
@@ -226,16 +227,25 @@ def _evaluate_body(
         k: carry["sums"][k] + jnp.where(active, jnp.asarray(info[k], jnp.float32), 0.0)
         for k in extras_keys
     }
-    return {
+    reward = jnp.where(active, tr.reward, 0.0)
+    out = {
         "key": key,
         "t": carry["t"] + 1,
         "env_state": env_state,
         "obs": obs,
-        "return": carry["return"] + jnp.where(active, tr.reward, 0.0),
+        "return": carry["return"] + reward,
         "length": carry["length"] + active.astype(jnp.int32),
         "done": jnp.logical_or(carry["done"], jnp.logical_and(active, ended)),
         "sums": sums,
     }
+    if gamma is not None:
+        out["discounted_return"] = (
+            carry["discounted_return"] + carry["discount_weight"] * reward
+        )
+        out["discount_weight"] = carry["discount_weight"] * jnp.where(
+            active, gamma, 1.0
+        )
+    return out
 
 
 def evaluate(
@@ -246,6 +256,7 @@ def evaluate(
     num_episodes: int,
     max_steps: int,
     extras_keys: tuple[str, ...] = (),
+    gamma: ArrayLike | None = None,
 ) -> dict[str, Array]:
     """Run ``N = num_episodes`` environments until each finishes its first episode.
 
@@ -270,6 +281,9 @@ def evaluate(
       max_steps: upper bound on steps per episode, a positive Python int (static).
       extras_keys: ``info`` keys (e.g. ``("cost",)``) summed over each episode and
         returned under the same names.
+      gamma: optional ``[]`` discount (may be traced); when given, the output
+        also has ``"discounted_return"`` (float32 ``[N]``,
+        ``sum_t gamma^t r_t`` over the episode).
 
     Returns:
       A dict with ``"return"`` (float32 ``[N]``, undiscounted), ``"length"`` (int32
@@ -304,6 +318,10 @@ def evaluate(
         "done": jnp.zeros((num_episodes,), bool),
         "sums": {k: jnp.zeros((num_episodes,), jnp.float32) for k in extras_keys},
     }
+    if gamma is not None:
+        gamma = jnp.asarray(gamma, jnp.float32)
+        carry["discounted_return"] = jnp.zeros((num_episodes,), jnp.float32)
+        carry["discount_weight"] = jnp.ones((num_episodes,), jnp.float32)
 
     def cond(c: dict[str, Any]) -> Array:
         return jnp.logical_and(c["t"] < max_steps, jnp.logical_not(jnp.all(c["done"])))
@@ -314,11 +332,15 @@ def evaluate(
         env_params=env_params,
         policy=policy,
         extras_keys=extras_keys,
+        gamma=gamma,
     )
     final = jax.lax.while_loop(cond, body, carry)
-    return {
+    out = {
         "return": final["return"],
         "length": final["length"],
         "completed": final["done"],
         **final["sums"],
     }
+    if gamma is not None:
+        out["discounted_return"] = final["discounted_return"]
+    return out

@@ -26,6 +26,7 @@ MODULES = [
     "envs",
     "envs.constrained",
     "envs.stock",
+    "envs.risk",
     "envs.offline",
     "scripts.make_datasets",
 ]

@@ -374,6 +374,23 @@ class EvaluateTest(parameterized.TestCase):
         if max_steps == 2:
             self.assertIn((3.0, 2, False, 0.0), got)  # x0 = 0 cut at 1 + 2
 
+    def test_discounted_return_matches_numpy(self):
+        """CartPole pays 1 per step: G = sum_{t<L} gamma^t, also for traced gamma."""
+        env, params = gymnax.make("CartPole-v1")
+        policy = lambda key, obs: jax.random.randint(key, obs.shape[:1], 0, 2)
+        run = jax.jit(
+            lambda g: rollout.evaluate(
+                jax.random.key(3), env, params, policy, 8, 40, gamma=g
+            )
+        )
+        for gamma in (0.9, 1.0):
+            out = run(jnp.float32(gamma))
+            length = np.asarray(out["length"])
+            want = [sum(gamma**t for t in range(n)) for n in length]
+            np.testing.assert_allclose(out["discounted_return"], want, rtol=1e-5)
+        plain = rollout.evaluate(jax.random.key(3), env, params, policy, 8, 40)
+        self.assertNotIn("discounted_return", plain)
+
     def test_vmap_over_seeds_equals_separate_runs(self):
         params = WALK.default_params.replace(random_start=True, max_steps_in_episode=10)
         keys = jax.random.split(jax.random.key(6), 3)
