@@ -88,7 +88,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from agents import _value_loop, dqn
+from agents import _value_loop, distributional_dp, dqn
 from agents._value_loop import State, epsilon_at
 from envs.stock import StockParams, StockWrapper, split_stock, with_stock
 from envs.wrappers import LogWrapper
@@ -121,14 +121,12 @@ __all__ = [
     "evaluate",
 ]
 
-OBJECTIVES = ("mean", "cvar", "threshold", "homeostatic", "utility")
-"""Values of :attr:`Config.objective`."""
+OBJECTIVES = distributional_dp.OBJECTIVES
+"""Values of :attr:`Config.objective` (those of :mod:`agents.distributional_dp`)."""
 
 HEADS = ("categorical", "quantile")
 """Values of :attr:`Config.head`."""
 
-_HOMEOSTATIC = ("neg_abs", "neg_square")
-_INNER = {"mean": "identity", "cvar": "min_zero", "threshold": "indicator"}
 _TIE_TOL = 1e-6
 
 
@@ -179,18 +177,12 @@ class Config(dqn.Config):
     @property
     def inner_utility(self) -> str:
         """The utility ``f`` of the (inner) expected-utility problem (static)."""
-        return _INNER.get(self.objective, self.utility)
+        return distributional_dp.inner_utility(self.objective, self.utility)
 
     @property
     def initial_stock(self) -> Array:
         """``[]`` the objective's :math:`c_0` (``"cvar"``: searched, 0 here)."""
-        if self.objective == "threshold":
-            return -jnp.asarray(self.threshold, jnp.float32)
-        if self.objective == "homeostatic":
-            return -jnp.asarray(self.set_point, jnp.float32)
-        if self.objective == "utility":
-            return jnp.asarray(self.stock0, jnp.float32)
-        return jnp.zeros((), jnp.float32)
+        return distributional_dp.initial_stock(self, jnp.float32)
 
     def validate(self) -> None:
         """Raise :class:`~jaxrl.errors.ConfigError` naming the first invalid field."""
@@ -199,21 +191,7 @@ class Config(dqn.Config):
             raise ConfigError(
                 f"head must be one of {', '.join(HEADS)}, got {self.head!r}"
             )
-        if self.objective not in OBJECTIVES:
-            raise ConfigError(
-                f"objective must be one of {', '.join(OBJECTIVES)}, "
-                f"got {self.objective!r}"
-            )
-        if self.objective == "homeostatic" and self.utility not in _HOMEOSTATIC:
-            raise ConfigError(
-                f"utility must be one of {', '.join(_HOMEOSTATIC)} for the "
-                f"homeostatic objective, got {self.utility!r}"
-            )
-        if self.objective == "utility" and self.utility not in dist.UTILITY_NAMES:
-            raise ConfigError(
-                f"utility must be one of {', '.join(dist.UTILITY_NAMES)}, "
-                f"got {self.utility!r}"
-            )
+        distributional_dp.check_objective(self.objective, self.utility)
         for name in ("num_atoms", "num_stock0"):
             value = getattr(self, name)
             if not isinstance(value, int | np.integer) or value < 2:

@@ -87,6 +87,9 @@ from jaxrl.types import Array, ArrayTree, Metrics, PRNGKey
 
 __all__ = [
     "OBJECTIVES",
+    "check_objective",
+    "inner_utility",
+    "initial_stock",
     "METHODS",
     "Config",
     "State",
@@ -115,6 +118,46 @@ METHODS = ("vi", "pi")
 
 _HOMEOSTATIC = ("neg_abs", "neg_square")
 _INNER = {"mean": "identity", "cvar": "min_zero", "threshold": "indicator"}
+
+
+def check_objective(objective: str, utility: str) -> None:
+    """Raise :class:`ConfigError` for an unknown objective or a utility it cannot use.
+
+    Shared by the exact agent and :mod:`agents.dist_dqn`.
+    """
+    if objective not in OBJECTIVES:
+        raise ConfigError(
+            f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}"
+        )
+    if objective == "homeostatic" and utility not in _HOMEOSTATIC:
+        raise ConfigError(
+            f"utility must be one of {', '.join(_HOMEOSTATIC)} for the "
+            f"homeostatic objective, got {utility!r}"
+        )
+    if objective == "utility" and utility not in dist.UTILITY_NAMES:
+        raise ConfigError(
+            f"utility must be one of {', '.join(dist.UTILITY_NAMES)}, got {utility!r}"
+        )
+
+
+def inner_utility(objective: str, utility: str) -> str:
+    """Return the utility ``f`` of the objective's inner expected-utility problem."""
+    return _INNER.get(objective, utility)
+
+
+def initial_stock(config: object, dtype: object = None) -> Array:
+    """Return the objective's ``c0`` (``"mean"``/``"cvar"``: 0; CVaR searches it).
+
+    ``config`` needs the fields ``objective``, ``threshold``, ``set_point`` and
+    ``stock0`` (this module's or :mod:`agents.dist_dqn`'s config).
+    """
+    if config.objective == "threshold":
+        return -jnp.asarray(config.threshold, dtype)
+    if config.objective == "homeostatic":
+        return -jnp.asarray(config.set_point, dtype)
+    if config.objective == "utility":
+        return jnp.asarray(config.stock0, dtype)
+    return jnp.asarray(0.0, dtype)
 
 
 @struct.dataclass
@@ -174,7 +217,7 @@ class Config:
     @property
     def inner_utility(self) -> str:
         """The utility ``f`` of the (inner) expected-utility problem (static)."""
-        return _INNER.get(self.objective, self.utility)
+        return inner_utility(self.objective, self.utility)
 
     @property
     def support(self) -> Array:
@@ -189,34 +232,14 @@ class Config:
     @property
     def initial_stock(self) -> Array:
         """``[]`` c0 of the objective (``"cvar"``: 0, the search is over the grid)."""
-        if self.objective == "threshold":
-            return -jnp.asarray(self.threshold)
-        if self.objective == "homeostatic":
-            return -jnp.asarray(self.set_point)
-        if self.objective == "utility":
-            return jnp.asarray(self.stock0)
-        return jnp.asarray(0.0)
+        return initial_stock(self)
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the first invalid field."""
-        if self.objective not in OBJECTIVES:
-            raise ConfigError(
-                f"objective must be one of {', '.join(OBJECTIVES)}, "
-                f"got {self.objective!r}"
-            )
+        check_objective(self.objective, self.utility)
         if self.method not in METHODS:
             raise ConfigError(
                 f"method must be one of {', '.join(METHODS)}, got {self.method!r}"
-            )
-        if self.objective == "homeostatic" and self.utility not in _HOMEOSTATIC:
-            raise ConfigError(
-                f"utility must be one of {', '.join(_HOMEOSTATIC)} for the "
-                f"homeostatic objective, got {self.utility!r}"
-            )
-        if self.objective == "utility" and self.utility not in dist.UTILITY_NAMES:
-            raise ConfigError(
-                f"utility must be one of {', '.join(dist.UTILITY_NAMES)}, "
-                f"got {self.utility!r}"
             )
         for name, low in (
             ("num_atoms", 2),
