@@ -60,6 +60,7 @@ __all__ = [
     "q_values",
     "epsilon_at",
     "epsilon_greedy",
+    "explore",
     "init",
     "update",
     "make_run",
@@ -198,11 +199,27 @@ def epsilon_greedy(q: Array, key: PRNGKey, epsilon: Array | float) -> Array:
     Returns:
       ``[]`` int32 action.
     """
-    best = jnp.argmax(q).astype(jnp.int32)
+    return explore(jnp.argmax(q).astype(jnp.int32), key, epsilon, q.shape[-1])
+
+
+def explore(
+    best: Array, key: PRNGKey, epsilon: Array | float, num_actions: int
+) -> Array:
+    """Return ``best`` with probability ``1 - ε``, else a uniform action.
+
+    Args:
+      best: ``[]`` int32 the greedy action (of whatever rule the agent uses).
+      key: PRNG key (split here into the coin and the random action).
+      epsilon: ``[]`` exploration rate.
+      num_actions: static ``A``.
+
+    Returns:
+      ``[]`` int32 action.
+    """
     k_explore, k_random = jax.random.split(key)
-    explore = jax.random.uniform(k_explore) < epsilon
-    random_action = jax.random.randint(k_random, (), 0, q.shape[-1], dtype=jnp.int32)
-    return jnp.where(explore, random_action, best)
+    coin = jax.random.uniform(k_explore) < epsilon
+    random_action = jax.random.randint(k_random, (), 0, num_actions, dtype=jnp.int32)
+    return jnp.where(coin, random_action, best)
 
 
 def _global_norm(tree: Any) -> Array:

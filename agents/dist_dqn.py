@@ -392,12 +392,7 @@ def act(
         del key
         return best
     eps = config.eps_end if epsilon is None else epsilon
-    k_explore, k_random = jax.random.split(key)
-    explore = jax.random.uniform(k_explore) < eps
-    random_action = jax.random.randint(
-        k_random, (), 0, atoms.shape[-2], dtype=jnp.int32
-    )
-    return jnp.where(explore, random_action, best)
+    return _value_loop.explore(best, key, eps, atoms.shape[-2])
 
 
 def loss(
