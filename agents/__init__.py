@@ -28,6 +28,7 @@ from agents import (
     mvi_tabular,
     mviq,
     ppo,
+    ppo_lagrangian,
     vi_tabular,
 )
 from jaxrl.errors import ConfigError
@@ -46,6 +47,7 @@ __all__ = [
     "mvi_tabular",
     "mviq",
     "ppo",
+    "ppo_lagrangian",
     "vi_tabular",
 ]
 
@@ -61,6 +63,7 @@ AGENTS: dict[str, ModuleType] = {
     "mvi_tabular": mvi_tabular,
     "mviq": mviq,
     "ppo": ppo,
+    "ppo_lagrangian": ppo_lagrangian,
     "vi_tabular": vi_tabular,
 }
 """Registered agents by name."""

@@ -1,8 +1,9 @@
-"""Shared replay-buffer training loop of the value-based agents (dqn, mvi, mviq).
+"""Shared replay-buffer training loop of the value-based agents.
 
-The agents built on this module differ only in their ``Config`` (a subclass of
-:class:`agents.dqn.Config`, whose fields this loop reads), their ``loss`` and,
-optionally, their acting policy ``act``; everything else lives here once:
+The agents built on this module (dqn, mvi, mviq, dist_dqn, constrained) differ
+only in their ``Config`` (a subclass of :class:`agents.dqn.Config`, whose fields
+this loop reads), their ``loss`` and, optionally, their acting policy ``act``,
+their evaluation and an :class:`Extension`; everything else lives here once:
 network construction, :class:`State`, :func:`init`, the gradient step with the
 target-network update (:func:`update`), the collect/store/learn iteration, the
 greedy evaluation and the chunked :func:`make_run` / :func:`make_train`.
@@ -27,13 +28,50 @@ One *iteration* steps ``num_envs`` environments once with ``act_fn``, adds the
 ``loss_fn``. The target network moves towards the online one every
 ``target_update_period`` gradient steps by Polyak averaging with rate
 ``polyak`` (``1``: a hard copy). A *chunk* is ``iters_per_chunk`` iterations
-followed by a greedy evaluation of ``num_eval_episodes`` episodes.
+followed by a greedy evaluation of ``num_eval_episodes`` episodes. One
+iteration splits the state's key into ``(key, act, step, learn)``; the
+evaluation splits ``(key, eval)`` off at the end of the chunk.
+
+Hooks (all optional; without them the loop is the plain one above):
+
+* ``outputs_per_action`` (:func:`init`): the head has ``A * N`` outputs,
+  action-major (a return law of ``N`` atoms, or ``N`` critics per action);
+* ``eval_fn`` (:func:`make_run`): the chunk's evaluation, replacing the greedy
+  one (its metric names are the chunk's ``"eval/..."`` rows; with
+  ``num_eval_episodes = 0`` they are read from its shapes at one episode and
+  the rows are NaN);
+* ``extension`` (:class:`Extension`): extra agent state carried next to the
+  loop's :class:`State`, and extra work in every iteration. With an extension
+  the loop's carry is the agent's own state, a flax struct whose field
+  ``base`` is this module's :class:`State` (created by ``extension.init``);
+  the iteration becomes
+
+  1. ``params = extension.params(base.params, state)``: what ``act_fn``,
+     ``loss_fn`` (first argument) and ``eval_fn`` receive, e.g. the network
+     together with a Lagrange multiplier. The gradient step differentiates
+     ``loss_fn(extension.params(p, state), ...)`` in the network parameters
+     ``p`` only: the extension's state is a constant of the learning step;
+  2. COLLECT with ``rollout.step(..., extras_keys=extension.info_keys)`` (the
+     ``info`` entries copied into ``Transition.extras``); the buffer stores the
+     ``extension.buffer_keys`` among them (float32 scalars per transition);
+  3. LEARN exactly as without the extension (same keys, same cadence);
+  4. ``state, metrics = extension.after_iteration(state, transitions, info)``
+     with the base already advanced (learning done) and ``transitions[E]``,
+     ``info[E]`` of this iteration's step; its metrics join the iteration's.
+
+  The key splits are those of the plain loop, so an extension whose
+  ``params`` and ``after_iteration`` leave the computation unchanged gives the
+  plain run bitwise (the constrained agent at ``lambda = 0`` is M-DQN). The
+  extension is the Lagrangian multiplier of :mod:`agents.constrained`; any
+  per-iteration statistic of the collected data (a running cost, a
+  temperature schedule, a dual variable) fits the same slot.
 
 This module is private to ``agents``; its names are not part of the public API.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -46,6 +84,7 @@ from envs.wrappers import LogWrapper
 from jaxrl import buffer as buffer_lib
 from jaxrl import rollout
 from jaxrl import transition as transition_lib
+from jaxrl.errors import ConfigError
 from jaxrl.loop import chunked_train
 from jaxrl.nets import QNetwork
 from jaxrl.optim import learning_rate_at, make_optimizer
@@ -55,6 +94,8 @@ from jaxrl.types import Array, ArrayTree, Metrics, Params, PRNGKey
 __all__ = [
     "LossFn",
     "ActFn",
+    "EvalFn",
+    "Extension",
     "State",
     "network",
     "q_values",
@@ -102,6 +143,52 @@ class State:
     key: PRNGKey
     step: Array
     num_updates: Array
+
+
+@dataclasses.dataclass(frozen=True)
+class Extension:
+    """Extra agent state and per-iteration work around the shared loop.
+
+    See the module docstring for where each hook runs. The functions are
+    called at trace time; they may close over the agent's config and the
+    environment parameters (traced or not).
+
+    Attributes:
+      init: ``init(base) -> state``: the agent's state, a flax struct with a
+        field ``base`` holding ``base`` (a :class:`State`).
+      params: ``params(network_params, state) -> agent_params``: what
+        ``act_fn``, ``loss_fn`` and ``eval_fn`` receive as ``params``.
+      after_iteration: ``after_iteration(state, transitions, info) ->
+        (state, metrics)``, called at the end of every iteration with the
+        ``Transition[E]`` (extras: ``info_keys``) and ``info[E]`` collected.
+      info_keys: ``info`` keys copied into ``Transition.extras`` when stepping.
+      buffer_keys: the subset of ``info_keys`` stored in the replay buffer.
+    """
+
+    init: Callable[[State], Any]
+    params: Callable[[Params, Any], Any]
+    after_iteration: Callable[[Any, Transition, dict[str, Array]], tuple[Any, Metrics]]
+    info_keys: tuple[str, ...] = ()
+    buffer_keys: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        missing = [k for k in self.buffer_keys if k not in self.info_keys]
+        if missing:
+            raise ConfigError(
+                f"Extension.buffer_keys must be among info_keys, got {missing}"
+            )
+
+
+def _base(state: Any, extension: Extension | None) -> State:
+    return state if extension is None else state.base
+
+
+def _with_base(state: Any, base: State, extension: Extension | None) -> Any:
+    return base if extension is None else state.replace(base=base)
+
+
+def _agent_params(params: Params, state: Any, extension: Extension | None) -> Any:
+    return params if extension is None else extension.params(params, state)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -237,7 +324,8 @@ def init(
     config: Any,
     *,
     outputs_per_action: int = 1,
-) -> State:
+    extension: Extension | None = None,
+) -> Any:
     """Initialise networks, optimiser, replay buffer and ``num_envs`` environments.
 
     Args:
@@ -247,11 +335,13 @@ def init(
       env_params: its parameters.
       config: the agent config (``config.validate()`` is called).
       outputs_per_action: static, network outputs per action (``1``: a Q-value;
-        ``N``: a return law of ``N`` atoms, the head has ``A * N`` outputs,
-        action-major).
+        ``N``: a return law of ``N`` atoms, or ``N`` critics; the head has
+        ``A * N`` outputs, action-major).
+      extension: optional :class:`Extension`; its ``buffer_keys`` become float32
+        ``extras`` of the buffer's items, and its ``init`` wraps the state.
 
     Returns:
-      The initial :class:`State`.
+      The initial :class:`State`, or ``extension.init`` of it.
     """
     config.validate()
     env = _log_env(env)
@@ -262,9 +352,12 @@ def init(
     net = network(config, int(num_actions) * int(outputs_per_action), jnp.ndim(obs_0))
     params = net.init(k_net, obs_0)
     opt_state = _optimizer(config).init(params)
-    example = transition_lib.example(obs_0, jnp.zeros((), jnp.int32))
+    extras = {}
+    if extension is not None:
+        extras = {k: jnp.zeros((), jnp.float32) for k in extension.buffer_keys}
+    example = transition_lib.example(obs_0, jnp.zeros((), jnp.int32), extras)
     buffer = buffer_lib.init(example, config.buffer_size)
-    return State(
+    state = State(
         params=params,
         target_params=jax.tree.map(jnp.copy, params),
         opt_state=opt_state,
@@ -275,6 +368,7 @@ def init(
         step=jnp.zeros((), jnp.int32),
         num_updates=jnp.zeros((), jnp.int32),
     )
+    return state if extension is None else extension.init(state)
 
 
 def update(
@@ -355,30 +449,50 @@ def _episode_metrics(info: dict[str, Array]) -> Metrics:
     }
 
 
+def _bind_loss(loss_fn: LossFn, extension: Extension, state: Any) -> LossFn:
+    """``loss_fn`` of the network parameters, the extension's state held fixed."""
+
+    def bound(
+        params: Params, target_params: Params, batch: Transition, config: Any
+    ) -> tuple[Array, Metrics]:
+        return loss_fn(extension.params(params, state), target_params, batch, config)
+
+    return bound
+
+
 def _iteration(
-    state: State,
+    state: Any,
     _: Any,
     config: Any,
     env: Any,
     env_params: Any,
     loss_fn: LossFn,
     act_fn: ActFn,
-) -> tuple[State, Metrics]:
-    """One iteration: act in ``num_envs`` envs, store, maybe learn (scan body)."""
-    key, k_act, k_step, k_learn = jax.random.split(state.key, 4)
+    extension: Extension | None = None,
+) -> tuple[Any, Metrics]:
+    """One iteration: act in ``num_envs`` envs, store, maybe learn (scan body).
+
+    ``state`` is a :class:`State`, or the agent's state around one when an
+    :class:`Extension` is given (see the module docstring).
+    """
+    base = _base(state, extension)
+    key, k_act, k_step, k_learn = jax.random.split(base.key, 4)
     # COLLECT
-    epsilon = epsilon_at(state.step, config)
+    epsilon = epsilon_at(base.step, config)
     act_keys = jax.random.split(k_act, config.num_envs)
-    policy = lambda o, k: act_fn(state.params, o, k, config, epsilon=epsilon)
-    action = jax.vmap(policy)(state.obs, act_keys)
+    params = _agent_params(base.params, state, extension)
+    policy = lambda o, k: act_fn(params, o, k, config, epsilon=epsilon)
+    action = jax.vmap(policy)(base.obs, act_keys)
+    info_keys = () if extension is None else extension.info_keys
     tr, env_state, obs, info = rollout.step(
-        k_step, env, env_params, state.env_state, state.obs, action
+        k_step, env, env_params, base.env_state, base.obs, action, info_keys
     )
-    buffer = buffer_lib.add(state.buffer, tr)
-    step = state.step + 1
-    state = state.replace(
-        buffer=buffer, env_state=env_state, obs=obs, key=key, step=step
-    )
+    stored = tr
+    if extension is not None and extension.buffer_keys != info_keys:
+        stored = tr.replace(extras={k: tr.extras[k] for k in extension.buffer_keys})
+    buffer = buffer_lib.add(base.buffer, stored)
+    step = base.step + 1
+    base = base.replace(buffer=buffer, env_state=env_state, obs=obs, key=key, step=step)
     # LEARN: batches are sampled outside the cond so no key crosses it (under a
     # seed-vmap the cond becomes a select, which the key-reuse checker rejects);
     # the learner sees the state without its key and buffer (nothing to select).
@@ -391,7 +505,10 @@ def _iteration(
     should_learn = (env_steps >= config.learning_starts) & (
         jnp.mod(step, frequency) == 0
     )
-    learner = state.replace(key=None, buffer=None)
+    if extension is not None:
+        # The extension's (pre-iteration) state is a constant of the step.
+        loss_fn = _bind_loss(loss_fn, extension, state)
+    learner = base.replace(key=None, buffer=None)
     learn = functools.partial(_learn, config=config, loss_fn=loss_fn)
     metric_shapes = jax.eval_shape(learn, learner, batches)[1]
 
@@ -402,13 +519,18 @@ def _iteration(
         )
 
     learner, learn_metrics = jax.lax.cond(should_learn, learn, skip, learner, batches)
-    state = learner.replace(key=key, buffer=buffer)
+    base = learner.replace(key=key, buffer=buffer)
+    state = _with_base(state, base, extension)
+    extra_metrics = {}
+    if extension is not None:
+        state, extra_metrics = extension.after_iteration(state, tr, info)
     metrics = {
         **learn_metrics,
         **_episode_metrics(info),
+        **extra_metrics,
         "train/epsilon": epsilon,
         "train/env_steps": env_steps,
-        "train/num_updates": state.num_updates,
+        "train/num_updates": base.num_updates,
     }
     return state, metrics
 
@@ -435,14 +557,15 @@ def _evaluate(
 
 
 def _run_chunk(
-    state: State,
+    state: Any,
     config: Any,
     env: Any,
     env_params: Any,
     loss_fn: LossFn,
     act_fn: ActFn,
     eval_fn: EvalFn | None,
-) -> tuple[State, Metrics]:
+    extension: Extension | None = None,
+) -> tuple[Any, Metrics]:
     body = functools.partial(
         _iteration,
         config=config,
@@ -450,23 +573,30 @@ def _run_chunk(
         env_params=env_params,
         loss_fn=loss_fn,
         act_fn=act_fn,
+        extension=extension,
     )
     state, metrics = jax.lax.scan(body, state, None, length=config.iters_per_chunk)
     # EVALUATE (greedy, at the end of the chunk; NaN on the chunk's other iterations)
     nan_row = jnp.full((config.iters_per_chunk,), jnp.nan, jnp.float32)
+    base = _base(state, extension)
     if config.num_eval_episodes > 0:
-        key, k_eval = jax.random.split(state.key)
-        state = state.replace(key=key)
+        key, k_eval = jax.random.split(base.key)
+        base = base.replace(key=key)
+        state = _with_base(state, base, extension)
         if eval_fn is None:
             eval_fn = functools.partial(_evaluate, act_fn=act_fn)
-        eval_metrics = eval_fn(state.params, k_eval, config, env, env_params)
+        params = _agent_params(base.params, state, extension)
+        eval_metrics = eval_fn(params, k_eval, config, env, env_params)
         for name, value in eval_metrics.items():
             metrics[name] = nan_row.at[-1].set(value)
     else:
         names = ("eval/return", "eval/length")
         if eval_fn is not None:
+            # The names of eval_fn's metrics, from its shapes at one episode.
+            probe = config.replace(num_eval_episodes=1)
+            params = _agent_params(base.params, state, extension)
             shapes = jax.eval_shape(
-                eval_fn, state.params, state.key, config, env, env_params
+                lambda p, k: eval_fn(p, k, probe, env, env_params), params, base.key
             )
             names = tuple(shapes)
         for name in names:
@@ -482,19 +612,24 @@ def make_run(
     loss_fn: LossFn,
     act_fn: ActFn,
     eval_fn: EvalFn | None = None,
-) -> Callable[[State], tuple[State, Metrics]]:
+    extension: Extension | None = None,
+) -> Callable[[Any], tuple[Any, Metrics]]:
     """Return ``run(state) -> (state, metrics)`` advancing one chunk.
 
     A chunk is ``config.iters_per_chunk`` iterations then an evaluation:
     ``eval_fn(params, key, config, env, env_params)`` if given, else the
     greedy evaluation of ``act_fn(..., greedy=True)`` (``"eval/return"``,
     ``"eval/length"``); metrics have a leading ``[iters_per_chunk]`` axis.
+    With an :class:`Extension`, ``state`` is the agent's state around the
+    loop's (``state.base``) and its ``after_iteration`` metrics are rows too.
     """
     config.validate()
     inner = _inner_env(env)
 
-    def run(state: State) -> tuple[State, Metrics]:
-        return _run_chunk(state, config, inner, env_params, loss_fn, act_fn, eval_fn)
+    def run(state: Any) -> tuple[Any, Metrics]:
+        return _run_chunk(
+            state, config, inner, env_params, loss_fn, act_fn, eval_fn, extension
+        )
 
     return run
 
@@ -508,23 +643,35 @@ def make_train(
     act_fn: ActFn,
     eval_fn: EvalFn | None = None,
     outputs_per_action: int = 1,
-) -> Callable[[PRNGKey], tuple[State, Metrics]]:
+    extension: Extension | None = None,
+) -> Callable[[PRNGKey], tuple[Any, Metrics]]:
     """Return ``train(key) -> (state, metrics)``: :func:`init`, then the chunks.
 
     Metrics have a leading ``[num_chunks * iters_per_chunk]`` axis (one row
     per iteration). Use ``jax.jit(jax.vmap(train))(keys)`` for several seeds.
-    ``eval_fn`` and ``outputs_per_action``: see :func:`make_run` and
-    :func:`init`.
+    ``eval_fn``, ``outputs_per_action`` and ``extension``: see :func:`make_run`
+    and :func:`init`.
     """
     config.validate()
     run = make_run(
-        config, env, env_params, loss_fn=loss_fn, act_fn=act_fn, eval_fn=eval_fn
+        config,
+        env,
+        env_params,
+        loss_fn=loss_fn,
+        act_fn=act_fn,
+        eval_fn=eval_fn,
+        extension=extension,
     )
     inner = _inner_env(env)
 
     return chunked_train(
         lambda key: init(
-            key, inner, env_params, config, outputs_per_action=outputs_per_action
+            key,
+            inner,
+            env_params,
+            config,
+            outputs_per_action=outputs_per_action,
+            extension=extension,
         ),
         run,
         config.num_chunks,

@@ -13,20 +13,15 @@ by two learners:
 
 * **the policy player** is the base value agent (static ``base_agent``;
   ``"mdqn"``: :mod:`agents.mvi`, whose M-DQN loss also covers DQN-style
-  targets with ``alpha = tau = 0``) trained on the *penalised reward*
-  :math:`r_t - \lambda c_t` (:func:`jaxrl.ops.lagrangian.lagrangian_reward`).
-  Design choice: ONE critic learns
-  :math:`Q_{r - \lambda c} = Q_r - \lambda Q_c` (policy values are linear in the
-  reward) and the policy acts on it exactly as the base agent acts on its
-  ``Q``; the multiplier is applied to the sampled cost inside the loss (never
-  stored), so the critic always regresses onto the current Lagrangian. Separate
-  reward and cost critics with a policy on :math:`Q_r - \lambda Q_c` represent
-  the same function for on-policy values, but need two networks and a joint
-  soft-greedy policy inside the Munchausen target; the penalised critic keeps
-  the base agent's loss untouched, which gives the exact identity
-  "``lambda = 0`` is the base agent" (tested bitwise). The critic discounts the
-  cost with the agent's ``gamma``; the budget is on the environment's episode
-  cost (the multiplier's signal below).
+  targets with ``alpha = tau = 0``) acting on the Lagrangian action values
+  :math:`Q_\lambda = Q_r - \lambda Q_c` (policy values are linear in the
+  reward, so :math:`Q_\lambda` is the value of the penalised reward
+  :math:`r - \lambda c`, :func:`jaxrl.ops.lagrangian.lagrangian_reward`). The
+  static ``critic`` chooses how :math:`Q_\lambda` is learned (below). The
+  multiplier is a constant of the critic's loss (no gradient flows into it),
+  so the critic always regresses onto the current Lagrangian. The critics
+  discount the cost with the agent's ``gamma``; the budget is on the
+  environment's episode cost (the multiplier's signal below).
 * **the multiplier player** uses a Monte Carlo estimate of :math:`J_c`: every
   iteration, the mean :math:`\hat J_c` of the discounted episode costs
   :math:`\sum_t \gamma_c^t c_t` of the episodes that ended in that iteration
@@ -45,28 +40,78 @@ by two learners:
   unchanged. ``eta_lambda``, ``lambda0`` and ``lambda_max`` are traced: a sweep
   over seeds x multiplier step sizes is one jitted ``vmap``.
 
-The optimistic correction here acts on the multiplier only: the policy player is
-a value-based learner (no explicit policy gradient to extrapolate), which is the
-deep variant for which ALGORITHMS.md section 8 leaves the paper's choice open.
+Critics (static ``Config.critic``, :data:`CRITICS`). Notation: :math:`q` the
+online network, :math:`\bar q` the target network,
+:math:`\gamma_t = \gamma (1 - \text{terminated}_t)`, :math:`(\alpha, \tau, l_0)`
+the base config's Munchausen parameters, :math:`[x]_{l_0}^0` clipping,
+:math:`\mathrm{h}` the Huber loss with ``huber_delta``, means over the batch.
 
-Data: the replay buffer stores ``Transition.extras["cost"]`` (the loss needs it;
-a batch without it fails with ``KeyError`` at trace time). The loop is
-:mod:`agents._value_loop`'s, step for step and key split for key split (so with
-``eta_lambda = lambda0 = 0`` a whole run equals :mod:`agents.mvi`'s bitwise),
-plus the multiplier step and the cost bookkeeping.
+* ``"penalised"`` (default): ONE critic :math:`q = Q_\lambda` with the base
+  agent's M-DQN loss on the penalised reward (:func:`penalised_batch`),
+  :math:`\bar\pi = \mathrm{softmax}(\bar q/\tau)`,
+
+  .. math::
+     y = r_t - \lambda c_t + \alpha[\tau\ln\bar\pi(a_{t-1}|s_{t-1})]_{l_0}^0
+         + \gamma_t \textstyle\sum_b \bar\pi(b|s_t)
+           \big(\bar q(s_t,b) - \tau\ln\bar\pi(b|s_t)\big),
+     \qquad L = \mathrm{mean}\,\mathrm{h}(y - q(s_{t-1}, a_{t-1})).
+
+  The base agent's loss and acting are untouched, which gives the exact
+  identity "``lambda = 0`` is the base agent" (tested bitwise).
+* ``"separate"``: a reward critic :math:`q_r` and a cost critic :math:`q_c`,
+  the two heads of ONE network (shared torso, ``2 A`` outputs, action-major:
+  output ``2a`` is :math:`q_r(s, a)`, ``2a + 1`` is :math:`q_c(s, a)`; the
+  target network likewise), each regressed onto its own target under the
+  agent's current soft-greedy policy
+  :math:`\bar\pi = \mathrm{softmax}(\bar q_\lambda/\tau)`,
+  :math:`\bar q_\lambda = \bar q_r - \lambda \bar q_c`:
+
+  .. math::
+     y_r &= r_t + \alpha[\tau\ln\bar\pi(a_{t-1}|s_{t-1})]_{l_0}^0
+           + \gamma_t \textstyle\sum_b \bar\pi(b|s_t)
+             \big(\bar q_r(s_t,b) - \tau\ln\bar\pi(b|s_t)\big),\\
+     y_c &= c_t + \gamma_t \textstyle\sum_b \bar\pi(b|s_t)\,\bar q_c(s_t,b),\\
+     L &= \mathrm{mean}\,\mathrm{h}(y_r - q_r(s_{t-1},a_{t-1}))
+        + \mathrm{mean}\,\mathrm{h}(y_c - q_c(s_{t-1},a_{t-1})).
+
+  The Munchausen bonus and the entropy term are on the reward critic; the
+  cost critic is plain (expected-SARSA) policy evaluation of :math:`\bar\pi`,
+  so at a fixed policy its fixed point is the policy's cost value
+  :math:`Q_c^{\bar\pi}` (tested against exact policy evaluation). Because
+  :math:`y_r - \lambda y_c` is the penalised critic's target on
+  :math:`\bar q_\lambda`, the two choices regress :math:`q_\lambda` towards the
+  same target; the separate heads also give the cost value itself, keep the
+  cost's scale out of the reward head's targets when :math:`\lambda` moves
+  (the heads do not have to re-learn when the multiplier changes), at the
+  price of a shared torso trained on both losses. The policy acts with the
+  base agent's rule (:func:`act`) on :math:`q_\lambda = q_r - \lambda q_c`; at
+  ``tau = 0`` :math:`\bar\pi` is uniform over the maximisers of
+  :math:`\bar q_\lambda`.
+
+Data and loop: the replay buffer stores ``Transition.extras["cost"]`` (the loss
+needs it; a batch without it fails with ``KeyError`` at trace time). The
+iteration is :mod:`agents._value_loop`'s, through its
+:class:`~agents._value_loop.Extension` hook: the multiplier state lives next to
+the base state, ``act``/``loss``/evaluation receive :class:`Params` ``(q, lam)``,
+and after every iteration the multiplier steps on the collected costs. The key
+splits are the base agent's, so with ``eta_lambda = lambda0 = 0`` a whole run
+of the penalised critic equals :mod:`agents.mvi`'s bitwise.
 
 Contract. :class:`Config` nests the base agent's config (``config.base``;
 override it with dotted keys, ``base.lr=1e-3``) and :class:`State` nests the base
 state (``state.base``) next to the multiplier state; ``state.params`` is
-:class:`Params` ``(q, lam)`` (the base network and the multiplier), which is what
+:class:`Params` ``(q, lam)`` (the network and the multiplier), which is what
 :func:`act` and :func:`loss` take; ``state.key`` is the base state's key.
 
 Metrics (besides the base agent's): ``"lagrange/lambda"`` (after the
 iteration), ``"lagrange/violation"`` (:math:`g_k`, NaN when no episode ended),
 ``"episode/cost"`` (mean undiscounted cost of the episodes ended, NaN if none),
 ``"episode/discounted_cost"`` (:math:`\hat J_c`), ``"loss/penalised_reward"``
-(batch mean of :math:`r - \lambda c` seen by the critic), and at the end of each
-chunk ``"eval/return"``, ``"eval/length"``, ``"eval/cost"`` of the greedy policy.
+(batch mean of :math:`r - \lambda c`), and at the end of each chunk
+``"eval/return"``, ``"eval/length"``, ``"eval/cost"`` of the greedy policy. The
+separate critics report ``"loss/td"``, ``"q/mean"``, ``"td/abs"`` for the reward
+critic and ``"loss/cost_td"``, ``"q_cost/mean"``, ``"td_cost/abs"`` for the cost
+critic (the loss is their sum).
 
 Usage::
 
@@ -78,7 +123,6 @@ Usage::
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import Any
 
@@ -88,21 +132,22 @@ from flax import struct
 
 from agents import _value_loop, mvi
 from envs.constrained import budget_from_params
-from envs.wrappers import LogWrapper
-from jaxrl import buffer as buffer_lib
 from jaxrl import config as config_lib
 from jaxrl import rollout
 from jaxrl import transition as transition_lib
 from jaxrl.config import static
 from jaxrl.errors import ConfigError
-from jaxrl.loop import chunked_train
 from jaxrl.ops import lagrangian
+from jaxrl.ops.bellman import expected_sarsa
+from jaxrl.ops.losses import huber_loss
+from jaxrl.ops.regularized import munchausen_bonus, scaled_log_softmax, softmax_policy
 from jaxrl.transition import Transition
 from jaxrl.types import Array, ArrayLike, ArrayTree, Metrics, PRNGKey
 
 __all__ = [
     "METHODS",
     "BASE_AGENTS",
+    "CRITICS",
     "Config",
     "Params",
     "State",
@@ -123,7 +168,10 @@ METHODS = ("lagrangian", "reload")
 BASE_AGENTS = ("mdqn",)
 """``Config.base_agent``: the policy player (``"mdqn"``: :mod:`agents.mvi`)."""
 
-_EXTRAS = ("cost", "discounted_cost")
+CRITICS = ("penalised", "separate")
+"""``Config.critic``: one critic of ``r - lambda c``, or reward and cost critics."""
+
+_INFO_KEYS = ("cost", "discounted_cost")
 
 
 @struct.dataclass
@@ -133,6 +181,8 @@ class Config:
     Attributes:
       method: static, ``"lagrangian"`` or ``"reload"`` (:data:`METHODS`).
       base_agent: static, the policy player (:data:`BASE_AGENTS`).
+      critic: static, ``"penalised"`` (one critic of ``r - lambda c``) or
+        ``"separate"`` (reward and cost heads, :data:`CRITICS`).
       base: the base agent's config (:class:`agents.mvi.Config`); its static
         fields set shapes and loop lengths, its traced fields are sweepable.
       eta_lambda: eta_lambda >= 0, multiplier step size per observed violation
@@ -143,6 +193,7 @@ class Config:
 
     method: str = static(default="lagrangian")
     base_agent: str = static(default="mdqn")
+    critic: str = static(default="penalised")
     base: mvi.Config = struct.field(default_factory=mvi.Config)
     eta_lambda: float = 0.01  # eta_lambda
     lambda0: float = 0.0  # lambda_0
@@ -169,6 +220,10 @@ class Config:
                 f"base_agent must be one of {', '.join(BASE_AGENTS)}, got "
                 f"{self.base_agent!r}"
             )
+        if self.critic not in CRITICS:
+            raise ConfigError(
+                f"critic must be one of {', '.join(CRITICS)}, got {self.critic!r}"
+            )
         if not isinstance(self.base, mvi.Config):
             raise ConfigError(
                 f"base must be an agents.mvi.Config for base_agent='mdqn', got "
@@ -190,10 +245,11 @@ class Config:
 
 @struct.dataclass
 class Params:
-    """What acting and the loss need: the base network and the multiplier.
+    """What acting and the loss need: the network and the multiplier.
 
     Attributes:
-      q: the base agent's network parameters (a critic of ``r - lambda c``).
+      q: the network parameters (a critic of ``r - lambda c``, or the reward
+        and cost heads, see :data:`CRITICS`).
       lam: ``[]`` multiplier :math:`\\lambda \\ge 0`.
     """
 
@@ -280,6 +336,10 @@ def _check_extras(batch: Transition) -> Array:
     return batch.extras["cost"]
 
 
+def _outputs_per_action(config: Config) -> int:
+    return 2 if config.critic == "separate" else 1
+
+
 def init(key: PRNGKey, env: Any, env_params: Any, config: Config) -> State:
     """Initialise the base agent (with a cost-carrying buffer) and the multiplier.
 
@@ -298,20 +358,46 @@ def init(key: PRNGKey, env: Any, env_params: Any, config: Config) -> State:
     """
     config_lib.validate(config)
     budget_from_params(env_params, "agents.constrained")
-    base = _value_loop.init(key, _inner_env(env), env_params, config.base)
-    obs_0 = jax.tree.map(lambda x: x[0], base.obs)
-    example = transition_lib.example(
-        obs_0, jnp.zeros((), jnp.int32), {"cost": jnp.zeros((), jnp.float32)}
+    return _value_loop.init(
+        key,
+        env,
+        env_params,
+        config.base,
+        outputs_per_action=_outputs_per_action(config),
+        extension=_extension(config, env_params),
     )
-    base = base.replace(buffer=buffer_lib.init(example, config.base.buffer_size))
-    zero = jnp.zeros((), jnp.float32)
-    return State(
-        base=base,
-        lam=jnp.asarray(config.lambda0, jnp.float32),
-        prev_violation=zero,
-        num_violations=jnp.zeros((), jnp.int32),
-        episode_cost=jnp.zeros((config.base.num_envs,), jnp.float32),
-    )
+
+
+def _critics(
+    q: ArrayTree, obs: ArrayTree, config: Config, obs_ndim: int
+) -> tuple[Array, Array]:
+    """Return ``(q_r, q_c)`` ``[..., A]`` of the separate critics' network.
+
+    The head is ``2 A`` wide, action-major: output ``2a`` is ``q_r(., a)``,
+    ``2a + 1`` is ``q_c(., a)``.
+    """
+    out = _value_loop.q_values(q, obs, config.base, obs_ndim)
+    pairs = out.reshape((*out.shape[:-1], out.shape[-1] // 2, 2))
+    return pairs[..., 0], pairs[..., 1]
+
+
+def _act_on(
+    q: Array,
+    key: PRNGKey,
+    config: mvi.Config,
+    *,
+    greedy: bool,
+    epsilon: Array | float | None,
+) -> Array:
+    """The base agent's acting rule (:func:`agents.mvi.act`) on given ``q[A]``."""
+    if greedy:
+        del key
+        return jnp.argmax(q).astype(jnp.int32)
+    if config.interact == "stochastic":
+        probs = softmax_policy(q, config.tau)
+        return jax.random.categorical(key, jnp.log(probs)).astype(jnp.int32)
+    eps = config.eps_end if epsilon is None else epsilon
+    return _value_loop.epsilon_greedy(q, key, eps)
 
 
 def act(
@@ -323,23 +409,30 @@ def act(
     greedy: bool = False,
     epsilon: Array | float | None = None,
 ) -> Array:
-    """Choose an action for ONE observation with the base agent's policy.
+    r"""Choose an action for ONE observation with the base agent's policy.
 
-    The network is a critic of the penalised reward, so ``argmax_a Q`` (or the
-    base agent's softmax) is the policy of the current Lagrangian.
+    The policy acts on the Lagrangian values :math:`q_\lambda`: the penalised
+    critic's output (then this is exactly :func:`agents.mvi.act`; the
+    multiplier is in the critic), or :math:`q_r - \lambda q_c` of the separate
+    critics, with ``argmax`` (greedy), ε-greedy or ``softmax(q_lambda / tau)``
+    sampling as the base config's ``interact`` says.
 
     Args:
-      params: :class:`Params` (the multiplier is unused: it is in the critic).
+      params: :class:`Params` (``lam`` is used by the separate critics only).
       obs: ``[*obs_shape]`` one observation.
       key: PRNG key (unused when ``greedy``).
       config: the config.
-      greedy: static, take ``argmax_a Q(obs, a)``.
+      greedy: static, take ``argmax_a q_lambda(obs, a)``.
       epsilon: ε for ε-greedy acting (``None``: ``config.base.eps_end``).
 
     Returns:
       ``[]`` int32 action.
     """
-    return mvi.act(params.q, obs, key, config.base, greedy=greedy, epsilon=epsilon)
+    if config.critic == "penalised":
+        return mvi.act(params.q, obs, key, config.base, greedy=greedy, epsilon=epsilon)
+    q_r, q_c = _critics(params.q, obs, config, jnp.ndim(obs))
+    q_lam = lagrangian.lagrangian_reward(q_r, q_c, params.lam)
+    return _act_on(q_lam, key, config.base, greedy=greedy, epsilon=epsilon)
 
 
 def penalised_batch(batch: Transition, lam: ArrayLike) -> Transition:
@@ -360,25 +453,109 @@ def penalised_batch(batch: Transition, lam: ArrayLike) -> Transition:
     return batch.replace(reward=lagrangian.lagrangian_reward(batch.reward, cost, lam))
 
 
+def _separate_td(
+    q_r_tm1: Array,
+    q_c_tm1: Array,
+    a_tm1: Array,
+    r_t: Array,
+    c_t: Array,
+    discount_t: Array,
+    q_lam_tm1_target: Array,
+    q_r_t_target: Array,
+    q_c_t_target: Array,
+    q_lam_t_target: Array,
+    config: mvi.Config,
+) -> tuple[Array, Array, Array]:
+    """TD errors ``(td_r, td_c)`` of ONE transition and the Munchausen bonus.
+
+    ``pi_bar = softmax(q_lam_target / tau)``; see the module docstring.
+    """
+    tau = config.tau
+    bonus = munchausen_bonus(q_lam_tm1_target, a_tm1, tau, config.alpha, config.l0)
+    pi_t = softmax_policy(q_lam_t_target, tau)
+    # sum_b pi(b) (q_r(b) - tau ln pi(b)): the soft value of q_r under pi_bar.
+    soft_q_r_t = q_r_t_target - scaled_log_softmax(q_lam_t_target, tau)
+    td_r = expected_sarsa(q_r_tm1, a_tm1, r_t + bonus, discount_t, soft_q_r_t, pi_t)
+    td_c = expected_sarsa(q_c_tm1, a_tm1, c_t, discount_t, q_c_t_target, pi_t)
+    return td_r, td_c, bonus
+
+
+def _separate_loss(
+    params: Params, target_params: ArrayTree, batch: Transition, config: Config
+) -> tuple[Array, Metrics]:
+    bc = config.base
+    cost = _check_extras(batch)
+    lam = jax.lax.stop_gradient(jnp.asarray(params.lam, batch.reward.dtype))
+    obs_ndim = jnp.ndim(jax.tree.leaves(batch.obs)[0]) - 1
+    q_r, q_c = _critics(params.q, batch.obs, config, obs_ndim)  # [B, A] each
+    # One target-network pass over [obs; next_obs] instead of two.
+    both = jax.tree.map(
+        lambda o, n: jnp.concatenate([o, n], axis=0), batch.obs, batch.next_obs
+    )
+    target_r, target_c = _critics(target_params, both, config, obs_ndim)
+    target_lam = lagrangian.lagrangian_reward(target_r, target_c, lam)  # [2B, A]
+    q_lam_tm1_target, q_lam_t_target = jnp.split(target_lam, 2, axis=0)
+    _, q_r_t_target = jnp.split(target_r, 2, axis=0)
+    _, q_c_t_target = jnp.split(target_c, 2, axis=0)
+    discount_t = transition_lib.discount(batch, bc.gamma)  # [B]
+    action = batch.action.astype(jnp.int32)
+    td_r, td_c, bonus = jax.vmap(lambda *x: _separate_td(*x, bc))(
+        q_r,
+        q_c,
+        action,
+        batch.reward,
+        cost,
+        discount_t,
+        q_lam_tm1_target,
+        q_r_t_target,
+        q_c_t_target,
+        q_lam_t_target,
+    )
+    loss_r = jnp.mean(huber_loss(td_r, bc.huber_delta))
+    loss_c = jnp.mean(huber_loss(td_c, bc.huber_delta))
+    taken = lambda x: jnp.mean(jnp.take_along_axis(x, action[:, None], axis=-1))
+    return loss_r + loss_c, {
+        "loss/td": loss_r,
+        "loss/cost_td": loss_c,
+        "q/mean": taken(q_r),
+        "q_cost/mean": taken(q_c),
+        "td/abs": jnp.mean(jnp.abs(td_r)),
+        "td_cost/abs": jnp.mean(jnp.abs(td_c)),
+        "munchausen/bonus": jnp.mean(bonus),
+        "loss/penalised_reward": jnp.mean(
+            lagrangian.lagrangian_reward(batch.reward, cost, lam)
+        ),
+    }
+
+
 def loss(
     params: Params, target_params: ArrayTree, batch: Transition, config: Config
 ) -> tuple[Array, Metrics]:
-    r"""Return the base agent's loss on the penalised reward :math:`r - \lambda c`.
+    r"""Return the critic loss at the multiplier ``params.lam`` (see :data:`CRITICS`).
 
-    The multiplier ``params.lam`` is a constant of the critic's loss (no gradient
-    flows into it; it moves by :func:`multiplier_update`). With ``lam = 0`` this
-    is exactly :func:`agents.mvi.loss`.
+    ``"penalised"``: the base agent's loss on the penalised reward
+    :math:`r - \lambda c` (with ``lam = 0`` exactly :func:`agents.mvi.loss`).
+    ``"separate"``: the sum of the reward critic's Munchausen loss and the cost
+    critic's expected-SARSA loss, both under
+    :math:`\bar\pi = \mathrm{softmax}((\bar q_r - \lambda \bar q_c)/\tau)` (the
+    equations are in the module docstring). The multiplier is a constant of
+    the loss (no gradient flows into it; it moves by :func:`multiplier_update`).
 
     Args:
       params: :class:`Params` (``q`` differentiated, ``lam`` stopped).
-      target_params: the base agent's target-network parameters.
+      target_params: the target-network parameters.
       batch: ``Transition[B]`` with ``extras["cost"]``.
       config: the config.
 
     Returns:
       ``(loss, metrics)``: the base agent's metrics plus
-      ``"loss/penalised_reward"``.
+      ``"loss/penalised_reward"`` (and the cost critic's, module docstring).
+
+    Raises:
+      KeyError: if the batch carries no cost.
     """
+    if config.critic == "separate":
+        return _separate_loss(params, target_params, batch, config)
     penalised = penalised_batch(batch, params.lam)
     value, metrics = mvi.loss(params.q, target_params, penalised, config.base)
     return value, {**metrics, "loss/penalised_reward": jnp.mean(penalised.reward)}
@@ -397,12 +574,14 @@ def update(state: State, data: Transition, config: Config) -> tuple[State, Metri
       :func:`multiplier_update`).
     """
     base, metrics = _value_loop.update(
-        state.base, data, config.base, loss_fn=_critic_loss(state.lam, config)
+        state.base, data, config.base, loss_fn=_network_loss(state.lam, config)
     )
     return state.replace(base=base), metrics
 
 
-def _critic_loss(lam: Array, config: Config):
+def _network_loss(lam: Array, config: Config) -> _value_loop.LossFn:
+    """:func:`loss` as a function of the network parameters at multiplier ``lam``."""
+
     def loss_fn(q, target_params, batch, base_config):
         del base_config
         return loss(Params(q=q, lam=lam), target_params, batch, config)
@@ -467,57 +646,14 @@ def multiplier_update(
 # ----------------------------------------------------------------------- training loop
 
 
-def _log_env(env: Any) -> Any:
-    return env if isinstance(env, LogWrapper) else LogWrapper(env)
-
-
-def _inner_env(env: Any) -> Any:
-    return env.env if isinstance(env, LogWrapper) else env
-
-
-def _iteration(
-    state: State, _: Any, config: Config, env: Any, env_params: Any
+def _after_iteration(
+    state: State,
+    tr: Transition,
+    info: dict[str, Array],
+    config: Config,
+    env_params: Any,
 ) -> tuple[State, Metrics]:
-    """One iteration: act, store (with cost), maybe learn, step the multiplier."""
-    bc = config.base
-    base = state.base
-    # Same key splits as agents._value_loop._iteration (lambda = 0 identity).
-    key, k_act, k_step, k_learn = jax.random.split(base.key, 4)
-    # COLLECT
-    epsilon = _value_loop.epsilon_at(base.step, bc)
-    act_keys = jax.random.split(k_act, bc.num_envs)
-    params = state.params
-    policy = lambda o, k: act(params, o, k, config, epsilon=epsilon)
-    action = jax.vmap(policy)(base.obs, act_keys)
-    tr, env_state, obs, info = rollout.step(
-        k_step, env, env_params, base.env_state, base.obs, action, _EXTRAS
-    )
-    buffer = buffer_lib.add(base.buffer, tr.replace(extras={"cost": tr.extras["cost"]}))
-    step = base.step + 1
-    base = base.replace(buffer=buffer, env_state=env_state, obs=obs, key=key, step=step)
-    # LEARN (the critic, at the multiplier of this iteration)
-    batch_keys = jax.random.split(k_learn, bc.updates_per_iter)
-    batches = jax.vmap(lambda k: buffer_lib.sample(buffer, k, bc.batch_size))(
-        batch_keys
-    )
-    env_steps = step * bc.num_envs
-    frequency = jnp.maximum(jnp.asarray(bc.train_frequency, jnp.int32), 1)
-    should_learn = (env_steps >= bc.learning_starts) & (jnp.mod(step, frequency) == 0)
-    learner = base.replace(key=None, buffer=None)
-    learn = functools.partial(
-        _value_loop._learn, config=bc, loss_fn=_critic_loss(state.lam, config)
-    )
-    metric_shapes = jax.eval_shape(learn, learner, batches)[1]
-
-    def skip(s: Any, b: Transition) -> tuple[Any, Metrics]:
-        del b
-        return s, jax.tree.map(
-            lambda x: jnp.full(x.shape, jnp.nan, x.dtype), metric_shapes
-        )
-
-    learner, learn_metrics = jax.lax.cond(should_learn, learn, skip, learner, batches)
-    base = learner.replace(key=key, buffer=buffer)
-    # MULTIPLIER: discounted episode costs of the episodes that ended.
+    """Step the multiplier on the discounted costs of the episodes that ended."""
     budget, _ = budget_from_params(env_params, "agents.constrained")
     running = state.episode_cost + tr.extras["discounted_cost"]
     ended = jnp.logical_or(tr.terminated, tr.truncated)
@@ -538,24 +674,42 @@ def _iteration(
         jnp.nan,
     )
     metrics = {
-        **learn_metrics,
-        **_value_loop._episode_metrics(info),
         "episode/cost": mean_cost,
         "episode/discounted_cost": violation + budget,
         "lagrange/lambda": lam,
         "lagrange/violation": violation,
-        "train/epsilon": epsilon,
-        "train/env_steps": env_steps,
-        "train/num_updates": base.num_updates,
     }
     new_state = state.replace(
-        base=base,
         lam=lam,
         prev_violation=prev_violation,
         num_violations=num_violations,
         episode_cost=jnp.where(ended, 0.0, running),
     )
     return new_state, metrics
+
+
+def _extension(config: Config, env_params: Any) -> _value_loop.Extension:
+    """The multiplier as an extension of the base agent's iteration."""
+
+    def init_state(base: _value_loop.State) -> State:
+        return State(
+            base=base,
+            lam=jnp.asarray(config.lambda0, jnp.float32),
+            prev_violation=jnp.zeros((), jnp.float32),
+            num_violations=jnp.zeros((), jnp.int32),
+            episode_cost=jnp.zeros((config.base.num_envs,), jnp.float32),
+        )
+
+    def after_iteration(state, tr, info):
+        return _after_iteration(state, tr, info, config, env_params)
+
+    return _value_loop.Extension(
+        init=init_state,
+        params=lambda q, state: Params(q=q, lam=state.lam),
+        after_iteration=after_iteration,
+        info_keys=_INFO_KEYS,
+        buffer_keys=("cost",),
+    )
 
 
 def _evaluate(
@@ -581,26 +735,26 @@ def _evaluate(
     }
 
 
-def _run_chunk(
-    state: State, config: Config, env: Any, env_params: Any
-) -> tuple[State, Metrics]:
-    body = functools.partial(
-        _iteration, config=config, env=_log_env(env), env_params=env_params
-    )
-    state, metrics = jax.lax.scan(body, state, None, length=config.iters_per_chunk)
-    # EVALUATE (greedy, at the end of the chunk; NaN on the chunk's other rows)
-    nan_row = jnp.full((config.iters_per_chunk,), jnp.nan, jnp.float32)
-    names = ("eval/return", "eval/length", "eval/cost")
-    if config.base.num_eval_episodes > 0:
-        key, k_eval = jax.random.split(state.base.key)
-        state = state.replace(base=state.base.replace(key=key))
-        out = _evaluate(state.params, k_eval, config, env, env_params)
-        for name in names:
-            metrics[name] = nan_row.at[-1].set(out[name])
-    else:
-        for name in names:
-            metrics[name] = nan_row
-    return state, metrics
+def _loop_fns(config: Config) -> dict[str, Any]:
+    """``loss_fn``, ``act_fn`` and ``eval_fn`` for the shared loop.
+
+    The loop passes the base config (``config.base``, or a variant of it, e.g.
+    the loop's one-episode probe of the evaluation's metric names), which is
+    put back into the constrained config.
+    """
+
+    def loss_fn(params, target_params, batch, base_config):
+        return loss(params, target_params, batch, config.replace(base=base_config))
+
+    def act_fn(params, obs, key, base_config, *, greedy=False, epsilon=None):
+        cfg = config.replace(base=base_config)
+        return act(params, obs, key, cfg, greedy=greedy, epsilon=epsilon)
+
+    def eval_fn(params, key, base_config, env, env_params):
+        cfg = config.replace(base=base_config)
+        return _evaluate(params, key, cfg, env, env_params)
+
+    return {"loss_fn": loss_fn, "act_fn": act_fn, "eval_fn": eval_fn}
 
 
 def make_run(config: Config, env: Any, env_params: Any):
@@ -619,12 +773,13 @@ def make_run(config: Config, env: Any, env_params: Any):
     """
     config_lib.validate(config)
     budget_from_params(env_params, "agents.constrained")
-    inner = _inner_env(env)
-
-    def run(state: State) -> tuple[State, Metrics]:
-        return _run_chunk(state, config, inner, env_params)
-
-    return run
+    return _value_loop.make_run(
+        config.base,
+        env,
+        env_params,
+        extension=_extension(config, env_params),
+        **_loop_fns(config),
+    )
 
 
 def make_train(config: Config, env: Any, env_params: Any):
@@ -634,7 +789,13 @@ def make_train(config: Config, env: Any, env_params: Any):
     ``jax.vmap`` over keys; multiplier step sizes, budgets (in ``env_params``)
     and the base agent's traced fields are further ``vmap`` axes.
     """
-    run = make_run(config, env, env_params)
-    return chunked_train(
-        lambda key: init(key, env, env_params, config), run, config.num_chunks
+    config_lib.validate(config)
+    budget_from_params(env_params, "agents.constrained")
+    return _value_loop.make_train(
+        config.base,
+        env,
+        env_params,
+        outputs_per_action=_outputs_per_action(config),
+        extension=_extension(config, env_params),
+        **_loop_fns(config),
     )

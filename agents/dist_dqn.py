@@ -94,7 +94,13 @@ from envs.stock import StockParams, StockWrapper, split_stock, with_stock
 from envs.wrappers import LogWrapper
 from jaxrl import rollout
 from jaxrl import transition as transition_lib
-from jaxrl.config import check_positive, check_range, is_concrete, static
+from jaxrl.config import (
+    check_order,
+    check_positive,
+    check_range,
+    is_concrete,
+    static,
+)
 from jaxrl.errors import ConfigError
 from jaxrl.ops import distributional as dist
 from jaxrl.transition import Transition
@@ -205,12 +211,12 @@ class Config(dqn.Config):
         check_range("alpha", self.alpha, 0.0, 1.0, low_inclusive=False)
         check_range("kappa", self.kappa, 0.0)
         check_positive("stock_scale", self.stock_scale)
-        for name in ("v_min", "v_max", "threshold", "set_point", "stock0"):
+        for name in ("threshold", "set_point", "stock0"):
             check_range(name, getattr(self, name))  # finite, not NaN
-        check_range("stock0_low", self.stock0_low)
-        check_range("stock0_high", self.stock0_high)
-        _check_order(self, "v_min", "v_max", strict=True)
-        _check_order(self, "stock0_low", "stock0_high", strict=False)
+        check_order("v_min", self.v_min, "v_max", self.v_max)
+        check_order(
+            "stock0_low", self.stock0_low, "stock0_high", self.stock0_high, strict=False
+        )
         if self.objective in ("threshold", "homeostatic", "utility"):
             c0, low, high = self.initial_stock, self.stock0_low, self.stock0_high
             if all(is_concrete(x) for x in (c0, low, high)) and not (
@@ -221,18 +227,6 @@ class Config(dqn.Config):
                     f"outside the training stock range [stock0_low, stock0_high] = "
                     f"[{float(low):g}, {float(high):g}]"
                 )
-
-
-def _check_order(config: Config, low: str, high: str, *, strict: bool) -> None:
-    lo, hi = getattr(config, low), getattr(config, high)
-    if is_concrete(lo) and is_concrete(hi):
-        bad = float(lo) >= float(hi) if strict else float(lo) > float(hi)
-        if bad:
-            relation = "<" if strict else "<="
-            raise ConfigError(
-                f"{low} must be {relation} {high}, got {low}={float(lo):g}, "
-                f"{high}={float(hi):g}"
-            )
 
 
 # ------------------------------------------------------------------------- environment

@@ -166,9 +166,7 @@ class Config:
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the first invalid field."""
         for name in ("num_chunks", "iters_per_chunk", "oracle_iters", "value_iters"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
+            config_lib.check_integer(name, getattr(self, name))
         if self.value_loss not in dual.VALUE_LOSSES:
             raise ConfigError(
                 f"value_loss must be one of {', '.join(dual.VALUE_LOSSES)}, "
@@ -461,7 +459,8 @@ def act(
 ) -> Array:
     """Pick an action for one observation from the extracted policy ``params.pi``.
 
-    ``obs`` is a one-hot ``[S]`` vector (float) or a state index ``[]`` (int).
+    ``obs`` is a one-hot ``[S]`` vector or an integer state index ``[]``
+    (:func:`envs.finite_mdp.state_index`).
     ``greedy=True`` takes the policy's mode (ties towards the lowest index; an
     in-data action). Otherwise the action is sampled from ``pi(.|s)`` and
     replaced by a uniformly random one with probability ``config.epsilon``.
@@ -476,9 +475,8 @@ def act(
     Returns:
       ``[]`` int32 action.
     """
-    obs = jnp.asarray(obs)
     pi = params.pi
-    pi_s = pi[obs] if obs.ndim == 0 else obs.astype(pi.dtype) @ pi
+    pi_s = pi[finite_mdp.state_index(obs, pi.shape[0])]
     if greedy:
         return jnp.argmax(pi_s).astype(jnp.int32)
     k_explore, k_random, k_policy = jax.random.split(key, 3)

@@ -77,7 +77,6 @@ from agents import vi_tabular
 from envs import finite_mdp
 from jaxrl import config as config_lib
 from jaxrl.config import static
-from jaxrl.errors import ConfigError
 from jaxrl.loop import chunked_train
 from jaxrl.mdp import FiniteMDP
 from jaxrl.ops import exact_dp, tsallis
@@ -148,9 +147,7 @@ class Config:
             "oracle_iters",
             "normalizer_iters",
         ):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
+            config_lib.check_integer(name, getattr(self, name))
         config_lib.check_range("alpha", self.alpha, 0.0, 1.0)
         config_lib.check_range("tau", self.tau, 0.0)
         config_lib.check_range("q", self.q, 1.0)
@@ -231,7 +228,8 @@ def act(
 ) -> Array:
     """Pick an action for one observation from the table ``params = q[S, A]``.
 
-    ``obs`` is a one-hot ``[S]`` vector (float) or a state index ``[]`` (int).
+    ``obs`` is a one-hot ``[S]`` vector or an integer state index ``[]``
+    (:func:`envs.finite_mdp.state_index`).
     ``greedy=True`` takes ``argmax_a q(s, a)`` (ties towards the lowest index).
     Otherwise the action is sampled from the regularised policy
     ``G_{tau,q}(q)(.|s)`` (uniform over the maximisers at ``tau = 0``), and
@@ -247,11 +245,7 @@ def act(
     Returns:
       ``[]`` int32 action.
     """
-    obs = jnp.asarray(obs)
-    if obs.ndim == 0:
-        q_s = params[obs]
-    else:
-        q_s = obs.astype(params.dtype) @ params
+    q_s = params[finite_mdp.state_index(obs, params.shape[0])]
     if greedy:
         return jnp.argmax(q_s).astype(jnp.int32)
     k_explore, k_random, k_policy = jax.random.split(key, 3)

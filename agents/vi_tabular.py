@@ -43,7 +43,6 @@ from flax import struct
 from envs import finite_mdp
 from jaxrl import config as config_lib
 from jaxrl.config import static
-from jaxrl.errors import ConfigError
 from jaxrl.loop import chunked_train
 from jaxrl.mdp import FiniteMDP
 from jaxrl.ops import exact_dp
@@ -80,9 +79,7 @@ class Config:
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the first invalid field."""
         for name in ("num_chunks", "iters_per_chunk", "oracle_iters"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
+            config_lib.check_integer(name, getattr(self, name))
         config_lib.check_range("noise_std", self.noise_std, 0.0)
         config_lib.check_range("epsilon", self.epsilon, 0.0, 1.0)
 
@@ -129,7 +126,8 @@ def act(
 ) -> Array:
     """Pick an action for one observation from the table ``params = q[S, A]``.
 
-    ``obs`` is a one-hot ``[S]`` vector (float) or a state index ``[]`` (int).
+    ``obs`` is a one-hot ``[S]`` vector or an integer state index ``[]``
+    (:func:`envs.finite_mdp.state_index`).
     Greedy actions break ties towards the lowest index; with ``greedy=False`` a
     uniformly random action is taken with probability ``config.epsilon``.
 
@@ -143,11 +141,7 @@ def act(
     Returns:
       ``[]`` int32 action.
     """
-    obs = jnp.asarray(obs)
-    if obs.ndim == 0:
-        q_s = params[obs]
-    else:
-        q_s = obs.astype(params.dtype) @ params
+    q_s = params[finite_mdp.state_index(obs, params.shape[0])]
     best = jnp.argmax(q_s).astype(jnp.int32)
     if greedy:
         return best

@@ -61,6 +61,7 @@ __all__ = [
     "EnvParams",
     "FiniteMDPEnv",
     "OBSERVATIONS",
+    "state_index",
     "garnet",
     "chain",
     "gridworld",
@@ -106,6 +107,59 @@ def mdp_from_params(env_params: Any, user: str) -> FiniteMDP:
 
 OBSERVATIONS = ("one_hot", "index")
 """Observation formats: ``"one_hot"`` (float32 ``[S]``) or ``"index"`` (int32)."""
+
+
+def state_index(
+    obs: ArrayLike, num_states: int | None = None, *, batch_ndim: int = 0
+) -> Array:
+    """Return the MDP state index of :class:`FiniteMDPEnv` observations.
+
+    The inverse of the env's observation encoding, for both formats of
+    :data:`OBSERVATIONS`: an ``"index"`` observation has ``batch_ndim`` axes
+    and is returned as int32; a ``"one_hot"`` observation has one more axis,
+    ``[..., S]``, and its position of the one is returned (``argmax``; exact for
+    one-hot vectors of any dtype). Tabular agents use it to pick the row of
+    their ``[S, A]`` tables, so they accept either format.
+
+    Args:
+      obs: ``[*batch]`` integer indices or ``[*batch, S]`` one-hot vectors.
+      num_states: static ``S``, if known: the width a one-hot must have.
+      batch_ndim: static number of leading batch axes (0 for one observation,
+        as in an agent's ``act``).
+
+    Returns:
+      ``[*batch]`` int32 state indices.
+
+    Raises:
+      ConfigError: if ``obs`` has neither ``batch_ndim`` nor ``batch_ndim + 1``
+        axes, if an index observation is not an integer, or if a one-hot's last
+        axis is not ``num_states`` wide.
+
+    Examples:
+      >>> obs = jax.nn.one_hot(jnp.array([2, 0]), 4)  # two one-hot observations
+      >>> state_index(obs, 4, batch_ndim=1)
+      Array([2, 0], dtype=int32)
+      >>> state_index(jnp.int32(3))
+      Array(3, dtype=int32)
+    """
+    obs = jnp.asarray(obs)
+    if obs.ndim == batch_ndim:
+        if not jnp.issubdtype(obs.dtype, jnp.integer):
+            raise ConfigError(
+                f"an index observation must be an integer, got dtype {obs.dtype}"
+            )
+        return obs.astype(jnp.int32)
+    if obs.ndim != batch_ndim + 1:
+        raise ConfigError(
+            f"observations must have {batch_ndim} axes (state index) or "
+            f"{batch_ndim + 1} (one-hot [..., S]), got shape {obs.shape}"
+        )
+    if num_states is not None and obs.shape[-1] != num_states:
+        raise ConfigError(
+            f"one-hot observations must have {num_states} entries (one per state), "
+            f"got shape {obs.shape}"
+        )
+    return jnp.argmax(obs, axis=-1).astype(jnp.int32)
 
 
 @struct.dataclass

@@ -50,6 +50,8 @@ __all__ = [
     "validate",
     "check_range",
     "check_positive",
+    "check_integer",
+    "check_order",
     "is_concrete",
 ]
 
@@ -70,17 +72,21 @@ def _fields(config: Any) -> tuple[dataclasses.Field, ...]:
 
 def static_fields(config: Any) -> dict[str, Any]:
     """Return ``{name: value}`` of the static fields of ``config``."""
-    return {f.name: getattr(config, f.name) for f in _fields(config) if is_static_field(f)}
+    return {
+        f.name: getattr(config, f.name) for f in _fields(config) if is_static_field(f)
+    }
 
 
 def traced_fields(config: Any) -> dict[str, Any]:
     """Return ``{name: value}`` of the traced (pytree-leaf) fields of ``config``."""
     return {
-        f.name: getattr(config, f.name) for f in _fields(config) if not is_static_field(f)
+        f.name: getattr(config, f.name)
+        for f in _fields(config)
+        if not is_static_field(f)
     }
 
 
-# ----------------------------------------------------------------------------- overrides
+# ---------------------------------------------------------------------------- overrides
 
 
 def _parse_value(text: str, current: Any, name: str) -> Any:
@@ -103,7 +109,9 @@ def _parse_value(text: str, current: Any, name: str) -> Any:
         if isinstance(current, float) or isinstance(current, np.ndarray | jax.Array):
             return float(text)
         if isinstance(current, tuple):
-            parsed = json.loads(text) if text.strip().startswith("[") else text.split(",")
+            parsed = (
+                json.loads(text) if text.strip().startswith("[") else text.split(",")
+            )
             return tuple(
                 _parse_value(str(v), current[0] if current else v, name) for v in parsed
             )
@@ -119,7 +127,7 @@ def _parse_value(text: str, current: Any, name: str) -> Any:
 
 
 def apply_overrides(config: Any, overrides: Iterable[str] | Mapping[str, Any]) -> Any:
-    """Return ``config`` with ``k=v`` overrides applied (dotted keys reach nested configs).
+    """Return ``config`` with ``k=v`` overrides applied (dotted keys reach sub-configs).
 
     Args:
       config: a config dataclass.
@@ -147,7 +155,9 @@ def apply_overrides(config: Any, overrides: Iterable[str] | Mapping[str, Any]) -
     return config
 
 
-def _set_path(config: Any, path: list[str], value: Any, is_text: bool, full: str) -> Any:
+def _set_path(
+    config: Any, path: list[str], value: Any, is_text: bool, full: str
+) -> Any:
     names = [f.name for f in _fields(config)]
     head = path[0]
     if head not in names:
@@ -158,15 +168,21 @@ def _set_path(config: Any, path: list[str], value: Any, is_text: bool, full: str
     current = getattr(config, head)
     if len(path) > 1:
         if not dataclasses.is_dataclass(current):
-            raise ConfigError(f"config field {head!r} has no sub-field {'.'.join(path[1:])!r}")
-        return config.replace(**{head: _set_path(current, path[1:], value, is_text, full)})
+            raise ConfigError(
+                f"config field {head!r} has no sub-field {'.'.join(path[1:])!r}"
+            )
+        return config.replace(
+            **{head: _set_path(current, path[1:], value, is_text, full)}
+        )
     if dataclasses.is_dataclass(current):
-        raise ConfigError(f"config field {full!r} is a nested config; set its fields with dots")
+        raise ConfigError(
+            f"config field {full!r} is a nested config; set its fields with dots"
+        )
     new = _parse_value(value, current, full) if is_text else value
     return config.replace(**{head: new})
 
 
-# ----------------------------------------------------------------------------- JSON
+# --------------------------------------------------------------------------------- JSON
 
 
 def _plain(value: Any) -> Any:
@@ -243,7 +259,7 @@ def from_json(cls_or_config: Any, text: str) -> Any:
 
 
 def stack_configs(configs: Sequence[Any]) -> Any:
-    """Stack configs that differ only in traced fields into one config with a leading axis.
+    """Stack configs differing only in traced fields into one with a leading axis.
 
     The result is vmappable: ``jax.vmap(f)(stack_configs(cs))`` equals
     ``[f(c) for c in cs]`` stacked.
@@ -298,7 +314,10 @@ def grid(config: Any, **axes: Sequence[Any]) -> tuple[Any, list[dict[str, Any]]]
     names = list(axes)
     for name in names:
         _check_traced_path(config, name.split("."), name)
-    points = [dict(zip(names, vals, strict=True)) for vals in itertools.product(*axes.values())]
+    points = [
+        dict(zip(names, vals, strict=True))
+        for vals in itertools.product(*axes.values())
+    ]
     if not points:
         raise ConfigError("grid has no points (an axis is empty)")
     configs = [apply_overrides(config, p) for p in points]
@@ -322,7 +341,7 @@ def _check_traced_path(config: Any, path: list[str], full: str) -> None:
         )
 
 
-# ----------------------------------------------------------------------------- validation
+# --------------------------------------------------------------------------- validation
 
 
 def is_concrete(value: Any) -> bool:
@@ -360,6 +379,76 @@ def check_range(
 def check_positive(name: str, value: Any) -> None:
     """Raise :class:`ConfigError` unless ``value > 0`` (element-wise, concrete only)."""
     check_range(name, value, 0.0, math.inf, low_inclusive=False)
+
+
+def check_integer(name: str, value: Any, low: int = 1) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is an integer ``>= low``.
+
+    For static fields (sizes, loop lengths): Python or NumPy integers pass,
+    ``bool`` and floats (even integral ones such as ``2.0``) do not.
+
+    Examples:
+      >>> check_integer("num_chunks", 3)
+      >>> check_integer("num_chunks", 0)
+      Traceback (most recent call last):
+      ...
+      jaxrl.errors.ConfigError: num_chunks must be an integer >= 1, got 0
+    """
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | np.integer)
+        or value < low
+    ):
+        raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
+
+
+def check_order(
+    low_name: str,
+    low: Any,
+    high_name: str,
+    high: Any,
+    *,
+    strict: bool = True,
+) -> None:
+    """Raise :class:`ConfigError` unless ``low < high`` (``<=`` if not ``strict``).
+
+    Both values must also be finite (not NaN, not infinite), checked first
+    with :func:`check_range`. Element-wise for stacked sweep configs (the first
+    offending pair is named); tracers are skipped, like :func:`check_range`.
+
+    Args:
+      low_name: name of the lower bound field (for the message).
+      low: its value (scalar or array, e.g. a stacked sweep).
+      high_name: name of the upper bound field.
+      high: its value (broadcastable against ``low``).
+      strict: require ``low < high`` (default) or only ``low <= high``.
+
+    Raises:
+      ConfigError: naming both fields and the offending values.
+
+    Examples:
+      >>> check_order("v_min", -1.0, "v_max", 1.0)
+      >>> check_order("v_min", 1.0, "v_max", 1.0, strict=False)
+      >>> check_order("v_min", 1.0, "v_max", 1.0)
+      Traceback (most recent call last):
+      ...
+      jaxrl.errors.ConfigError: v_min must be < v_max, got v_min=1, v_max=1
+    """
+    for name, value in ((low_name, low), (high_name, high)):
+        check_range(name, value, low_inclusive=False, high_inclusive=False)  # finite
+    if not (is_concrete(low) and is_concrete(high)):
+        return
+    lo, hi = np.broadcast_arrays(
+        np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
+    )
+    bad = lo >= hi if strict else lo > hi
+    if np.any(bad):
+        relation = "<" if strict else "<="
+        first = np.argwhere(bad)[0] if bad.ndim else ()
+        raise ConfigError(
+            f"{low_name} must be {relation} {high_name}, got {low_name}="
+            f"{lo[tuple(first)]:g}, {high_name}={hi[tuple(first)]:g}"
+        )
 
 
 def validate(config: Any) -> Any:

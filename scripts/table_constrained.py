@@ -14,11 +14,13 @@ Three parts (ALGORITHMS.md section 5):
 2. ``iterates.png``: ``lambda_k`` and ``J_c(pi_k)`` against ``k`` for GDA and
    ReLOAD on the first CMDP (the oscillation picture), with ``lambda*`` and
    the budget.
-3. **deep**: ``agents.constrained`` (M-DQN base, ``lagrangian`` and ``reload``,
-   plus the unconstrained agent ``eta_lambda = 0``) on
-   ``CartPole-Constrained-v0`` at several budgets, seeds x configs in one
-   jitted call per budget; final greedy return and episode cost (mean of the
-   last evaluations) over seeds.
+3. **deep**: on ``CartPole-Constrained-v0`` at several budgets, two policy
+   players, each ``lagrangian`` and ``reload`` plus the unconstrained agent
+   (``eta_lambda = 0``): ``agents.constrained`` (``base = mdqn``, seeds in one
+   jitted call per budget and method) and ``agents.ppo_lagrangian``
+   (``base = ppo``, with a cost critic; budgets x {unconstrained, lagrangian}
+   x seeds in one jitted call, ReLOAD in a second); final greedy return and
+   episode cost (mean of the last evaluations) over seeds.
 
 Writes ``<out>/constrained/``: ``table.md``, ``tabular.csv``, ``deep.csv``,
 ``iterates.png`` and ``results.json``.
@@ -38,14 +40,23 @@ import jax.numpy as jnp
 import numpy as np
 
 import envs
-from agents import cmdp_tabular
+from agents import cmdp_tabular, ppo_lagrangian
 from agents import constrained as deep
 from envs import finite_mdp as fm
 from jaxrl import metrics as jmetrics
+from jaxrl.config import stack_configs
 from jaxrl.errors import ConfigError
 from scripts import cmdp_lp
 
-__all__ = ["TABLE", "Budget", "BUDGETS", "run_tabular", "run_deep", "run"]
+__all__ = [
+    "TABLE",
+    "Budget",
+    "BUDGETS",
+    "run_tabular",
+    "run_deep",
+    "run_deep_ppo",
+    "run",
+]
 
 TABLE = "constrained"
 METHODS = ("gda", "reload")
@@ -65,13 +76,16 @@ class Budget:
     deep_iters_per_chunk: int
     deep_budgets: tuple[float, ...]
     x_band: float = 1.0
+    ppo_chunks: int = 2  # PPO-Lagrangian: chunks of ppo_iters_per_chunk rollouts
+    ppo_iters_per_chunk: int = 2  # (one rollout = 8 envs x 128 steps)
 
 
 BUDGETS = {
     "tiny": Budget(3, 4, 2, 300, (0.1, 0.5), 1, 2, 40, (25.0,)),
-    "small": Budget(16, 6, 3, 5000, (0.1, 0.5, 1.0), 2, 10, 1000, (10.0, 50.0)),
+    "small": Budget(16, 6, 3, 5000, (0.1, 0.5, 1.0), 2, 10, 1000, (10.0, 50.0),
+                    ppo_chunks=10, ppo_iters_per_chunk=20),  # 205k steps
     "full": Budget(64, 10, 3, 20000, (0.05, 0.1, 0.5, 1.0, 2.0), 5, 25, 1000,
-                   (5.0, 10.0, 25.0, 50.0)),
+                   (5.0, 10.0, 25.0, 50.0), ppo_chunks=10, ppo_iters_per_chunk=49),
 }  # fmt: skip
 
 
@@ -209,17 +223,98 @@ def run_deep(key: Any, budget: Budget) -> list[dict]:
             ret = np.asarray(metrics["eval/return"][:, period - 1 :: period])[:, -last:]
             cost = np.asarray(metrics["eval/cost"][:, period - 1 :: period])[:, -last:]
             lam = np.asarray(metrics["lagrange/lambda"][:, -1])
-            r, c = jmetrics.summarize(ret.mean(-1)), jmetrics.summarize(cost.mean(-1))
-            rows.append({
-                "budget": b, "agent": name, "seeds": budget.deep_seeds,
-                "env_steps": base.total_env_steps,
-                "return_mean": r["mean"], "return_ci_low": r["ci_low"],
-                "return_ci_high": r["ci_high"], "cost_mean": c["mean"],
-                "cost_ci_low": c["ci_low"], "cost_ci_high": c["ci_high"],
-                "lambda_final": float(lam.mean()),
-                "within_budget": float(np.mean(cost.mean(-1) <= b)),
-            })  # fmt: skip
+            rows.append(
+                _deep_row(
+                    b,
+                    "mdqn",
+                    name,
+                    budget,
+                    base.total_env_steps,
+                    ret.mean(-1),
+                    cost.mean(-1),
+                    lam,
+                )
+            )
     return rows
+
+
+def _deep_row(
+    b: float,
+    base: str,
+    name: str,
+    budget: Budget,
+    steps: int,
+    ret: np.ndarray,
+    cost: np.ndarray,
+    lam: np.ndarray,
+) -> dict:
+    r, c = jmetrics.summarize(ret), jmetrics.summarize(cost)
+    return {
+        "budget": b, "base": base, "agent": name, "seeds": budget.deep_seeds,
+        "env_steps": steps,
+        "return_mean": r["mean"], "return_ci_low": r["ci_low"],
+        "return_ci_high": r["ci_high"], "cost_mean": c["mean"],
+        "cost_ci_low": c["ci_low"], "cost_ci_high": c["ci_high"],
+        "lambda_final": float(lam.mean()),
+        "within_budget": float(np.mean(cost <= b)),
+    }  # fmt: skip
+
+
+def run_deep_ppo(key: Any, budget: Budget) -> list[dict]:
+    """PPO-Lagrangian and PPO-ReLOAD on CartPole-Constrained-v0: return, cost vs budget.
+
+    ``agents.ppo_lagrangian.cartpole_config`` (8 environments x 128 steps per
+    rollout) with ``ppo_chunks * ppo_iters_per_chunk`` rollouts. Budgets (a
+    ``vmap`` over the env params) x {unconstrained (``eta_lambda = 0``),
+    lagrangian} x seeds is one jitted call, the same for ReLOAD (its method is
+    static).
+    """
+    env, params = envs.make("CartPole-Constrained-v0")
+    base = ppo_lagrangian.cartpole_config().base.replace(
+        num_chunks=budget.ppo_chunks, iters_per_chunk=budget.ppo_iters_per_chunk
+    )
+    if budget.ppo_chunks * budget.ppo_iters_per_chunk < 20:  # tiny: a smoke run
+        base = base.replace(num_eval_episodes=2, eval_max_steps=100)
+    else:
+        base = base.replace(num_eval_episodes=8)
+    groups = (
+        (("unconstrained", "lagrangian"), [
+            ppo_lagrangian.cartpole_config("lagrangian", base=base, eta_lambda=0.0),
+            ppo_lagrangian.cartpole_config("lagrangian", base=base),
+        ]),
+        (("reload",), [ppo_lagrangian.cartpole_config("reload", base=base)]),
+    )  # fmt: skip
+    env_params = [
+        params.replace(cost_limit=b, x_band=budget.x_band) for b in budget.deep_budgets
+    ]
+    stacked_params = jax.tree.map(lambda *x: jnp.stack(x), *env_params)
+    keys = jax.random.split(key, budget.deep_seeds)
+    period = base.iters_per_chunk
+    last = min(3, base.num_chunks)
+    out: dict[tuple[float, str], dict] = {}
+
+    def one(p: Any, c: ppo_lagrangian.Config, k: Any) -> dict:
+        return ppo_lagrangian.make_train(c, env, p)(k)[1]
+
+    for names, configs in groups:
+        sweep = jax.vmap(jax.vmap(one, (None, None, 0)), (None, 0, None))
+        sweep = jax.jit(jax.vmap(sweep, (0, None, None)))  # [budgets, configs, seeds]
+        metrics = sweep(stacked_params, stack_configs(configs), jax.random.clone(keys))
+        ret = np.asarray(metrics["eval/return"][..., period - 1 :: period])
+        cost = np.asarray(metrics["eval/cost"][..., period - 1 :: period])
+        lam = np.asarray(metrics["lagrange/lambda"][..., -1])
+        for i, b in enumerate(budget.deep_budgets):
+            for j, name in enumerate(names):
+                out[(b, name)] = _deep_row(
+                    b, "ppo", name, budget, base.total_env_steps,
+                    ret[i, j][:, -last:].mean(-1), cost[i, j][:, -last:].mean(-1),
+                    lam[i, j],
+                )  # fmt: skip
+    return [
+        out[(b, name)]
+        for b in budget.deep_budgets
+        for name in ("unconstrained", "lagrangian", "reload")
+    ]
 
 
 def _csv(path: str, rows: list[dict]) -> None:
@@ -269,7 +364,7 @@ def run(
     table_dir = os.path.join(out, TABLE)
     os.makedirs(table_dir, exist_ok=True)
     cache = os.path.join(table_dir, "results.json")
-    meta = {"budget": dataclasses.asdict(sizes), "seed": seed, "version": 1}
+    meta = {"budget": dataclasses.asdict(sizes), "seed": seed, "version": 2}
     start = time.perf_counter()
     if resume and os.path.exists(cache):
         with open(cache) as f:
@@ -277,12 +372,14 @@ def run(
         if saved.get("meta") == json.loads(json.dumps(meta)):
             print(f"[{TABLE}/{budget}] reusing {cache}", file=log)
             return {"dir": table_dir, **saved["results"], "wall_time": 0.0}
-    k_tab, k_deep = jax.random.split(jax.random.key(seed))
+    k_tab, k_deep, k_ppo = jax.random.split(jax.random.key(seed), 3)
     print(f"[{TABLE}/{budget}] tabular: {sizes.num_cmdps} CMDPs", file=log)
     tab_rows, trace = run_tabular(k_tab, sizes)
     plot_iterates(trace, os.path.join(table_dir, "iterates.png"))
     print(f"[{TABLE}/{budget}] deep: CartPole-Constrained-v0", file=log)
     deep_rows = run_deep(k_deep, sizes)
+    print(f"[{TABLE}/{budget}] deep: PPO-Lagrangian / ReLOAD", file=log)
+    deep_rows += run_deep_ppo(k_ppo, sizes)
     _csv(os.path.join(table_dir, "tabular.csv"), tab_rows)
     _csv(os.path.join(table_dir, "deep.csv"), deep_rows)
     md = [
@@ -295,8 +392,9 @@ def run(
         "",
         "## Deep: CartPole-Constrained-v0, final greedy return and episode cost",
         "",
-        _markdown(deep_rows, ["budget", "agent", "seeds", "env_steps", "return_mean",
-                              "cost_mean", "lambda_final", "within_budget"]),
+        _markdown(deep_rows, ["budget", "base", "agent", "seeds", "env_steps",
+                              "return_mean", "cost_mean", "lambda_final",
+                              "within_budget"]),
         "",
     ]  # fmt: skip
     with open(os.path.join(table_dir, "table.md"), "w") as f:

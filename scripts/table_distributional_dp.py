@@ -252,30 +252,6 @@ def _markov_best(mdp: Any, config: ddp.Config) -> tuple[np.ndarray, np.ndarray, 
     return best
 
 
-def _markov_returns(
-    key: Any, env: Any, params: Any, probs: Any, num: int, horizon: int
-) -> Any:
-    """Discounted returns of ``num`` episodes of a stationary policy ``probs[S, A]``."""
-    gamma = params.mdp.gamma
-
-    def episode(k: Any) -> Any:
-        k_reset, k_run = jax.random.split(k)
-        _, state = env.reset_env(k_reset, params)
-
-        def step(carry: Any, _: Any) -> Any:
-            kk, state, weight, total = carry
-            kk, k_act, k_env = jax.random.split(kk, 3)
-            a = jax.random.categorical(k_act, jnp.log(probs[state.state]))
-            _, state, r, _, _ = env.step_env(k_env, state, a, params)
-            return (kk, state, weight * gamma, total + weight * r), None
-
-        init = (k_run, state, jnp.float32(1.0), jnp.float32(0.0))
-        (_, _, _, total), _ = jax.lax.scan(step, init, None, length=horizon)
-        return total
-
-    return jax.jit(jax.vmap(episode))(jax.random.split(key, num))
-
-
 def _exact_and_mc(task: str, budget: Budget, key: Any, log: Any) -> list[dict]:
     env, params, mdp = _task_env(task, budget.horizon)
     rows = []
@@ -295,20 +271,14 @@ def _exact_and_mc(task: str, budget: Budget, key: Any, log: Any) -> list[dict]:
                 np.asarray(sol.law),
                 float(sol.stock0),
             )
-        table = jnp.asarray(policy)
-        if objective == "markov":
-            rollouts = _markov_returns(
-                k, env, params, table, budget.mc_episodes, budget.horizon
-            )
-        else:
+        table = jnp.asarray(policy)  # int [S, K], or [S, A] probabilities (markov)
 
-            def episode(kk: Any, table: Any = table, c: Any = config, s0=stock0):
-                out = ddp.rollout(kk, env, params, table, c, s0, budget.horizon)
-                return out["return"]
+        def episode(kk: Any, table: Any = table, c: Any = config, s0=stock0):
+            out = ddp.rollout(kk, env, params, table, c, s0, budget.horizon)
+            return out["return"]
 
-            keys = jax.random.split(k, budget.mc_episodes)
-            rollouts = jax.jit(jax.vmap(episode))(keys)
-        g = np.asarray(rollouts, np.float64)
+        keys = jax.random.split(k, budget.mc_episodes)
+        g = np.asarray(jax.jit(jax.vmap(episode))(keys), np.float64)
         support = np.asarray(config.support)
         exact = law_stats(support, law, task)
         mc = sample_stats(g, task)

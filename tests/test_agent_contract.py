@@ -181,6 +181,22 @@ CASES = {
         },
         {"lr": 1e-2, "gamma": 0.9, "gae_lambda": 0.5, "clip_eps": 0.1, "ent_coef": 0.1},
     ),
+    "ppo_lagrangian": (
+        "CartPole-Constrained-v0",
+        {},
+        {
+            "base.num_envs": 2,
+            "base.num_steps": 8,
+            "base.num_minibatches": 2,
+            "base.update_epochs": 2,
+            "base.hidden_sizes": (8,),
+            "base.num_chunks": 2,
+            "base.iters_per_chunk": 3,
+            "base.num_eval_episodes": 2,
+            "base.eval_max_steps": 20,
+        },
+        {"eta_lambda": 0.5, "lambda0": 1.0, "base.lr": 1e-2, "cost_vf_coef": 1.0},
+    ),
     "vi_tabular": (
         "Garnet-v0",
         {"num_states": 6, "num_actions": 3, "branching": 2},

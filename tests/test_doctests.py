@@ -29,6 +29,12 @@ MODULES = [
     "envs.risk",
     "envs.offline",
     "scripts.make_datasets",
+    "envs.finite_mdp",
+    "agents.cmdp_tabular",
+    "agents.cmdp_tabular.exact",
+    "agents.cmdp_tabular.train",
+    "agents.distributional_dp",
+    "agents.ppo_lagrangian.networks",
 ]
 
 

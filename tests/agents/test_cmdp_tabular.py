@@ -438,6 +438,26 @@ class TestAgent:
         assert acts.dtype == jnp.int32
         freq = float(jnp.mean(acts == 1))
         assert abs(freq - 0.8) < 4 * np.sqrt(0.8 * 0.2 / 4000)
+        # every state, greedy and sampled, same keys: one-hot == index
+        states = jnp.arange(S)
+        for greedy in (True, False):
+
+            def per_state(obs, greedy=greedy):  # equal keys for every call
+                keys = jax.random.split(jax.random.key(3), 64)
+                act = jax.vmap(
+                    lambda o, k: ct.act(p, o, k, config, greedy=greedy),
+                    in_axes=(None, 0),
+                )
+                return jax.vmap(act, in_axes=(0, None))(obs, keys)
+
+            np.testing.assert_array_equal(
+                per_state(states), per_state(jax.nn.one_hot(states, S))
+            )
+        np.testing.assert_array_equal(
+            per_state(states, greedy=True)[:, 0], np.argmax(np.asarray(logits), axis=1)
+        )
+        with pytest.raises(ConfigError, match="one-hot observations must have 4"):
+            ct.act(p, jnp.ones(3), jax.random.key(4), config)
 
 
 class TestBadInput:

@@ -361,6 +361,18 @@ def test_invalid_config_raises(overrides, match):
         dist_dqn.make_train(TINY.replace(**overrides), env, params)
 
 
+def test_stacked_sweep_configs_are_order_checked_elementwise():
+    # one bad member of a vmapped sweep is named (jaxrl.config.check_order)
+    good = TINY.replace(v_min=-1.0, v_max=1.0, stock0_low=0.0, stock0_high=0.0)
+    dist_dqn.Config.validate(stack_configs([good, good.replace(v_min=-2.0)]))
+    for bad, match in (
+        (good.replace(v_min=1.0), "v_min must be < v_max, got v_min=1, v_max=1"),
+        (good.replace(stock0_low=0.5), "stock0_low must be <= stock0_high"),
+    ):
+        with pytest.raises(ConfigError, match=match):
+            dist_dqn.Config.validate(stack_configs([good, bad]))
+
+
 def test_gamma_must_match_a_finite_mdp():
     env, params = make_finite_mdp_env(_risky_mdp(0.9), max_steps=5, terminal=_TERMINAL)
     with pytest.raises(ConfigError, match="discount"):

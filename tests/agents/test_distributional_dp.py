@@ -7,6 +7,7 @@ rounded onto the grid and updated by randomly rounding (c_k + r) / gamma.
 
 from __future__ import annotations
 
+import functools
 import itertools
 
 import chex
@@ -54,6 +55,39 @@ def _np_execute(seed, mdp, policy, stocks, c0, horizon, n):
         cum = np.cumsum(P[s, a], axis=-1)
         s = np.minimum((rng.random(n)[:, None] > cum).sum(-1), S - 1)
     return G
+
+
+def _np_stock_weights(stocks, c):
+    """``[K]`` rounding law of stock ``c`` onto the grid (clipped at the ends)."""
+    K = len(stocks)
+    c = min(max(c, stocks[0]), stocks[-1])
+    j = min(max(int(np.searchsorted(stocks, c, side="right")) - 1, 0), K - 2)
+    w = (c - stocks[j]) / (stocks[j + 1] - stocks[j])
+    rho = np.zeros(K)
+    rho[j], rho[j + 1] = 1.0 - w, w
+    return rho
+
+
+def _np_memory_value(mdp, probs, stocks, c0):
+    """Exact value of a policy ``probs[S, K, A]`` executed with its stock memory.
+
+    The pair (state, grid memory) is a Markov chain: from ``(s, k)`` the action
+    ``a ~ probs[s, k]`` pays ``R[s, a]``, then ``s' ~ P[s, a]`` and the memory
+    is ``(c_k + R[s, a]) / gamma`` randomly rounded; one linear solve on it.
+    """
+    P, R, mu0, g = testing.np_mdp(mdp)
+    stocks = np.asarray(stocks, np.float64)
+    probs = np.asarray(probs, np.float64)
+    S, A, _ = P.shape
+    K = len(stocks)
+    T, r = np.zeros((S, K, S, K)), np.zeros((S, K))
+    for s, k, a in itertools.product(range(S), range(K), range(A)):
+        rho = _np_stock_weights(stocks, (stocks[k] + R[s, a]) / g)
+        r[s, k] += probs[s, k, a] * R[s, a]
+        T[s, k] += probs[s, k, a] * np.outer(P[s, a], rho)
+    M = np.eye(S * K) - g * T.reshape(S * K, S * K)
+    V = np.linalg.solve(M, r.reshape(-1)).reshape(S, K)
+    return mu0 @ V @ _np_stock_weights(stocks, float(c0))
 
 
 def _np_cvar(samples, alpha):
@@ -202,6 +236,35 @@ class TestObjectives:
 # ----------------------------------------------------------------------- Monte Carlo
 
 
+@pytest.fixture(scope="module")
+def stochastic_setup():
+    """A garnet, a small grid and jitted rollouts of a policy table (n episodes)."""
+    env, params = fm.make_garnet_env(seed=3, num_states=4, num_actions=3, gamma=0.8)
+    config = ddp_agent.Config(
+        num_atoms=11, v_min=0.0, v_max=5.0, num_stocks=5, stock_min=-2.0,
+        stock_max=2.0,
+    )  # fmt: skip
+    horizon = 60  # 0.8^60 / (1 - 0.8) ~ 8e-6
+
+    @jax.jit
+    def run(keys, policy):
+        episode = functools.partial(
+            ddp_agent.rollout,
+            env=env,
+            env_params=params,
+            policy=policy,
+            config=config,
+            stock0=0.3,
+            num_steps=horizon,
+        )
+        return jax.vmap(episode)(keys)
+
+    def returns(seed, policy):  # 3000 episodes (one compile per table shape)
+        return run(jax.random.split(jax.random.key(seed), 3000), policy)
+
+    return params.mdp, config, returns
+
+
 class TestMonteCarlo:
     def test_off_grid_rounding_laws_are_exact_for_the_executed_policy(self):
         # Stock grid with spacing 3: (c + r) / gamma = 2 (c + r) mostly falls off
@@ -302,6 +365,48 @@ class TestMonteCarlo:
         acts = np.asarray(roll["action"])[:, 2][at_d]
         lucky = np.asarray(roll["state"])[:, 1][at_d] == 1
         assert np.all(acts[lucky] == 0) and np.all(acts[~lucky] == 1)
+
+    def test_rollout_of_probability_tables_matches_exact_values(self, stochastic_setup):
+        # [S, A] (stock-blind) and [S, K, A] (stock-dependent) probabilities: the
+        # mean discounted return equals the exact value (numpy linear solves)
+        mdp, config, returns = stochastic_setup
+        P, R, mu0, g = testing.np_mdp(mdp)
+        rng = np.random.default_rng(0)
+        markov = rng.dirichlet(np.ones(3), size=4).astype(np.float32)  # [S, A]
+        P_pi = np.einsum("sa,sat->st", markov, P)
+        exact = mu0 @ np.linalg.solve(np.eye(4) - g * P_pi, (markov * R).sum(-1))
+        memory = rng.dirichlet(np.ones(3), size=(4, 5)).astype(np.float32)
+        exact_memory = _np_memory_value(mdp, memory, config.stocks, 0.3)
+        assert abs(exact_memory - exact) > 0.05  # the two policies differ
+        tiled = np.broadcast_to(markov[:, None], (4, 5, 3))
+        for seed, probs, value in (
+            (1, markov, exact),
+            (2, memory, exact_memory),
+            (3, tiled, _np_memory_value(mdp, tiled, config.stocks, 0.3)),
+        ):
+            G = np.asarray(returns(seed, jnp.asarray(probs))["return"], np.float64)
+            assert abs(G.mean() - value) < 4 * G.std() / np.sqrt(len(G)), probs.shape
+        np.testing.assert_allclose(exact, _np_memory_value(mdp, tiled, [-2, 2], 0.3))
+        # the actions are drawn from the table's row at (state, memory)
+        roll = returns(4, jnp.asarray(memory))
+        s, k = np.asarray(roll["state"]), np.asarray(roll["stock_index"])[:, :-1]
+        a = np.asarray(roll["action"])
+        at = (s == 1) & (k == 2)
+        freq = np.bincount(a[at], minlength=3) / at.sum()
+        np.testing.assert_allclose(freq, memory[1, 2], atol=4 / np.sqrt(at.sum()))
+
+    def test_integer_and_one_hot_tables_give_identical_rollouts(self, stochastic_setup):
+        # an integer table is executed exactly as its one-hot probabilities: the
+        # same key splits, the same actions, so bitwise equal trajectories
+        mdp, config, returns = stochastic_setup
+        table = jnp.asarray(np.random.default_rng(1).integers(0, 3, (4, 5)), jnp.int32)
+        a = returns(5, table)
+        b = returns(5, jax.nn.one_hot(table, 3, dtype=jnp.float32))
+        chex.assert_trees_all_equal(a, b)
+        G = np.asarray(a["return"], np.float64)
+        one_hot = np.eye(3)[np.asarray(table)]
+        value = _np_memory_value(mdp, one_hot, config.stocks, 0.3)
+        assert abs(G.mean() - value) < 4 * G.std() / np.sqrt(len(G))
 
 
 # -------------------------------------------------------------------- agent contract

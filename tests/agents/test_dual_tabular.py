@@ -320,6 +320,19 @@ def test_act_follows_the_extracted_policy(setup):
     assert int(
         dt.act(state.params, one_hot, jax.random.key(0), config, greedy=True)
     ) == int(greedy)
+
+    # every state, same keys, sampling with exploration: one-hot == index
+    def per_state(obs):  # equal keys for every call and state
+        keys = jax.random.split(jax.random.key(1), 64)
+        act = jax.vmap(
+            lambda o, k: dt.act(state.params, o, k, BASE.replace(epsilon=0.3)),
+            in_axes=(None, 0),
+        )
+        return jax.jit(jax.vmap(act, in_axes=(0, None)))(obs, keys)
+
+    np.testing.assert_array_equal(
+        per_state(jnp.arange(S)), per_state(jax.nn.one_hot(jnp.arange(S), S))
+    )
     sample = jax.jit(
         jax.vmap(lambda k, c: dt.act(state.params, jnp.int32(s), k, c), (0, None))
     )

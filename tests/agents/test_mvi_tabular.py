@@ -9,6 +9,7 @@ gaps are the soft-optimal ones divided by 1 - alpha (ALGORITHMS.md 1.1).
 
 from __future__ import annotations
 
+import functools
 import math
 
 import chex
@@ -403,6 +404,31 @@ class TestAct:
         for obs in (jnp.asarray(0), jax.nn.one_hot(0, 2)):
             assert set(self._sample(config, obs, n=50, greedy=True)) == {1}
         assert set(self._sample(config, jnp.asarray(1), n=50, greedy=True)) == {0}
+
+    def test_both_observation_formats_give_the_same_actions(self):
+        # every state, equal keys, sampling with exploration and greedy: one-hot
+        # and index observations select the same row, hence the same actions
+        config = mvi.Config(tau=0.5, q=2.0, epsilon=0.3)
+
+        @jax.jit
+        def both(states):
+            out = []
+            for obs in (states, jax.nn.one_hot(states, 2)):
+                for greedy in (False, True):
+                    keys = jax.random.split(jax.random.key(4), 200)  # equal keys
+                    act = functools.partial(
+                        mvi.act, self.TABLE, config=config, greedy=greedy
+                    )
+                    per_key = jax.vmap(act, (None, 0))
+                    out.append(jax.vmap(per_key, (0, None))(obs, keys))
+            return out
+
+        sampled, greedy, sampled_hot, greedy_hot = both(jnp.arange(2))
+        np.testing.assert_array_equal(sampled, sampled_hot)
+        np.testing.assert_array_equal(greedy, greedy_hot)
+        np.testing.assert_array_equal(greedy[:, 0], [1, 0])
+        with pytest.raises(ConfigError, match="one-hot observations must have 2"):
+            mvi.act(self.TABLE, jnp.ones(3), jax.random.key(0), config)
 
     def test_samples_follow_the_regularised_policy(self):
         config = mvi.Config(tau=0.5, q=2.0)

@@ -708,6 +708,7 @@ def probe_runs():
     return pi, np.asarray(value), np.asarray(metrics["eval/return"])[:, -1], chain
 
 
+@pytest.mark.slow  # shares probe_runs: ~1 min of training
 def test_learns_the_best_arm_of_a_bandit(probe_runs):
     pi, value, final_eval, _ = probe_runs
     for seed in (0, 1):
@@ -716,6 +717,7 @@ def test_learns_the_best_arm_of_a_bandit(probe_runs):
     np.testing.assert_allclose(final_eval[:2], 1.0)
 
 
+@pytest.mark.slow  # shares probe_runs: ~1 min of training
 def test_learns_to_advance_on_a_discounting_chain(probe_runs):
     pi, value, final_eval, chain = probe_runs
     for seed in (2, 3):
@@ -724,6 +726,7 @@ def test_learns_to_advance_on_a_discounting_chain(probe_runs):
     np.testing.assert_allclose(final_eval[2:4], 1.0)
 
 
+@pytest.mark.slow  # shares probe_runs: ~1 min of training
 def test_value_bootstraps_through_truncation(probe_runs):
     _, value, _, _ = probe_runs
     np.testing.assert_allclose(value[4:], 10.0, rtol=0.1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -175,6 +177,30 @@ class TestContractPieces:
         *_, explored = acts(jax.random.key(3), 1.0)
         freq = np.bincount(np.asarray(explored), minlength=3) / 600
         np.testing.assert_allclose(freq, [1 / 3] * 3, atol=0.07)
+
+    def test_act_same_for_both_observation_formats(self):
+        # every state, greedy and exploring: the one-hot and the index of a state
+        # select the same row (equal keys, same action); greedy is argmax of the row
+        q = jax.random.normal(jax.random.key(1), (4, 3))
+        config = vi.Config(epsilon=0.5)
+        states = jnp.arange(4)
+
+        @functools.partial(jax.jit, static_argnums=1)
+        def acts(obs, greedy):
+            keys = jax.random.split(jax.random.key(2), 16)  # equal keys every call
+            act = functools.partial(vi.act, q, config=config, greedy=greedy)
+            return jax.vmap(lambda o: jax.vmap(lambda k: act(o, k))(keys))(obs)
+
+        for greedy in (True, False):
+            np.testing.assert_array_equal(
+                acts(states, greedy), acts(jax.nn.one_hot(states, 4), greedy)
+            )
+        greedy_acts = np.asarray(acts(states, True))
+        np.testing.assert_array_equal(
+            greedy_acts, np.repeat(np.argmax(np.asarray(q), axis=1)[:, None], 16, 1)
+        )
+        with pytest.raises(ConfigError, match="one-hot observations must have 4"):
+            vi.act(q, jnp.ones(3), jax.random.key(3), config)
 
     @pytest.mark.parametrize(
         "changes,message",

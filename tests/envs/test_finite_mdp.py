@@ -68,6 +68,48 @@ class TestStep:
         assert set(env.state_space(params).spaces) == {"time", "state"}
 
 
+class TestStateIndex:
+    """``state_index`` inverts the env's observation encoding."""
+
+    @pytest.mark.parametrize("observation", fm.OBSERVATIONS)
+    def test_round_trip_every_state(self, observation):
+        S = 6
+        env, params = fm.make_garnet_env(
+            seed=0, num_states=S, num_actions=2, observation=observation
+        )
+        states = [fm.EnvState(time=jnp.int32(0), state=jnp.int32(s)) for s in range(S)]
+        obs = [env.get_obs(st, params) for st in states]
+        got = [int(fm.state_index(o, S)) for o in obs]
+        assert got == list(range(S))
+        batch = jnp.stack(obs)  # [S] indices or [S, S] one-hot vectors
+        np.testing.assert_array_equal(
+            jax.jit(lambda o: fm.state_index(o, S, batch_ndim=1))(batch), np.arange(S)
+        )
+        assert fm.state_index(batch, S, batch_ndim=1).dtype == jnp.int32
+
+    def test_batched_and_vmapped_inputs(self):
+        S = 5
+        idx = np.random.default_rng(0).integers(0, S, size=(3, 4))
+        one_hot = np.eye(S, dtype=np.float32)[idx]  # [3, 4, S]
+        for obs in (one_hot, one_hot.astype(bool), idx):
+            np.testing.assert_array_equal(fm.state_index(obs, S, batch_ndim=2), idx)
+        row = jax.vmap(lambda o: fm.state_index(o, S))(jnp.asarray(one_hot[0]))
+        np.testing.assert_array_equal(row, idx[0])
+
+    @pytest.mark.parametrize(
+        "obs, kwargs, message",
+        [
+            (np.zeros((2, 3)), {}, r"0 axes \(state index\) or 1"),
+            (np.float32(1.0), {}, "index observation must be an integer"),
+            (np.eye(3)[0], {"num_states": 4}, "must have 4 entries"),
+            (np.int32(2), {"batch_ndim": 1}, r"1 axes \(state index\) or 2"),
+        ],
+    )
+    def test_bad_observations(self, obs, kwargs, message):
+        with pytest.raises(ConfigError, match=message):
+            fm.state_index(obs, **kwargs)
+
+
 class TestSamplingFrequencies:
     def test_transition_frequencies_match_P(self, key):
         S, A, N = 5, 2, 4000

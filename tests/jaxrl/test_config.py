@@ -35,7 +35,8 @@ class Outer:
 class TestOverrides:
     def test_types_are_parsed_from_field_values(self):
         c = cfg.apply_overrides(
-            Outer(), ["lr=0.01", "num_envs=8", "double=true", "hidden=32,16", "base.tau=0.1"]
+            Outer(),
+            ["lr=0.01", "num_envs=8", "double=true", "hidden=32,16", "base.tau=0.1"],
         )
         assert c.lr == 0.01 and isinstance(c.lr, float)
         assert c.num_envs == 8 and isinstance(c.num_envs, int)
@@ -102,7 +103,9 @@ class TestStacking:
             cfg.stack_configs([])
 
     def test_grid_is_row_major_product(self):
-        stacked, points = cfg.grid(Outer(), lr=[0.1, 0.2], **{"base.tau": [1.0, 2.0, 3.0]})
+        stacked, points = cfg.grid(
+            Outer(), lr=[0.1, 0.2], **{"base.tau": [1.0, 2.0, 3.0]}
+        )
         assert len(points) == 6
         assert points[1] == {"lr": 0.1, "base.tau": 2.0}
         np.testing.assert_allclose(stacked.lr, [0.1] * 3 + [0.2] * 3)
@@ -136,7 +139,10 @@ class TestValidation:
 
     @pytest.mark.parametrize(
         "kw, match",
-        [({"gamma": 1.5}, r"gamma must lie in \[0.0, 1.0\], got 1.5"), ({"lr": 0.0}, "lr must lie in")],
+        [
+            ({"gamma": 1.5}, r"gamma must lie in \[0.0, 1.0\], got 1.5"),
+            ({"lr": 0.0}, "lr must lie in"),
+        ],
     )
     def test_invalid_values(self, kw, match):
         with pytest.raises(ConfigError, match=match):
@@ -153,6 +159,69 @@ class TestValidation:
 
     def test_tracers_are_skipped(self):
         jax.jit(lambda x: cfg.check_range("x", x, 0, 1) or x)(5.0)
+
+
+@pytest.mark.parametrize(
+    "value, low, ok",
+    [
+        (3, 1, True),
+        (np.int64(2), 2, True),
+        (0, 0, True),
+        (0, 1, False),
+        (True, 0, False),
+        (2.0, 1, False),
+        ("2", 1, False),
+    ],
+)
+def test_check_integer(value, low, ok):
+    if ok:
+        cfg.check_integer("n", value, low)
+    else:
+        with pytest.raises(ConfigError, match=rf"n must be an integer >= {low}, got"):
+            cfg.check_integer("n", value, low)
+
+
+class TestCheckOrder:
+    @pytest.mark.parametrize(
+        "low, high, strict, bad",
+        [
+            (-1.0, 1.0, True, False),
+            (1.0, 1.0, True, True),
+            (1.0, 1.0, False, False),
+            (2.0, 1.0, False, True),
+            (1e-7, 0.0, True, True),
+        ],
+    )
+    def test_scalars(self, low, high, strict, bad):
+        relation = "<" if strict else "<="
+        if bad:
+            with pytest.raises(
+                ConfigError,
+                match=rf"lo must be {relation} hi, got lo={low:g}, hi={high:g}",
+            ):
+                cfg.check_order("lo", low, "hi", high, strict=strict)
+        else:
+            cfg.check_order("lo", low, "hi", high, strict=strict)
+
+    def test_stacked_values_name_the_first_bad_pair(self):
+        low, high = np.array([0.0, 3.0, 5.0]), np.array([1.0, 2.0, 4.0])
+        with pytest.raises(ConfigError, match="got lo=3, hi=2"):
+            cfg.check_order("lo", low, "hi", high)
+        cfg.check_order("lo", low[0], "hi", high)  # broadcast: 0 < every high
+        grid_high = np.array([[1.0, 1.0], [-2.0, 0.0]])  # a 2 x 2 sweep
+        with pytest.raises(ConfigError, match="got lo=0, hi=-2"):
+            cfg.check_order("lo", np.zeros((2, 2)), "hi", grid_high)
+
+    @pytest.mark.parametrize(
+        "low, high, name", [(np.nan, 1.0, "lo"), (0.0, np.inf, "hi")]
+    )
+    def test_non_finite_bounds_are_rejected(self, low, high, name):
+        with pytest.raises(ConfigError, match=rf"{name} must lie in"):
+            cfg.check_order("lo", low, "hi", high)
+
+    def test_tracers_are_skipped(self):
+        out = jax.jit(lambda a, b: cfg.check_order("lo", a, "hi", b) or a - b)(2.0, 1.0)
+        assert float(out) == 1.0
 
 
 def test_non_finite_floats_round_trip_through_strict_json():

@@ -13,7 +13,7 @@ from jaxrl.errors import ConfigError
 from scripts import table_constrained as T
 
 
-@pytest.mark.slow  # ~1 min: three deep agents compile; tabular claim: test_cmdp_tabular
+@pytest.mark.slow  # ~2 min: five deep agents compile; tabular claim: test_cmdp_tabular
 def test_tiny_table_writes_outputs_and_reload_beats_gda(tmp_path):
     result = T.run("tiny", out=str(tmp_path), log=io.StringIO())
     d = result["dir"]
@@ -29,7 +29,19 @@ def test_tiny_table_writes_outputs_and_reload_beats_gda(tmp_path):
         assert np.isfinite(r["occupancy_l1_mean"]) and 0 <= r["policy_l1_mean"] <= 2
     with open(os.path.join(d, "deep.csv")) as f:
         deep = list(csv.DictReader(f))
-    assert {r["agent"] for r in deep} == {"unconstrained", "lagrangian", "reload"}
+    agents = ("unconstrained", "lagrangian", "reload")
+    budgets = T.BUDGETS["tiny"].deep_budgets
+    assert sorted((float(r["budget"]), r["base"], r["agent"]) for r in deep) == sorted(
+        (b, base, a) for b in budgets for base in ("mdqn", "ppo") for a in agents
+    )
+    for r in deep:
+        assert 0.0 <= float(r["cost_mean"]) <= 500.0, r
+        assert 0.0 < float(r["return_mean"]) <= 500.0, r
+        assert float(r["within_budget"]) in (0.0, 1.0)  # one seed
+    ppo_rows = {r["agent"]: r for r in deep if r["base"] == "ppo"}
+    assert float(ppo_rows["unconstrained"]["lambda_final"]) == 0.0
+    with open(os.path.join(d, "table.md")) as f:
+        assert "| ppo | reload |" in f.read()
     again = T.run("tiny", out=str(tmp_path), resume=True, log=io.StringIO())
     assert again["tabular"] == result["tabular"]
 

@@ -68,5 +68,6 @@ def test_tiny_run_writes_the_table(tmp_path):
         rows = list(csv.DictReader(f))
     # cliff: 3 policies x (exact, MC, deep); homeostasis: 3 x (exact, MC) + 2 deep
     assert len(rows) == 9 + 8
-    text = open(os.path.join(directory, "table.md")).read()
+    with open(os.path.join(directory, "table.md")) as f:
+        text = f.read()
     assert "CVaR_0.1" in text and "homeostatic-optimal" in text

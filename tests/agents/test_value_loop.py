@@ -1,0 +1,146 @@
+"""Tests for agents._value_loop's Extension hook: an extended run keeps the plain
+loop's computation (same keys, bitwise), the extension's params reach acting,
+the loss and the evaluation, its info keys reach the buffer and its
+after_iteration sees every iteration's transitions."""
+
+from __future__ import annotations
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import struct
+
+import envs
+from agents import _value_loop, dqn
+from jaxrl.errors import ConfigError
+
+CONFIG = dqn.Config(
+    num_envs=2,
+    buffer_size=32,
+    batch_size=4,
+    hidden_sizes=(8,),
+    num_chunks=1,
+    iters_per_chunk=6,
+    learning_starts=4,
+    num_eval_episodes=1,
+    eval_max_steps=20,
+)
+# As in tests/agents/test_constrained.py: both runs compiled alike, faster.
+FAST_COMPILE = {
+    "xla_backend_optimization_level": 0,
+    "xla_llvm_disable_expensive_passes": True,
+}
+
+
+@struct.dataclass
+class Wrapped:
+    base: _value_loop.State
+    forced: jax.Array
+    total_cost: jax.Array
+    calls: jax.Array
+
+
+def _act(action_of):
+    def act(params, obs, key, config, *, greedy=False, epsilon=None):
+        del obs, key, config, greedy, epsilon
+        return action_of(params)
+
+    return act
+
+
+def _loss(params_of):
+    def loss(params, target_params, batch, config):
+        value, metrics = dqn.loss(params_of(params), target_params, batch, config)
+        extra = {}
+        if isinstance(params, tuple):
+            extra = {
+                "ext/forced": params[1].astype(jnp.float32),
+                "ext/batch_cost": jnp.mean(batch.extras["cost"]),
+                "ext/batch_keys": jnp.float32(len(batch.extras)),
+            }
+        return value, {**metrics, **extra}
+
+    return loss
+
+
+def _after(state, tr, info):
+    assert set(tr.extras) == {"cost", "discounted_cost"}
+    new = state.replace(
+        total_cost=state.total_cost + jnp.sum(tr.extras["cost"]),
+        calls=state.calls + 1,
+    )
+    return new, {
+        "ext/actions": jnp.sum(tr.action).astype(jnp.float32),
+        "ext/returned": jnp.sum(info["returned_episode"]).astype(jnp.float32),
+    }
+
+
+EXTENSION = _value_loop.Extension(
+    init=lambda base: Wrapped(
+        base=base,
+        forced=jnp.int32(1),
+        total_cost=jnp.float32(0.0),
+        calls=jnp.int32(0),
+    ),
+    params=lambda q, state: (q, state.forced),
+    after_iteration=_after,
+    info_keys=("cost", "discounted_cost"),
+    buffer_keys=("cost",),
+)
+
+
+def _train(env, p, extension):
+    if extension is None:
+        fns = {"loss_fn": _loss(lambda q: q), "act_fn": _act(lambda q: jnp.int32(1))}
+    else:
+        fns = {"loss_fn": _loss(lambda qf: qf[0]), "act_fn": _act(lambda qf: qf[1])}
+    train = _value_loop.make_train(CONFIG, env, p, extension=extension, **fns)
+    return jax.jit(train, compiler_options=FAST_COMPILE)(jax.random.key(5))
+
+
+def test_extended_run_keeps_the_plain_computation_and_sees_every_iteration():
+    env, p = envs.make("CartPole-Constrained-v0")
+    p = p.replace(x_band=0.0)  # every step off the centre costs 1
+    plain, plain_metrics = _train(env, p, None)
+    ext, metrics = _train(env, p, EXTENSION)
+    assert isinstance(ext, Wrapped)
+    # The base computation is the plain loop's, key split for key split.
+    for name in ("params", "target_params", "opt_state", "env_state", "obs"):
+        chex.assert_trees_all_equal(getattr(ext.base, name), getattr(plain, name))
+    np.testing.assert_array_equal(
+        jax.random.key_data(ext.base.key), jax.random.key_data(plain.key)
+    )
+    for name in ("loss/td", "eval/return", "episode/return", "train/num_updates"):
+        np.testing.assert_array_equal(metrics[name], plain_metrics[name])
+    # after_iteration ran once per iteration on the collected transitions.
+    iters, envs_ = CONFIG.iters_per_chunk, CONFIG.num_envs
+    assert int(ext.calls) == iters
+    np.testing.assert_array_equal(metrics["ext/actions"], np.full(iters, envs_))
+    # The buffer keeps the buffer_keys only; its costs are those summed above.
+    stored = ext.base.buffer.data.extras
+    assert set(stored) == {"cost"}
+    n = iters * envs_
+    costs = np.asarray(stored["cost"]).reshape(-1)[:n]
+    np.testing.assert_allclose(float(ext.total_cost), costs.sum())
+    np.testing.assert_array_equal(costs, 1.0)  # |x| > 0 after every step
+    # The loss saw the extension's params and the stored cost; rows before
+    # learning_starts are NaN.
+    learned = ~np.isnan(np.asarray(metrics["loss/td"]))
+    assert learned.sum() == iters - CONFIG.learning_starts // envs_ + 1
+    np.testing.assert_array_equal(metrics["ext/forced"][learned], 1.0)
+    np.testing.assert_array_equal(metrics["ext/batch_keys"][learned], 1.0)
+    np.testing.assert_array_equal(metrics["ext/batch_cost"][learned], 1.0)
+    assert "ext/returned" in metrics and "ext/forced" not in plain_metrics
+
+
+def test_buffer_keys_must_be_collected():
+    with pytest.raises(ConfigError, match="buffer_keys"):
+        _value_loop.Extension(
+            init=lambda b: b,
+            params=lambda q, s: q,
+            after_iteration=lambda s, tr, info: (s, {}),
+            info_keys=("cost",),
+            buffer_keys=("discounted_cost",),
+        )
