@@ -29,6 +29,7 @@ from agents import (
     mviq,
     ppo,
     ppo_lagrangian,
+    sac,
     vi_tabular,
 )
 from jaxrl.errors import ConfigError
@@ -48,6 +49,7 @@ __all__ = [
     "mviq",
     "ppo",
     "ppo_lagrangian",
+    "sac",
     "vi_tabular",
 ]
 
@@ -64,6 +66,7 @@ AGENTS: dict[str, ModuleType] = {
     "mviq": mviq,
     "ppo": ppo,
     "ppo_lagrangian": ppo_lagrangian,
+    "sac": sac,
     "vi_tabular": vi_tabular,
 }
 """Registered agents by name."""

@@ -38,7 +38,9 @@ the sequence of training-time policies would only approximate),
 concatenated, :func:`concat`), and the imitation splits for ReCOIL:
 ``expert-1traj`` (:func:`expert_trajectories`) and ``random-plus-expert`` /
 ``medium-plus-expert`` (:func:`mix`). Data produced by a hand-written
-controller instead of a trained agent is labelled ``scripted-...``.
+controller instead of a trained agent (``scripts/make_datasets.py`` falls back
+to one when the trained agent is no better than uniform actions) is labelled
+``scripted-...``.
 
 Normalised score (D4RL): ``100 * (R - R_random) / (R_expert - R_random)`` with
 both references measured once when the data is generated and frozen in the

@@ -2,12 +2,14 @@
 
 For every environment of the chosen budget this script
 
-1. trains one of our agents (``dqn`` or ``mvi`` with the presets of
-   ``scripts/presets.py``), one seed, chunk by chunk, and after every chunk
-   keeps the parameters (a *snapshot*), the transitions the chunk stored in
-   the replay buffer (:func:`envs.offline.buffer_tail`) and the snapshot's
-   mean return under the behaviour policy (ε-greedy with
-   ``--behaviour-epsilon``; ``jaxrl.rollout.evaluate``);
+1. trains one of our agents (``dqn`` or ``mvi`` for discrete actions,
+   ``sac`` for continuous ones, with the presets of ``scripts/presets.py``),
+   one seed, chunk by chunk, and after every chunk keeps the parameters (a
+   *snapshot*), the transitions the chunk stored in the replay buffer
+   (:func:`envs.offline.buffer_tail`) and the snapshot's mean return under
+   the behaviour policy (``jaxrl.rollout.evaluate``): ε-greedy with
+   ``--behaviour-epsilon`` for the value agents, the stochastic
+   tanh-Gaussian policy (samples, as in D4RL) for SAC;
 2. freezes the reference returns: ``R_random`` (uniform actions) and
    ``R_expert`` (the best snapshot, re-measured on fresh episodes), both over
    the budget's evaluation episodes, written to ``<env>/references.json``
@@ -31,22 +33,34 @@ For every environment of the chosen budget this script
    ``--expert-episodes`` complete expert episodes, disjoint from the
    one-episode set, flagged in ``extras["is_expert"]``).
 
-Continuous-action environments (``Pendulum-v1``, ``MountainCarContinuous-v0``):
-the repository has no continuous-action agent yet, so the kinds that need a
-trained agent (``medium``, ``expert``, ``medium-replay``, ``medium-expert``,
-``expert-1traj``, ``*-plus-expert``) CANNOT be produced for them. They get
-``random`` and datasets from a hand-written controller, labelled as such:
-``scripted-expert`` (energy-pumping swing-up with a PD balance controller for
-Pendulum; push in the direction of motion for MountainCarContinuous),
-``scripted-medium`` (the controller with its actions replaced by uniform ones
-with the probability whose score is closest to ``--medium-fraction``),
-``scripted-medium-expert``, ``scripted-expert-1traj`` and
-``random-plus-scripted-expert``. Their ``R_expert`` is the controller's return
-and ``R_random`` that of uniform actions, the two ends of the grid of
+Continuous-action environments (``Pendulum-v1``, ``MountainCarContinuous-v0``)
+are trained with Soft Actor-Critic (:mod:`agents.sac`, :func:`train_sac`), so
+they get the same trained kinds. ``MountainCarContinuous-v0`` is an
+exploration problem: uniform actions almost never reach the goal, and SAC
+usually learns to stand still (return about 0, against about -33 for uniform
+actions). That *is* better than random, so its "expert" is the trained
+stand-still policy and the normalised scores are relative to it; the data
+never shows the goal being reached. Measured with ``--budget small`` (seed 0):
+Pendulum R_random -1216, R_expert -134 (SAC after 17k of 20k env steps),
+medium score 48 (the snapshot after 3.2k steps), two minutes on two loaded
+CPU cores; MountainCarContinuous R_random -32.4, R_expert -0.7 (the
+stand-still policy after 45k of 50k steps, mean |action| 0.07), medium score
+40, no episode of any dataset reaching the goal, four and a half minutes.
+
+Fallback to a hand-written controller: a plan that names both an ``agent``
+and a ``scripted`` controller falls back to the controller's datasets when
+the trained agent is refused (its best snapshot no better than uniform
+actions): ``random`` and ``scripted-expert`` (energy-pumping swing-up with a
+PD balance controller for Pendulum; push in the direction of motion for
+MountainCarContinuous), ``scripted-medium`` (the controller with its actions
+replaced by uniform ones with the probability whose score is closest to
+``--medium-fraction``), ``scripted-medium-expert``, ``scripted-expert-1traj``
+and ``random-plus-scripted-expert``. Their ``R_expert`` is the controller's
+return and ``R_random`` that of uniform actions, the two ends of the grid of
 action-replacement probabilities evaluated for ``scripted-medium``
-(``info["expert_reference"] == "scripted"``). A trained continuous agent plugs
-in through :data:`TRAINERS` (a function returning a :class:`TrainingRun`)
-and an :class:`EnvPlan` naming it; the trained kinds are then written for it.
+(``info["expert_reference"] == "scripted"``). A plan with a controller and no
+agent writes only these. Further agents plug in through :data:`TRAINERS` (a
+function returning a :class:`TrainingRun`) and an :class:`EnvPlan` naming it.
 
 Writes ``<out>/<env>/<kind>/`` (one :func:`envs.offline.save_dataset`
 directory each), ``<out>/<env>/references.json``, ``<out>/<env>/training.json``
@@ -82,6 +96,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import envs
+from agents import sac as sac_agent
 from envs import offline
 from jaxrl import config as jconfig
 from jaxrl import logging as jlog
@@ -107,6 +122,8 @@ __all__ = [
     "SCRIPTED_KINDS",
     "make_datasets",
     "train_value_agent",
+    "train_sac",
+    "NotLearnedError",
     "pick_expert",
     "pick_medium",
     "expert_candidates",
@@ -236,8 +253,9 @@ class EnvPlan:
       agent: trainer name in :data:`TRAINERS`, or ``None`` (no trained agent).
       presets: ``{budget: preset name}`` of ``agent`` (``scripts/presets.py``).
       overrides: ``{budget: {field: value}}`` config overrides on the preset.
-      scripted: controller name in :data:`CONTROLLERS` (used when ``agent`` is
-        ``None``).
+      scripted: controller name in :data:`CONTROLLERS`: the datasets when
+        ``agent`` is ``None``, the fallback when the agent is refused
+        (:class:`NotLearnedError`) otherwise.
       env_kwargs: ``envs.make`` keyword arguments.
     """
 
@@ -284,9 +302,21 @@ CATALOGUE: dict[str, EnvPlan] = {
         overrides={"tiny": _ACROBOT_TINY},
     ),
     **{g: _minatar_plan(g) for g in jpresets.MINATAR_GAMES},
-    "Pendulum-v1": EnvPlan(env="Pendulum-v1", scripted="pendulum-swingup-pd"),
+    "Pendulum-v1": EnvPlan(
+        env="Pendulum-v1",
+        agent="sac",
+        presets={"tiny": "pendulum", "small": "pendulum", "full": "pendulum-long"},
+        scripted="pendulum-swingup-pd",
+    ),
     "MountainCarContinuous-v0": EnvPlan(
-        env="MountainCarContinuous-v0", scripted="mountaincar-push-with-velocity"
+        env="MountainCarContinuous-v0",
+        agent="sac",
+        presets={
+            "tiny": "mountaincar",
+            "small": "mountaincar",
+            "full": "mountaincar-long",
+        },
+        scripted="mountaincar-push-with-velocity",
     ),
 }
 """Every environment the script knows, with its agent or controller."""
@@ -422,13 +452,66 @@ def train_value_agent(
 
     The preset's run (same total steps, schedules and hyperparameters) is cut
     into chunks of ``I`` iterations with ``I * num_envs <= buffer_size``, so
-    :func:`envs.offline.buffer_tail` recovers every stored transition.
+    :func:`envs.offline.buffer_tail` recovers every stored transition. The
+    behaviour policy is the agent's ``act`` with ``epsilon``.
 
     Raises:
       ConfigError: if the agent has no replay buffer in its state.
     """
+    return _train_replay_agent(
+        key, env, env_params, plan, budget_name, budget,
+        module=common.get_agent(plan.agent),
+        act_kwargs={"epsilon": epsilon},
+        behaviour_label=f"epsilon-greedy (epsilon={epsilon:g}) on the agent's act",
+        train_env_steps=train_env_steps, log=log,
+    )  # fmt: skip
+
+
+def train_sac(
+    key: PRNGKey,
+    env: Any,
+    env_params: Any,
+    plan: EnvPlan,
+    budget_name: str,
+    budget: Budget,
+    *,
+    epsilon: float,
+    train_env_steps: int | None = None,
+    log: TextIO,
+) -> TrainingRun:
+    """Train Soft Actor-Critic (:mod:`agents.sac`, continuous actions) and snapshot it.
+
+    Chunked and snapshotted as :func:`train_value_agent`. The behaviour policy
+    is the snapshot's stochastic policy (tanh-Gaussian samples scaled to the
+    action box, D4RL's choice for its SAC data); ``epsilon`` (the value
+    agents' ``--behaviour-epsilon``) does not apply and is ignored.
+    """
+    del epsilon
+    return _train_replay_agent(
+        key, env, env_params, plan, budget_name, budget,
+        module=sac_agent,
+        act_kwargs={},
+        behaviour_label="stochastic policy (tanh-Gaussian samples of the SAC actor)",
+        train_env_steps=train_env_steps, log=log,
+    )  # fmt: skip
+
+
+def _train_replay_agent(
+    key: PRNGKey,
+    env: Any,
+    env_params: Any,
+    plan: EnvPlan,
+    budget_name: str,
+    budget: Budget,
+    *,
+    module: Any,
+    act_kwargs: dict[str, Any],
+    behaviour_label: str,
+    train_env_steps: int | None,
+    log: TextIO,
+) -> TrainingRun:
+    """Train agent ``module`` chunk by chunk; behaviour ``act(..., **act_kwargs)``."""
     spec = jpresets.get_preset(plan.agent, plan.presets[budget_name])
-    module = common.get_agent(plan.agent)
     config = spec.make_config().replace(**plan.overrides.get(budget_name, {}))
     config = _rechunk(config, budget.snapshots, train_env_steps)
     jconfig.validate(config)
@@ -446,7 +529,7 @@ def train_value_agent(
         def policy(k: PRNGKey, obs: Array) -> Array:
             keys = jax.random.split(k, obs.shape[0])
             return jax.vmap(
-                lambda o, kk: module.act(params, o, kk, config, epsilon=epsilon)
+                lambda o, kk: module.act(params, o, kk, config, **act_kwargs)
             )(obs, keys)
 
         return policy
@@ -495,7 +578,7 @@ def train_value_agent(
         agent=plan.agent,
         description=f"{plan.agent} (preset {spec.agent}/{plan.presets[budget_name]})",
         behaviour=behaviour,
-        behaviour_label=f"epsilon-greedy (epsilon={epsilon:g}) on the agent's act",
+        behaviour_label=behaviour_label,
         evaluate=evaluate,
         snapshots=snapshots,
         replay=replay,
@@ -508,10 +591,11 @@ TRAINERS: dict[str, Trainer] = {
     "dqn": train_value_agent,
     "mvi": train_value_agent,
     "mviq": train_value_agent,
+    "sac": train_sac,
 }
 """Trainer per agent name: ``trainer(key, env, env_params, plan, budget_name,
-budget, *, epsilon, train_env_steps, log) -> TrainingRun``. A continuous-action
-agent is added here (and named in its :class:`EnvPlan`)."""
+budget, *, epsilon, train_env_steps, log) -> TrainingRun``. Further agents are
+added here (and named in their :class:`EnvPlan`)."""
 
 
 def pick_expert(returns: Mapping[int, float]) -> int:
@@ -1040,6 +1124,11 @@ def _scripted(
         options["remeasure"],
         log,
     )
+    if refs.get("expert_reference") != "scripted":
+        raise ConfigError(
+            f"{plan.env}: the frozen references are those of a trained agent, not "
+            f"of the controller {plan.scripted!r}; pass --remeasure-references"
+        )
     # SCRIPTED-MEDIUM: the p whose return is closest to the target.
     target = refs["return_random"] + options["fraction"] * (
         refs["return_expert"] - refs["return_random"]
@@ -1119,11 +1208,15 @@ def _grid_returns(
     return np.asarray(values, np.float64)
 
 
+class NotLearnedError(ConfigError):
+    """The trained agent is no better than uniform random actions (refused)."""
+
+
 def _check_learned(env: str, refs: dict[str, Any], best: float) -> None:
     """Refuse to label a snapshot 'expert' that is no better than random actions."""
     r_random, r_expert = refs["return_random"], refs["return_expert"]
     if r_expert <= r_random or best <= r_random:
-        raise ConfigError(
+        raise NotLearnedError(
             f"{env}: the best training snapshot (return {best:.2f}; R_expert "
             f"{r_expert:.2f}) is no better than uniform random actions (R_random "
             f"{r_random:.2f}); the agent did not learn, so no medium/expert data "
@@ -1132,7 +1225,11 @@ def _check_learned(env: str, refs: dict[str, Any], best: float) -> None:
 
 
 def _kinds(plan: EnvPlan) -> tuple[str, ...]:
-    return TRAINED_KINDS if plan.agent is not None else SCRIPTED_KINDS
+    if plan.agent is None:
+        return SCRIPTED_KINDS
+    if plan.scripted is None:
+        return TRAINED_KINDS
+    return TRAINED_KINDS + tuple(k for k in SCRIPTED_KINDS if k not in TRAINED_KINDS)
 
 
 def _is_minatar(env: str) -> bool:
@@ -1240,28 +1337,32 @@ def make_datasets(
         write = _Writer(env_dir, overwrite, log)
         what = plan.agent or f"scripted controller {plan.scripted}"
         print(f"[{budget}] {name}: {what}, {size:,} transitions per dataset", file=log)
+        # One key per environment; split only when a fallback may need a second.
+        k_train = k_scripted = env_keys[i]
+        if plan.agent is not None and plan.scripted is not None:
+            k_train, k_scripted = jax.random.split(env_keys[i])
+        scripted = plan.agent is None
         if plan.agent is not None:
-            _trained(
-                env_keys[i],
-                env,
-                env_params,
-                plan,
-                budget,
-                spec,
-                options,
-                env_dir,
-                write,
-                log,
-            )
-        else:
+            try:
+                _trained(
+                    k_train, env, env_params, plan, budget, spec, options,
+                    env_dir, write, log,
+                )  # fmt: skip
+            except NotLearnedError as err:
+                if plan.scripted is None:
+                    raise
+                print(f"  [{name}] {err}", file=log)
+                scripted = True
+        if scripted:
             print(
-                f"  [{name}] no trained continuous-action agent exists yet: medium, "
+                f"  [{name}] no trained agent beats uniform actions here: medium, "
                 "expert, medium-replay, medium-expert and the expert imitation "
-                "splits cannot be produced; writing random and scripted-* kinds",
+                "splits cannot be produced; writing random and scripted-* kinds "
+                f"(controller {plan.scripted!r})",
                 file=log,
             )
             _scripted(
-                env_keys[i], env, env_params, plan, spec, options, env_dir, write, log
+                k_scripted, env, env_params, plan, spec, options, env_dir, write, log
             )
     rows = write_summary(out)
     return {"dir": out, "datasets": rows, "wall_time": time.perf_counter() - start}
@@ -1347,13 +1448,16 @@ def _fraction(text: str) -> float:
 def build_parser(parser: common.ArgumentParser | None = None) -> common.ArgumentParser:
     """Add ``make_datasets``'s arguments to ``parser`` (a new one if ``None``)."""
     epilog = (
-        "Continuous-action envs (Pendulum-v1, MountainCarContinuous-v0): no trained "
-        "continuous-action agent exists yet, so medium, expert, medium-replay, "
-        "medium-expert, expert-1traj and *-plus-expert CANNOT be produced for them; "
-        "they get random plus datasets from a hand-written controller labelled "
-        "scripted-expert, scripted-medium, scripted-medium-expert, "
-        "scripted-expert-1traj and random-plus-scripted-expert (R_expert = the "
-        "controller's return)."
+        "Continuous-action envs (Pendulum-v1, MountainCarContinuous-v0) are trained "
+        "with SAC (stochastic-policy behaviour data; --behaviour-epsilon applies to "
+        "the discrete agents only). MountainCarContinuous: SAC usually learns to "
+        "stand still (return ~0 vs ~-33 for uniform actions), so its expert never "
+        "reaches the goal. If a trained agent is no better than uniform actions, "
+        "medium, expert, medium-replay, medium-expert, expert-1traj and "
+        "*-plus-expert CANNOT be produced; continuous envs then fall back to a "
+        "hand-written controller: scripted-expert, scripted-medium, "
+        "scripted-medium-expert, scripted-expert-1traj and "
+        "random-plus-scripted-expert (R_expert = the controller's return)."
     )
     parser = parser or common.ArgumentParser(
         prog="python -m scripts.make_datasets",

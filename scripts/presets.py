@@ -257,6 +257,71 @@ def _mvi_presets() -> dict[tuple[str, str], Preset]:
 PRESETS.update(_mvi_presets())
 
 
+# ----------------------------------------------------------------------------- SAC
+
+_SAC_TINY = dict(  # seconds; for tests (meaningless numbers)
+    num_envs=2,
+    buffer_size=256,
+    batch_size=16,
+    hidden_sizes=(16,),
+    num_chunks=4,
+    iters_per_chunk=10,
+    learning_starts=8,
+    num_eval_episodes=2,
+    eval_max_steps=20,
+)
+
+
+def _sac_presets() -> dict[tuple[str, str], Preset]:
+    pendulum = "SAC on Pendulum-v1"
+    car = "SAC on MountainCarContinuous-v0"
+    return {
+        ("sac", "pendulum"): Preset(
+            "sac",
+            "Pendulum-v1",
+            _factory("sac", "pendulum_config"),
+            num_seeds=4,
+            metric="eval/return",
+            description=f"{pendulum}, 20k env steps (lr 1e-3, 64x64, learned alpha)",
+        ),
+        ("sac", "pendulum-long"): Preset(
+            "sac",
+            "Pendulum-v1",
+            _factory("sac", "pendulum_config", num_chunks=25),
+            num_seeds=4,
+            metric="eval/return",
+            description=f"{pendulum}, 50k env steps",
+        ),
+        ("sac", "pendulum-tiny"): Preset(
+            "sac",
+            "Pendulum-v1",
+            _factory("sac", "pendulum_config", **_SAC_TINY),
+            num_seeds=2,
+            metric="eval/return",
+            description=f"{pendulum}, 80 env steps (tests only)",
+        ),
+        ("sac", "mountaincar"): Preset(
+            "sac",
+            "MountainCarContinuous-v0",
+            _factory("sac", "mountaincar_config"),
+            num_seeds=4,
+            metric="eval/return",
+            description=f"{car}, 50k env steps (often learns to stand still)",
+        ),
+        ("sac", "mountaincar-long"): Preset(
+            "sac",
+            "MountainCarContinuous-v0",
+            _factory("sac", "mountaincar_config", num_chunks=40),
+            num_seeds=4,
+            metric="eval/return",
+            description=f"{car}, 200k env steps",
+        ),
+    }
+
+
+PRESETS.update(_sac_presets())
+
+
 # ----------------------------------------------------------------------------- MinAtar
 
 MINATAR_GAMES = (

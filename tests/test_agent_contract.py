@@ -197,6 +197,28 @@ CASES = {
         },
         {"eta_lambda": 0.5, "lambda0": 1.0, "base.lr": 1e-2, "cost_vf_coef": 1.0},
     ),
+    "sac": (
+        "Pendulum-v1",
+        {},
+        {
+            "num_envs": 2,
+            "buffer_size": 64,
+            "batch_size": 8,
+            "hidden_sizes": (8,),
+            "num_chunks": 2,
+            "iters_per_chunk": 12,
+            "learning_starts": 8,
+            "num_eval_episodes": 2,
+            "eval_max_steps": 20,
+        },
+        {
+            "lr": 1e-2,
+            "gamma": 0.9,
+            "tau": 0.5,
+            "init_alpha": 0.3,
+            "target_entropy_per_dim": 0.5,
+        },
+    ),
     "vi_tabular": (
         "Garnet-v0",
         {"num_states": 6, "num_actions": 3, "branching": 2},

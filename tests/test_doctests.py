@@ -15,6 +15,7 @@ MODULES = [
     "jaxrl.ops.lagrangian",
     "jaxrl.ops.gae",
     "jaxrl.ops.policy_gradient",
+    "jaxrl.ops.sac",
     "jaxrl.ops.exact_dp",
     "jaxrl.ops.losses",
     "jaxrl.ops.regularized",

@@ -17,6 +17,8 @@ Operators take unbatched arguments named the rlax way (``q_tm1``, ``a_tm1``, ``r
 * :mod:`jaxrl.ops.losses`: Huber and squared losses.
 * :mod:`jaxrl.ops.policy_gradient`: PPO clipped surrogate, value clipping, entropy, KL.
 * :mod:`jaxrl.ops.regularized`: softmax policies, soft values, the Munchausen target.
+* :mod:`jaxrl.ops.sac`: soft actor-critic: tanh-squashed Gaussian log-density, action
+  scaling, clipped double-Q soft target, policy and temperature losses, Polyak averaging.
 * :mod:`jaxrl.ops.tsallis`: q-log/q-exp, sparse (q-exponential) policies, MVI(q).
 """
 
@@ -31,6 +33,7 @@ from jaxrl.ops import (
     losses,
     policy_gradient,
     regularized,
+    sac,
     tsallis,
 )
 from jaxrl.ops.bellman import (

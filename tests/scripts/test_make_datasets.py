@@ -222,8 +222,48 @@ class TestTrainedKinds:
             md.make_datasets("tiny", env_names=["CartPole-v1"], out=out)
 
 
+_SCRIPTED_PENDULUM = md.EnvPlan(env="Pendulum-v1", scripted="pendulum-swingup-pd")
+
+
+def _pendulum_step(obs: np.ndarray, action: np.ndarray) -> np.ndarray:
+    """One gymnax Pendulum-v1 step in float64 (g=10, m=l=1, dt=0.05, |u|<=2)."""
+    theta = np.arctan2(obs[:, 1], obs[:, 0])
+    vel = obs[:, 2].astype(np.float64)
+    u = np.clip(action[:, 0].astype(np.float64), -2.0, 2.0)
+    new_vel = np.clip(vel + (3 * 10.0 / 2 * np.sin(theta) + 3.0 * u) * 0.05, -8, 8)
+    new_theta = theta + new_vel * 0.05
+    return np.stack([np.cos(new_theta), np.sin(new_theta), new_vel], axis=1)
+
+
+def _check_pendulum_dynamics(ds: offline.Dataset) -> None:
+    data = ds.data
+    want = _pendulum_step(np.asarray(data.obs), np.asarray(data.action))
+    np.testing.assert_allclose(np.asarray(data.next_obs), want, atol=2e-4)
+    assert not np.asarray(data.terminated).any()  # time limit only
+    action = np.asarray(data.action)
+    assert action.dtype == np.float32 and action.shape[1:] == (1,)
+    assert np.all(np.abs(action) <= 2.0)
+
+
+def _refused_trainer(key, env, env_params, plan, budget_name, budget, **kw):
+    """A stand-in trainer whose every snapshot is far worse than random actions."""
+    del key, env, env_params, plan, budget_name, budget, kw
+    snaps = [md.Snapshot(c, 100 * (c + 1), -1e6, None) for c in range(3)]
+    return md.TrainingRun(
+        agent="sac",
+        description="refused",
+        behaviour=lambda params: None,
+        behaviour_label="none",
+        evaluate=lambda params, k: -1e6,
+        snapshots=snaps,
+        replay=None,
+        config={},
+    )
+
+
 class TestScripted:
-    def test_pendulum(self, tmp_path):
+    def test_pendulum(self, tmp_path, monkeypatch):
+        monkeypatch.setitem(md.CATALOGUE, "Pendulum-v1", _SCRIPTED_PENDULUM)
         log = io.StringIO()
         md.make_datasets(
             "tiny",
@@ -258,6 +298,38 @@ class TestScripted:
         }
         assert scores["random"] < scores["scripted-medium"] < scores["scripted-expert"]
         assert sets["random-plus-scripted-expert"].meta.num_episodes == 5 + 3
+        _check_pendulum_dynamics(sets["scripted-expert"])
+
+    def test_refused_agent_falls_back_to_the_controller(self, tmp_path, monkeypatch):
+        monkeypatch.setitem(md.TRAINERS, "sac", _refused_trainer)
+        log = io.StringIO()
+        md.make_datasets(
+            "tiny",
+            env_names=["MountainCarContinuous-v0"],
+            out=str(tmp_path),
+            dataset_size=2_000,
+            expert_episodes=1,
+            log=log,
+        )
+        text = log.getvalue()
+        assert "did not learn" in text and "cannot be produced" in text
+        root = tmp_path / "MountainCarContinuous-v0"
+        for kind in ("medium", "expert", "medium-replay"):
+            assert not (root / kind).exists()
+        refs = _json(str(root / "references.json"))
+        assert refs["expert_reference"] == "scripted"
+        sets = _load_all(
+            str(tmp_path), "MountainCarContinuous-v0", ["random", "scripted-expert"]
+        )
+        # Uniform actions cost about 0.1/3 per step for 999 steps and almost
+        # never reach the goal; the controller reaches it (+100).
+        assert -40 < refs["return_random"] < -25 and refs["return_expert"] > 50
+        assert "hand-written" in sets["scripted-expert"].meta.policy
+        # A second run needs --overwrite for the scripted kinds too.
+        with pytest.raises(ConfigError, match="already exist"):
+            md.make_datasets(
+                "tiny", env_names=["MountainCarContinuous-v0"], out=str(tmp_path)
+            )
 
 
 class TestParts:
@@ -347,6 +419,7 @@ class TestCommandLine:
         assert info.value.code == 0
         text = " ".join(capsys.readouterr().out.split())
         assert "CANNOT be produced" in text and "scripted-expert" in text
+        assert "SAC" in text and "stand still" in text
 
     @pytest.mark.parametrize(
         "argv, message",
@@ -381,3 +454,76 @@ def test_tiny_budget_end_to_end(tmp_path):
     assert 20 < score["medium"] < 65
     for ds in sets.values():
         _check_cartpole_dynamics(ds)
+
+
+class TestSac:
+    def test_continuous_envs_are_trained_with_sac(self):
+        for env in ("Pendulum-v1", "MountainCarContinuous-v0"):
+            plan = md.CATALOGUE[env]
+            assert plan.agent == "sac" and md.TRAINERS["sac"] is md.train_sac
+            assert plan.scripted in md.CONTROLLERS  # the fallback
+            for budget in ("small", "full"):
+                from scripts import presets
+
+                preset = presets.get_preset("sac", plan.presets[budget])
+                assert preset.env == env
+        assert "Pendulum-v1" in md.BUDGETS["small"].envs
+
+    @pytest.mark.slow
+    def test_train_sac_snapshots_and_replay(self):
+        """Four SAC compilations (about a minute on a loaded 2-core CPU)."""
+        env, params = envs.make("Pendulum-v1")
+        plan = md.EnvPlan(
+            env="Pendulum-v1", agent="sac", presets={"tiny": "pendulum-tiny"}
+        )
+        budget = md.dataclasses.replace(
+            md.BUDGETS["tiny"], snapshots=3, snapshot_episodes=2, eval_episodes=2
+        )
+        run = md.train_sac(
+            jax.random.key(0), env, params, plan, "tiny", budget,
+            epsilon=0.05, train_env_steps=60, log=io.StringIO(),
+        )  # fmt: skip
+        assert run.agent == "sac" and "stochastic" in run.behaviour_label
+        assert [s.env_steps for s in run.snapshots] == [20, 40, 60]
+        assert len(run.replay) == 3
+        for chunk in run.replay:
+            assert chunk.action.shape == (10, 2, 1)
+            assert chunk.action.dtype == np.float32
+            assert np.all(np.abs(chunk.action) <= 2.0)
+        # Chunks are consecutive: the second starts where the first stopped.
+        np.testing.assert_array_equal(run.replay[1].obs[0], run.replay[0].next_obs[-1])
+        policy = run.behaviour(run.snapshots[-1].params)
+        obs = np.zeros((500, 3), np.float32)
+        a = np.asarray(policy(jax.random.key(1), obs))
+        assert a.shape == (500, 1) and np.all(np.abs(a) <= 2.0) and a.std() > 0.1
+        assert np.isfinite(run.evaluate(run.snapshots[-1].params, jax.random.key(2)))
+
+
+@pytest.mark.slow
+def test_pendulum_sac_datasets(tmp_path):
+    """SAC-trained Pendulum datasets: all trained kinds, true dynamics, scores."""
+    log = io.StringIO()
+    result = md.make_datasets(
+        "small",
+        env_names=["Pendulum-v1"],
+        out=str(tmp_path),
+        dataset_size=4_000,
+        expert_episodes=3,
+        log=log,
+    )
+    assert {r["kind"] for r in result["datasets"]} == set(md.TRAINED_KINDS)
+    sets = _load_all(str(tmp_path), "Pendulum-v1", md.TRAINED_KINDS)
+    for ds in sets.values():
+        _check_pendulum_dynamics(ds)
+    refs = _json(str(tmp_path / "Pendulum-v1" / "references.json"))
+    assert refs["expert_reference"] == "trained"
+    assert refs["return_random"] < -900 and refs["return_expert"] > -300
+    score = {
+        k: float(
+            np.mean(offline.normalized_score(offline.episode_returns(d)["return"], d))
+        )
+        for k, d in sets.items()
+    }
+    assert score["expert"] > 80
+    assert score["random"] < score["medium"] < score["expert"]
+    assert 15 < score["medium"] < 70
