@@ -61,7 +61,12 @@ Registered tasks (:data:`ENV_FACTORIES`, built by ``envs.make``):
 * ``Freeway-MinAtar-Constrained-v0``: :math:`c_t = 1` when a car hits the chicken
   (:class:`ConstrainedParams`, :func:`freeway_collision_cost`).
 
-The hazard gridworld is a tabular CMDP in ``envs.finite_mdp`` (cost table ``C``).
+Tabular CMDPs (``RandomCMDP-v0``, ``HazardGrid-v0`` and any
+``envs.finite_mdp.FiniteMDPEnv`` whose MDP has a cost table ``C``) emit
+``info["cost"] = C[s, a]`` but carry no budget, since the exact tabular agents
+take theirs from their config. :func:`cost_table_env` wraps such an environment in
+a :class:`CostWrapper` with :func:`finite_mdp_cost` and a budget, so the deep
+constrained agents run on it unchanged.
 
 Examples:
   >>> import jax
@@ -81,6 +86,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -90,6 +96,7 @@ from gymnax.environments import environment
 from gymnax.environments.classic_control import acrobot, cartpole, mountain_car
 from gymnax.environments.minatar import freeway
 
+from envs.finite_mdp import mdp_from_params
 from jaxrl.config import check_range
 from jaxrl.errors import ConfigError
 from jaxrl.types import Array, ArrayLike, PRNGKey
@@ -109,6 +116,8 @@ __all__ = [
     "make_mountain_car_constrained",
     "make_acrobot_constrained",
     "make_freeway_constrained",
+    "finite_mdp_cost",
+    "cost_table_env",
     "ENV_FACTORIES",
 ]
 
@@ -508,6 +517,102 @@ def freeway_collision_cost(
         moved.pos != _FREEWAY_START_ROW, next_state.pos == _FREEWAY_START_ROW
     )
     return hit.astype(jnp.float32)
+
+
+# ------------------------------------------------------------- tabular CMDPs
+
+
+def finite_mdp_cost(
+    state: Any, action: ArrayLike, next_state: Any, params: ConstrainedParams
+) -> Array:
+    """Cost of a :class:`envs.finite_mdp.FiniteMDPEnv` step: its cost table's entry.
+
+    :math:`c_t = C[s_t, a_t]` with ``C = params.env_params.mdp.C`` (``[S, A]``),
+    the value the finite-MDP environment itself reports as ``info["cost"]``.
+
+    Args:
+      state: the finite-MDP state before the step (``state.state`` is ``s_t``).
+      action: int action ``a_t``.
+      next_state: the state after the step (unused).
+      params: :class:`ConstrainedParams` whose ``env_params`` hold the MDP.
+
+    Returns:
+      ``[]`` cost.
+    """
+    del next_state
+    return params.env_params.mdp.C[state.state, action]
+
+
+def cost_table_env(
+    env: Any,
+    env_params: Any = None,
+    *,
+    cost_limit: Any,
+    cost_gamma: Any = None,
+    name: str | None = None,
+) -> tuple[CostWrapper, ConstrainedParams]:
+    r"""Return a budgeted, cost-emitting version of a finite MDP with a cost table.
+
+    Wraps ``env`` in a :class:`CostWrapper` with :func:`finite_mdp_cost`, so every
+    step's ``info`` carries ``"cost"`` :math:`= C[s_t, a_t]` and
+    ``"discounted_cost"`` :math:`= \gamma_c^t C[s_t, a_t]`, and the params carry
+    the budget (:func:`budget_from_params`). Observations, rewards, flags and the
+    random stream are the wrapped environment's, as for every :class:`CostWrapper`.
+
+    The MDP stays data: it is ``params.env_params.mdp``, so (as for the budget) a
+    sweep over MDPs is a ``vmap`` over the returned params.
+
+    Args:
+      env: a :class:`envs.finite_mdp.FiniteMDPEnv`, e.g. from
+        ``envs.make("RandomCMDP-v0")`` or ``envs.make("HazardGrid-v0")``.
+      env_params: its params, holding a :class:`jaxrl.mdp.FiniteMDP` with a cost
+        table ``C`` in ``.mdp`` (default: ``env.default_params``).
+      cost_limit: :math:`b \ge 0`, the budget on the episode's
+        :math:`\sum_t \gamma_c^t c_t`.
+      cost_gamma: :math:`\gamma_c \in (0, 1]`; by default the MDP's own
+        ``gamma``, so the budget is on the discounted cost of the tabular CMDP
+        (the :math:`J_c` of ``agents.cmdp_tabular`` when episodes are long
+        enough for the time limit not to matter).
+      name: the wrapped environment's name; by default the wrapped name with
+        ``-Constrained`` before its version (``"RandomCMDP-Constrained-v0"``).
+
+    Returns:
+      ``(env, params)``: the :class:`CostWrapper` and its
+      :class:`ConstrainedParams` (``env_params`` nested).
+
+    Raises:
+      ConfigError: if the params hold no finite MDP, the MDP has no cost table,
+        or the budget is invalid (negative ``cost_limit``, ``cost_gamma`` outside
+        ``(0, 1]``).
+
+    Examples:
+      >>> import envs, jax
+      >>> env, params = cost_table_env(*envs.make("HazardGrid-v0"), cost_limit=0.5)
+      >>> env.name, float(params.cost_limit), round(float(params.cost_gamma), 6)
+      ('HazardGrid-Constrained-v0', 0.5, 0.95)
+      >>> obs, state = env.reset(jax.random.key(0), params)
+      >>> s = int(state.state)
+      >>> info = env.step(jax.random.key(1), state, 1, params)[-1]
+      >>> float(info["cost"]) == float(params.env_params.mdp.C[s, 1])
+      True
+    """
+    if env_params is None:
+        env_params = env.default_params
+    mdp = mdp_from_params(env_params, "cost_table_env")
+    if mdp.C is None:
+        raise ConfigError(
+            f"cost_table_env needs an MDP with a cost table C; "
+            f"{getattr(env, 'name', type(env).__name__)}'s MDP has none "
+            "(see envs.finite_mdp.random_cmdp and hazard_gridworld)"
+        )
+    if cost_gamma is None:
+        cost_gamma = mdp.gamma
+    params = ConstrainedParams(
+        env_params=env_params, cost_limit=cost_limit, cost_gamma=cost_gamma
+    )
+    if name is None:
+        name = re.sub(r"(-v\d+)?$", r"-Constrained\1", env.name, count=1)
+    return CostWrapper(env, finite_mdp_cost, params, name=name), params
 
 
 # ----------------------------------------------------------------- factories

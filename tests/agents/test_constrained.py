@@ -16,7 +16,7 @@ import envs
 from agents import _value_loop, mvi
 from agents import constrained as C
 from envs import finite_mdp
-from envs.constrained import ConstrainedParams, CostWrapper
+from envs.constrained import cost_table_env
 from jaxrl.config import stack_configs
 from jaxrl.errors import ConfigError
 from jaxrl.transition import Transition
@@ -381,14 +381,9 @@ def test_cost_critic_is_the_exact_policy_cost_on_a_tabular_cmdp():
     fenv, fp = finite_mdp.make_random_cmdp_env(
         seed=3, num_states=S, num_actions=A, branching=2, max_steps=10
     )
-    # The deep agent reads the budget and the discounted cost from a CostWrapper;
-    # the cost is the table's, as the finite-MDP env's own info["cost"].
-    env = CostWrapper(
-        fenv,
-        lambda s, a, s1, params: params.env_params.mdp.C[s.state, a],
-        ConstrainedParams(env_params=fp, cost_limit=1e6),
-        name="RandomCMDP-Constrained",
-    )
+    # The deep agent reads the budget and the discounted cost from the budgeted
+    # version of the env (cost C[s, a], as the finite-MDP env's own info["cost"]).
+    env, env_params = cost_table_env(fenv, fp, cost_limit=1e6)
     base = mvi.Config(
         num_envs=8,
         buffer_size=4096,
@@ -413,7 +408,7 @@ def test_cost_critic_is_the_exact_policy_cost_on_a_tabular_cmdp():
         l0=-1.0,
     )
     config = C.Config(critic="separate", base=base, eta_lambda=0.0, lambda0=lam)
-    train = C.make_train(config, env, env.default_params)
+    train = C.make_train(config, env, env_params)
     state, metrics = jax.jit(train, compiler_options=FAST_COMPILE)(jax.random.key(0))
     assert np.all(np.isnan(metrics["eval/cost"]))  # no evaluation episodes
     obs = jnp.eye(S)

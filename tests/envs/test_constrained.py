@@ -1,4 +1,4 @@
-"""Tests for envs.constrained: cost-emitting gymnax tasks and CostWrapper.
+"""Tests for envs.constrained: cost-emitting gymnax tasks, CostWrapper, cost_table_env.
 
 Costs are checked against NumPy references computed from the recorded states,
 actions and pre-reset observations of random rollouts; the dynamics against the
@@ -26,6 +26,8 @@ from envs.constrained import (
     MountainCarCostParams,
     budget_from_params,
     cartpole_band_cost,
+    cost_table_env,
+    finite_mdp_cost,
     make_cartpole_constrained,
 )
 from envs.wrappers import LogWrapper
@@ -596,3 +598,102 @@ class RegistryTest(parameterized.TestCase):
         self.assertEqual(float(info["cost"]), 1.0)
         flat = envs.FlattenObservation(envs.make("Freeway-MinAtar-Constrained-v0")[0])
         self.assertEqual(flat.observation_space(flat.default_params).shape, (700,))
+
+
+class CostTableEnvTest(parameterized.TestCase):
+    """cost_table_env: tabular CMDPs as budgeted, cost-emitting environments."""
+
+    @parameterized.named_parameters(
+        ("random_cmdp", "RandomCMDP-v0", {"num_states": 6, "max_steps": 12}, 0.8),
+        ("hazard_grid", "HazardGrid-v0", {"max_steps": 15, "slip": 0.3}, None),
+    )
+    def test_cost_is_the_table_along_a_rollout(self, name, kwargs, cost_gamma):
+        base, base_params = envs.make(name, **kwargs)
+        env, params = cost_table_env(
+            base, base_params, cost_limit=2.5, cost_gamma=cost_gamma
+        )
+        mdp = base_params.mdp
+        gamma_c = float(mdp.gamma) if cost_gamma is None else cost_gamma
+        self.assertIsInstance(env, CostWrapper)
+        self.assertIs(env.env, base)
+        self.assertIs(params.env_params, base_params)
+        self.assertEqual(env.name, name.replace("-v0", "-Constrained-v0"))
+        # The budget the agents read is the one given (gamma_c: the MDP's default).
+        limit, gamma = budget_from_params(params, "test")
+        self.assertEqual(float(limit), 2.5)
+        self.assertAlmostEqual(float(gamma), gamma_c, places=6)
+
+        num_envs, num_steps = 4, 60
+        policy = _random_policy(int(mdp.R.shape[1]))
+
+        @jit
+        def both(key):
+            wrapped = _record(key, env, params, policy, num_envs, num_steps)
+            plain = _record(
+                jax.random.clone(key), base, base_params, policy, num_envs, num_steps
+            )
+            return wrapped, plain
+
+        rec, plain = _np(both(jax.random.key(5)))
+        cost_table = np.asarray(mdp.C, np.float64)
+        s, a = rec["state"].state, rec["action"]
+        cost = rec["info"]["cost"]
+        ended = rec["terminated"] | rec["truncated"]
+        self.assertEqual(cost.dtype, np.float32)
+        chex.assert_shape(cost, (num_steps, num_envs))
+        # Per-step cost: C[s_t, a_t] of the pre-step state, the env's own cost.
+        np.testing.assert_array_equal(cost, cost_table[s, a].astype(np.float32))
+        np.testing.assert_array_equal(cost, plain["info"]["cost"])
+        self.assertGreater((cost > 0).sum(), 3)
+        self.assertGreater(ended.sum(), 3)
+        # discounted_cost: gamma_c^t C[s_t, a_t], t counted by a NumPy loop.
+        time = _np_time_in_episode(ended)
+        np.testing.assert_allclose(
+            rec["info"]["discounted_cost"],
+            gamma_c**time * cost_table[s, a],
+            rtol=1e-5,
+            atol=1e-7,
+        )
+        # Summed over each finished episode: the NumPy discounted episode cost.
+        for e in range(num_envs):
+            start, disc, t = 0, 0.0, 0
+            for step in range(num_steps):
+                disc += gamma_c**t * cost_table[s[step, e], a[step, e]]
+                t += 1
+                if ended[step, e]:
+                    emitted = rec["info"]["discounted_cost"][start : step + 1, e]
+                    np.testing.assert_allclose(emitted.sum(), disc, rtol=1e-5)
+                    start, disc, t = step + 1, 0.0, 0
+        # The dynamics are the unwrapped env's, bit for bit.
+        for field in ("obs", "next_obs", "reward", "terminated", "truncated"):
+            np.testing.assert_array_equal(rec[field], plain[field], err_msg=field)
+        chex.assert_trees_all_equal(rec["state"], plain["state"])
+
+    def test_defaults_and_vmap_over_budgets(self):
+        base, base_params = envs.make("RandomCMDP-v0", num_states=4)
+        env, params = cost_table_env(base, cost_limit=1.0)  # default params
+        self.assertIs(params.env_params, base.default_params)
+        self.assertIs(env.cost_fn, finite_mdp_cost)
+        np.testing.assert_allclose(
+            float(params.cost_gamma), float(base_params.mdp.gamma)
+        )
+        named, zero = cost_table_env(base, base_params, cost_limit=0.0, name="Mine")
+        self.assertEqual(named.name, "Mine")
+        self.assertEqual(float(zero.cost_limit), 0.0)
+        limits = jnp.asarray([0.5, 1.0, 3.0])
+        batched = jax.vmap(lambda b: params.replace(cost_limit=b))(limits)
+        got = jax.vmap(lambda p: budget_from_params(p, "test")[0])(batched)
+        np.testing.assert_array_equal(got, limits)
+
+    def test_errors(self):
+        chain, chain_params = envs.make("Chain-v0")
+        with pytest.raises(ConfigError, match="cost table C"):
+            cost_table_env(chain, chain_params, cost_limit=1.0)
+        cartpole, cartpole_params = envs.make("CartPole-v1")
+        with pytest.raises(ConfigError, match="FiniteMDP"):
+            cost_table_env(cartpole, cartpole_params, cost_limit=1.0)
+        grid, grid_params = envs.make("HazardGrid-v0")
+        with pytest.raises(ConfigError, match="cost_limit"):
+            cost_table_env(grid, grid_params, cost_limit=-1.0)
+        with pytest.raises(ConfigError, match="cost_gamma"):
+            cost_table_env(grid, grid_params, cost_limit=1.0, cost_gamma=1.5)

@@ -1,0 +1,196 @@
+"""Agent API and training loop of :mod:`agents.constrained`.
+
+The iteration is :mod:`agents._value_loop`'s, extended (``Extension``) with the
+multiplier state and its step after every iteration
+(:mod:`agents.constrained.multiplier`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from agents import _value_loop
+from agents.constrained.config import Config, Params, State
+from agents.constrained.critics import _outputs_per_action, act, loss
+from agents.constrained.multiplier import _after_iteration
+from envs.constrained import budget_from_params
+from jaxrl import config as config_lib
+from jaxrl import rollout
+from jaxrl.transition import Transition
+from jaxrl.types import Array, ArrayTree, Metrics, PRNGKey
+
+__all__ = ["init", "update", "make_run", "make_train"]
+
+_INFO_KEYS = ("cost", "discounted_cost")
+
+
+def init(key: PRNGKey, env: Any, env_params: Any, config: Config) -> State:
+    """Initialise the base agent (with a cost-carrying buffer) and the multiplier.
+
+    Args:
+      key: typed PRNG key (split exactly as the base agent's ``init`` splits it).
+      env: a cost-emitting gymnax environment (``info["cost"]``,
+        ``info["discounted_cost"]``), e.g. ``envs.make("CartPole-Constrained-v0")``.
+      env_params: its params, carrying ``cost_limit`` (and ``cost_gamma``).
+      config: the config.
+
+    Returns:
+      The initial :class:`State` (``lambda = lambda0``).
+
+    Raises:
+      ConfigError: on an invalid config or params without a budget.
+    """
+    config_lib.validate(config)
+    budget_from_params(env_params, "agents.constrained")
+    return _value_loop.init(
+        key,
+        env,
+        env_params,
+        config.base,
+        outputs_per_action=_outputs_per_action(config),
+        extension=_extension(config, env_params),
+    )
+
+
+def update(state: State, data: Transition, config: Config) -> tuple[State, Metrics]:
+    """Do one critic gradient step on ``data`` at the current multiplier.
+
+    Args:
+      state: the current state.
+      data: ``Transition[B]`` with ``extras["cost"]``.
+      config: the config.
+
+    Returns:
+      ``(state, metrics)``; the multiplier is unchanged (see
+      :func:`~agents.constrained.multiplier.multiplier_update`).
+    """
+    base, metrics = _value_loop.update(
+        state.base, data, config.base, loss_fn=_network_loss(state.lam, config)
+    )
+    return state.replace(base=base), metrics
+
+
+def _network_loss(lam: Array, config: Config) -> _value_loop.LossFn:
+    """:func:`loss` as a function of the network parameters at multiplier ``lam``."""
+
+    def loss_fn(q, target_params, batch, base_config):
+        del base_config
+        return loss(Params(q=q, lam=lam), target_params, batch, config)
+
+    return loss_fn
+
+
+def _extension(config: Config, env_params: Any) -> _value_loop.Extension:
+    """The multiplier as an extension of the base agent's iteration."""
+
+    def init_state(base: _value_loop.State) -> State:
+        return State(
+            base=base,
+            lam=jnp.asarray(config.lambda0, jnp.float32),
+            prev_violation=jnp.zeros((), jnp.float32),
+            num_violations=jnp.zeros((), jnp.int32),
+            episode_cost=jnp.zeros((config.base.num_envs,), jnp.float32),
+        )
+
+    def after_iteration(state, tr, info):
+        return _after_iteration(state, tr, info, config, env_params)
+
+    return _value_loop.Extension(
+        init=init_state,
+        params=lambda q, state: Params(q=q, lam=state.lam),
+        after_iteration=after_iteration,
+        info_keys=_INFO_KEYS,
+        buffer_keys=("cost",),
+    )
+
+
+def _evaluate(
+    params: Params, key: PRNGKey, config: Config, env: Any, env_params: Any
+) -> Metrics:
+    def policy(k: PRNGKey, obs: ArrayTree) -> Array:
+        del k
+        return jax.vmap(lambda o: act(params, o, None, config, greedy=True))(obs)
+
+    out = rollout.evaluate(
+        key,
+        env,
+        env_params,
+        policy,
+        config.base.num_eval_episodes,
+        config.base.eval_max_steps,
+        extras_keys=("cost",),
+    )
+    return {
+        "eval/return": jnp.mean(out["return"]),
+        "eval/length": jnp.mean(out["length"].astype(jnp.float32)),
+        "eval/cost": jnp.mean(out["cost"]),
+    }
+
+
+def _loop_fns(config: Config) -> dict[str, Any]:
+    """``loss_fn``, ``act_fn`` and ``eval_fn`` for the shared loop.
+
+    The loop passes the base config (``config.base``, or a variant of it, e.g.
+    the loop's one-episode probe of the evaluation's metric names), which is
+    put back into the constrained config.
+    """
+
+    def loss_fn(params, target_params, batch, base_config):
+        return loss(params, target_params, batch, config.replace(base=base_config))
+
+    def act_fn(params, obs, key, base_config, *, greedy=False, epsilon=None):
+        cfg = config.replace(base=base_config)
+        return act(params, obs, key, cfg, greedy=greedy, epsilon=epsilon)
+
+    def eval_fn(params, key, base_config, env, env_params):
+        cfg = config.replace(base=base_config)
+        return _evaluate(params, key, cfg, env, env_params)
+
+    return {"loss_fn": loss_fn, "act_fn": act_fn, "eval_fn": eval_fn}
+
+
+def make_run(config: Config, env: Any, env_params: Any):
+    """Return ``run(state) -> (state, metrics)`` advancing one chunk.
+
+    Args:
+      config: the config (validated here).
+      env: the cost-emitting environment.
+      env_params: its params (with the budget).
+
+    Returns:
+      ``run``; metrics have a leading ``[iters_per_chunk]`` axis.
+
+    Raises:
+      ConfigError: on an invalid config or params without a budget.
+    """
+    config_lib.validate(config)
+    budget_from_params(env_params, "agents.constrained")
+    return _value_loop.make_run(
+        config.base,
+        env,
+        env_params,
+        extension=_extension(config, env_params),
+        **_loop_fns(config),
+    )
+
+
+def make_train(config: Config, env: Any, env_params: Any):
+    """Return ``train(key) -> (state, metrics)``: ``init`` then ``num_chunks`` chunks.
+
+    Metrics have a leading ``[num_chunks * iters_per_chunk]`` axis. Seeds are a
+    ``jax.vmap`` over keys; multiplier step sizes, budgets (in ``env_params``)
+    and the base agent's traced fields are further ``vmap`` axes.
+    """
+    config_lib.validate(config)
+    budget_from_params(env_params, "agents.constrained")
+    return _value_loop.make_train(
+        config.base,
+        env,
+        env_params,
+        outputs_per_action=_outputs_per_action(config),
+        extension=_extension(config, env_params),
+        **_loop_fns(config),
+    )
