@@ -139,6 +139,7 @@ __all__ = [
     "losses",
     "policy_gradient",
     "regularized",
+    "sac",
     "tsallis",
     "discounted_returns",
     "double_q_learning",
