@@ -78,6 +78,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 import re
 import uuid
 from collections.abc import Mapping, Sequence
@@ -1085,6 +1086,12 @@ def _check_consistent(dataset: Dataset, where: str, hint: str = "") -> None:
         )
 
 
+def _resolve(path: str | epath.PathLike) -> epath.Path:
+    """``path`` as an ``epath.Path``; local paths made absolute (orbax needs that)."""
+    text = os.fspath(path)
+    return epath.Path(text if "://" in text else os.path.abspath(text))
+
+
 def save_dataset(
     path: str | epath.PathLike, dataset: Dataset, *, overwrite: bool = False
 ) -> epath.Path:
@@ -1111,7 +1118,7 @@ def save_dataset(
     """
     if not isinstance(dataset, Dataset):
         raise ConfigError(f"save_dataset needs a Dataset, got {type(dataset).__name__}")
-    target = epath.Path(path)
+    target = _resolve(path)
     _check_consistent(
         dataset,
         f"cannot save dataset {target}",
@@ -1193,7 +1200,7 @@ def load_dataset(
         files (per-array CRC-32, then the SHA-256 content checksum); a different
         environment, kind, keyword arguments or layout than expected.
     """
-    root = epath.Path(path)
+    root = _resolve(path)
     where = f"dataset {root}"
     if not root.is_dir():
         raise ConfigError(f"{where} not found")

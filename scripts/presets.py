@@ -584,6 +584,7 @@ CUSTOM_TABLES: dict[str, str] = {
     "mvi-tabular": "scripts.table_mvi_tabular:run",
     "distributional-dp": "scripts.table_distributional_dp:run",
     "constrained": "scripts.table_constrained:run",
+    "dual-rl": "scripts.table_dual_rl:run",
 }
 """Tables built by their own experiment code rather than from :class:`TableRow` s.
 
