@@ -314,6 +314,7 @@ def test_empirical_objective(objective, expected):
 # ------------------------------------------------------------------- training / sweeps
 
 
+@pytest.mark.slow  # the agent contract tests cover this in the default run
 def test_train_vmaps_over_seeds_and_traced_hyperparameters():
     env, params = gymnax.make("CartPole-v1")
     config = TINY.replace(objective="cvar")
@@ -434,7 +435,11 @@ LEARN = dist_dqn.Config(
 
 
 @pytest.mark.parametrize(
-    "head", ["quantile", pytest.param("categorical", marks=pytest.mark.slow)]
+    "head",
+    [
+        pytest.param("quantile", marks=pytest.mark.slow),
+        pytest.param("categorical", marks=pytest.mark.slow),
+    ],
 )
 def test_learns_the_exact_risk_sensitive_choice(head):
     """Mean prefers the gamble, CVaR_0.1 the sure thing, as the exact DP says."""

@@ -239,6 +239,7 @@ def _strip(state):
     return state.replace(key=jax.random.key_data(state.key))
 
 
+@pytest.mark.slow  # the agent contract tests cover this in the default run
 def test_train_equals_init_plus_chunks_and_metrics(cartpole):
     env, env_params = cartpole
     config = TINY.replace(interact="stochastic")
@@ -278,6 +279,7 @@ def test_alpha_0_tau_0_training_matches_dqn(cartpole):
         np.testing.assert_allclose(m_m[name], m_d[name], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow  # the agent contract tests cover this in the default run
 def test_traced_hyperparameters_vmap_in_one_jitted_call(cartpole):
     """alpha, tau, l0, lr, gamma sweep as a vmap over a stacked config: one trace."""
     env, env_params = cartpole
@@ -355,6 +357,7 @@ def test_presets():
         c.validate()
 
 
+@pytest.mark.slow  # the agent contract tests cover this in the default run
 def test_minatar_preset_runs():
     """A tiny chunk of the MinAtar preset (conv torso, image observations) learns."""
     env, env_params = gymnax.make("Breakout-MinAtar")

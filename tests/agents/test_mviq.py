@@ -120,6 +120,7 @@ def test_q1_loss_equals_mvi(alpha, tau, l0):
     chex.assert_trees_all_close(g, g_mvi, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow  # test_q1_loss_equals_mvi covers the update in the default run
 def test_q1_updates_and_training_equal_mvi(cartpole):
     """A few update steps, then a short training run: q = 1 tracks M-DQN."""
     env, env_params = cartpole
@@ -222,6 +223,7 @@ def test_act_stochastic_samples_sparse_policy(key):
 # ----------------------------------------------------------------------------- sweeps
 
 
+@pytest.mark.slow  # the agent contract tests cover this in the default run
 def test_traced_hyperparameters_vmap_in_one_jitted_call(cartpole):
     """q, alpha, tau, lr, gamma sweep as a vmap over a stacked config: one trace."""
     env, env_params = cartpole

@@ -54,6 +54,7 @@ def _direct_final(family, algo, sigma, seed, num_seeds):
     return np.array(finals)
 
 
+@pytest.mark.slow  # end to end; CI's set-up command runs a reproduction table
 def test_tiny_budget_end_to_end(tmp_path, monkeypatch):
     monkeypatch.setitem(
         presets.CUSTOM_TABLES, table.TABLE, "scripts.table_mvi_tabular:run"
