@@ -5,18 +5,24 @@
 and ``make_run`` (see ``docs/api.md``).
 
 Examples:
-  >>> import agents
+  >>> from jaxrl import agents
   >>> agents.get("dqn").__name__
-  'agents.dqn'
+  'jaxrl.agents.dqn'
   >>> {"dqn", "mvi", "mvi_tabular", "mviq", "vi_tabular"} <= set(agents.AGENTS)
   True
 """
 
 from __future__ import annotations
 
+if __name__ != "jaxrl.agents":  # the repo folder agents/ imported under its folder name
+    raise ImportError(
+        "agents/ is the package jaxrl.agents: write `from jaxrl import agents` "
+        "(or `import jaxrl.agents`), not `import agents`"
+    )
+
 from types import ModuleType
 
-from agents import (
+from jaxrl.agents import (
     cmdp_tabular,
     constrained,
     dist_dqn,

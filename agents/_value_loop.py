@@ -1,7 +1,7 @@
 """Shared replay-buffer training loop of the value-based agents.
 
 The agents built on this module (dqn, mvi, mviq, dist_dqn, constrained) differ
-only in their ``Config`` (a subclass of :class:`agents.dqn.Config`, whose fields
+only in their ``Config`` (a subclass of :class:`jaxrl.agents.dqn.Config`, whose fields
 this loop reads), their ``loss`` and, optionally, their acting policy ``act``,
 their evaluation and an :class:`Extension`; everything else lives here once:
 network construction, :class:`State`, :func:`init`, the gradient step with the
@@ -62,7 +62,7 @@ Hooks (all optional; without them the loop is the plain one above):
   The key splits are those of the plain loop, so an extension whose
   ``params`` and ``after_iteration`` leave the computation unchanged gives the
   plain run bitwise (the constrained agent at ``lambda = 0`` is M-DQN). The
-  extension is the Lagrangian multiplier of :mod:`agents.constrained`; any
+  extension is the Lagrangian multiplier of :mod:`jaxrl.agents.constrained`; any
   per-iteration statistic of the collected data (a running cost, a
   temperature schedule, a dual variable) fits the same slot.
 
@@ -80,10 +80,10 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from envs.wrappers import LogWrapper
 from jaxrl import buffer as buffer_lib
 from jaxrl import rollout
 from jaxrl import transition as transition_lib
+from jaxrl.envs.wrappers import LogWrapper
 from jaxrl.errors import ConfigError
 from jaxrl.loop import chunked_train
 from jaxrl.nets import QNetwork

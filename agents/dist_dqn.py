@@ -1,8 +1,8 @@
 r"""Stock-augmented distributional DQN (DηN): deep risk-sensitive control.
 
-The deep counterpart of :mod:`agents.distributional_dp` (Pires et al., JMLR 2025,
+The deep counterpart of :mod:`jaxrl.agents.distributional_dp` (Pires et al., JMLR 2025,
 arXiv 2501.13028, the DηN agent). The environment is wrapped in
-:class:`envs.stock.StockWrapper`, which appends the stock
+:class:`jaxrl.envs.stock.StockWrapper`, which appends the stock
 
 .. math:: c_{t+1} = (c_t + r_t)/\gamma, \qquad c_0 + G_0 = \gamma^t (c_t + G_t),
 
@@ -27,7 +27,7 @@ environments draw :math:`c_0 \sim U[\text{stock0\_low}, \text{stock0\_high}]`,
 so one network covers a range of initial stocks.
 
 Objectives (static ``Config.objective``, the same as
-:mod:`agents.distributional_dp`; numeric parameters traced):
+:mod:`jaxrl.agents.distributional_dp`; numeric parameters traced):
 
 * ``"mean"``: :math:`\mathbb{E} G`, ``f(x) = x`` (the stock is ignored);
 * ``"cvar"``: :math:`\mathrm{CVaR}_\alpha(G) = \max_{c_0} [-c_0 +
@@ -44,12 +44,12 @@ Objectives (static ``Config.objective``, the same as
   :math:`c_0 =` ``stock0``.
 
 ``G`` is the **discounted** return :math:`\sum_t \gamma^t r_t` with the agent's
-``gamma``; on one of our :class:`envs.finite_mdp.FiniteMDPEnv` environments it
+``gamma``; on one of our :class:`jaxrl.envs.finite_mdp.FiniteMDPEnv` environments it
 must equal the MDP's discount (checked), so the learned laws are comparable with
-:mod:`agents.distributional_dp`.
+:mod:`jaxrl.agents.distributional_dp`.
 
 Everything else (replay, ε-greedy schedule, target network, chunks) is the
-shared loop of :mod:`agents.dqn`. The evaluation at the end of each chunk runs
+shared loop of :mod:`jaxrl.agents.dqn`. The evaluation at the end of each chunk runs
 ``num_eval_episodes`` greedy episodes from the objective's :math:`c_0` and
 reports (``NaN`` on a chunk's other iterations):
 
@@ -66,7 +66,7 @@ reports (``NaN`` on a chunk's other iterations):
 
 Usage::
 
-    env, env_params = envs.make("CartPole-v1")
+    env, env_params = jaxrl.envs.make("CartPole-v1")
     config = dist_dqn.Config(objective="cvar", alpha=0.1, ...)
     train = jax.jit(jax.vmap(dist_dqn.make_train(config, env, env_params)))
     state, metrics = train(jax.random.split(jax.random.key(0), 4))
@@ -88,12 +88,10 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from agents import _value_loop, distributional_dp, dqn
-from agents._value_loop import State, epsilon_at
-from envs.stock import StockParams, StockWrapper, split_stock, with_stock
-from envs.wrappers import LogWrapper
 from jaxrl import rollout
 from jaxrl import transition as transition_lib
+from jaxrl.agents import _value_loop, distributional_dp, dqn
+from jaxrl.agents._value_loop import State, epsilon_at
 from jaxrl.config import (
     check_order,
     check_positive,
@@ -101,6 +99,8 @@ from jaxrl.config import (
     is_concrete,
     static,
 )
+from jaxrl.envs.stock import StockParams, StockWrapper, split_stock, with_stock
+from jaxrl.envs.wrappers import LogWrapper
 from jaxrl.errors import ConfigError
 from jaxrl.ops import distributional as dist
 from jaxrl.transition import Transition
@@ -128,7 +128,7 @@ __all__ = [
 ]
 
 OBJECTIVES = distributional_dp.OBJECTIVES
-"""Values of :attr:`Config.objective` (those of :mod:`agents.distributional_dp`)."""
+"""Values of :attr:`Config.objective` (those of :mod:`jaxrl.agents.distributional_dp`)."""
 
 HEADS = ("categorical", "quantile")
 """Values of :attr:`Config.head`."""
@@ -138,7 +138,7 @@ _TIE_TOL = 1e-6
 
 @struct.dataclass
 class Config(dqn.Config):
-    """DηN hyperparameters: every :class:`agents.dqn.Config` field plus these.
+    """DηN hyperparameters: every :class:`jaxrl.agents.dqn.Config` field plus these.
 
     ``huber_delta`` and the network's conv torso are not used (the stock
     wrapper flattens observations; ``conv_features`` must be empty). The
@@ -452,7 +452,7 @@ def loss(
 def update(state: State, data: Transition, config: Config) -> tuple[State, Metrics]:
     """Do one gradient step on ``data``, then maybe move the target network.
 
-    See :func:`agents.dqn.update`; ``data`` holds augmented observations.
+    See :func:`jaxrl.agents.dqn.update`; ``data`` holds augmented observations.
     """
     return _value_loop.update(state, data, config, loss_fn=loss)
 

@@ -8,7 +8,7 @@ the Huber TD error against a target network. The target network moves towards
 the online one every ``target_update_period`` gradient steps by Polyak
 averaging with rate ``polyak`` (``polyak = 1``: a hard copy, as in Mnih et al.).
 (The field is not called ``tau``: in the Munchausen agents built on the same
-loop, :mod:`agents.mvi` and :mod:`agents.mviq`, τ is the entropy temperature.)
+loop, :mod:`jaxrl.agents.mvi` and :mod:`jaxrl.agents.mviq`, τ is the entropy temperature.)
 
 A *chunk* is ``iters_per_chunk`` iterations followed by a greedy evaluation of
 ``num_eval_episodes`` episodes (``jaxrl.rollout.evaluate``); a run is
@@ -34,7 +34,7 @@ Metrics (per iteration, stacked by ``scan`` to ``[iters]``):
 
 Usage::
 
-    env, env_params = envs.make("CartPole-v1")
+    env, env_params = jaxrl.envs.make("CartPole-v1")
     config = dqn.cartpole_config()
     train = jax.jit(jax.vmap(dqn.make_train(config, env, env_params)))
     state, metrics = train(jax.random.split(jax.random.key(0), 4))
@@ -54,9 +54,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from agents import _value_loop
-from agents._value_loop import State, epsilon_at
 from jaxrl import transition as transition_lib
+from jaxrl.agents import _value_loop
+from jaxrl.agents._value_loop import State, epsilon_at
 from jaxrl.config import check_positive, check_range, static
 from jaxrl.errors import ConfigError
 from jaxrl.nets import ACTIVATIONS

@@ -57,7 +57,7 @@ Metrics per sweep (``train`` stacks them to ``[num_chunks * iters_per_chunk]``):
   iteration.
 
 Examples:
-  >>> from envs.finite_mdp import make_chain_env
+  >>> from jaxrl.envs.finite_mdp import make_chain_env
   >>> env, params = make_chain_env(num_states=5)
   >>> config = Config(beta=0.05, num_chunks=1, iters_per_chunk=100)
   >>> state, metrics = jax.jit(make_train(config, env, params))(jax.random.key(0))
@@ -74,9 +74,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from envs import finite_mdp
 from jaxrl import config as config_lib
 from jaxrl.config import static
+from jaxrl.envs import finite_mdp
 from jaxrl.errors import ConfigError
 from jaxrl.loop import chunked_train
 from jaxrl.mdp import FiniteMDP
@@ -460,7 +460,7 @@ def act(
     """Pick an action for one observation from the extracted policy ``params.pi``.
 
     ``obs`` is a one-hot ``[S]`` vector or an integer state index ``[]``
-    (:func:`envs.finite_mdp.state_index`).
+    (:func:`jaxrl.envs.finite_mdp.state_index`).
     ``greedy=True`` takes the policy's mode (ties towards the lowest index; an
     in-data action). Otherwise the action is sampled from ``pi(.|s)`` and
     replaced by a uniformly random one with probability ``config.epsilon``.

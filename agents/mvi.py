@@ -21,11 +21,11 @@ so truncation bootstraps and termination does not.
 
 M-VI(α, τ) is mirror-descent VI with KL weight ατ and entropy weight (1-α)τ
 (ALGORITHMS.md §1.1); ``alpha = 0`` is soft DQN at temperature τ, and
-``alpha = 0, tau = 0`` is exactly DQN's loss (:func:`agents.dqn.loss`).
+``alpha = 0, tau = 0`` is exactly DQN's loss (:func:`jaxrl.agents.dqn.loss`).
 
 Everything else (replay, ε schedule, target updates, chunks, evaluation,
-metrics) is :mod:`agents.dqn`'s loop (shared through ``agents._value_loop``);
-:class:`Config` has all of :class:`agents.dqn.Config`'s fields plus ``alpha``,
+metrics) is :mod:`jaxrl.agents.dqn`'s loop (shared through ``jaxrl.agents._value_loop``);
+:class:`Config` has all of :class:`jaxrl.agents.dqn.Config`'s fields plus ``alpha``,
 ``tau``, ``l0`` and the static acting switch ``interact``:
 
 * ``"greedy"`` (the paper's default): ε-greedy on the online ``q``;
@@ -37,7 +37,7 @@ Greedy evaluation always takes ``argmax_a q``. Extra metric:
 
 Usage::
 
-    env, env_params = envs.make("CartPole-v1")
+    env, env_params = jaxrl.envs.make("CartPole-v1")
     config = mvi.cartpole_config()
     train = jax.jit(jax.vmap(mvi.make_train(config, env, env_params)))
     state, metrics = train(jax.random.split(jax.random.key(0), 4))
@@ -58,9 +58,9 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from agents import _value_loop, dqn
-from agents._value_loop import State, epsilon_at
 from jaxrl import transition as transition_lib
+from jaxrl.agents import _value_loop, dqn
+from jaxrl.agents._value_loop import State, epsilon_at
 from jaxrl.config import check_range, static
 from jaxrl.errors import ConfigError
 from jaxrl.ops.losses import huber_loss
@@ -96,7 +96,7 @@ INTERACT = ("greedy", "stochastic")
 
 @struct.dataclass
 class Config(dqn.Config):
-    """M-DQN hyperparameters: every :class:`agents.dqn.Config` field plus these.
+    """M-DQN hyperparameters: every :class:`jaxrl.agents.dqn.Config` field plus these.
 
     ``alpha``, ``tau`` and ``l0`` are traced (sweep them with ``vmap``);
     ``interact`` is static (it selects a code path). The inherited defaults
@@ -140,7 +140,7 @@ class Config(dqn.Config):
 def cartpole_config(**overrides: Any) -> Config:
     """Return the M-DQN preset for gymnax ``CartPole-v1`` (500k env steps).
 
-    DQN's CartPole preset (:func:`agents.dqn.cartpole_config`: CleanRL's DQN
+    DQN's CartPole preset (:func:`jaxrl.agents.dqn.cartpole_config`: CleanRL's DQN
     settings, squared TD error) with the paper's α = 0.9, τ = 0.03, l0 = -1,
     and the learning rate decayed linearly to 10% of 2.5e-4 over the run
     (``lr_end_fraction=0.1``). Tuning (4 seeds, final greedy evaluation): with
@@ -245,7 +245,7 @@ def init(key: PRNGKey, env: Any, env_params: Any, config: Config) -> State:
       config: the config.
 
     Returns:
-      The initial :class:`State` (the same layout as :class:`agents.dqn.State`).
+      The initial :class:`State` (the same layout as :class:`jaxrl.agents.dqn.State`).
     """
     return _value_loop.init(key, env, env_params, config)
 

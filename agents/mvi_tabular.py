@@ -24,7 +24,7 @@ greedy step :math:`\mathcal{G}_{\tau, q}(q_k)(\cdot|s)` is
 Special cases (exact, not limits, thanks to the ``tau = 0`` and ``q = 1``
 branches of the ops):
 
-* ``alpha = 0, tau = 0``: value iteration ``q <- T q`` (``agents.vi_tabular``);
+* ``alpha = 0, tau = 0``: value iteration ``q <- T q`` (``jaxrl.agents.vi_tabular``);
 * ``alpha = 0, tau > 0, q = 1``: soft (entropy-regularised) value iteration
   ``q <- R + gamma P tau logsumexp(q / tau)``;
 * ``alpha = 0, q > 1``: Tsallis-entropy-regularised value iteration;
@@ -52,11 +52,11 @@ computed exactly (linear solves), for the table *after* the sweep:
 * ``"dp/suboptimality_greedy"``: the same for the greedy policy ``argmax q_{k+1}``;
 * ``"dp/value_gap"``: ``max_{s,a} |Q*(s, a) - Q^{G(q_{k+1})}(s, a)|``.
 
-The environment must be a ``envs.finite_mdp.FiniteMDPEnv`` (any env whose params
+The environment must be a ``jaxrl.envs.finite_mdp.FiniteMDPEnv`` (any env whose params
 carry a ``FiniteMDP`` in ``env_params.mdp``); no samples are drawn from it.
 
 Examples:
-  >>> from envs.finite_mdp import make_chain_env
+  >>> from jaxrl.envs.finite_mdp import make_chain_env
   >>> env, params = make_chain_env(num_states=5)
   >>> config = Config(alpha=0.9, tau=0.03, iters_per_chunk=100)
   >>> state, metrics = jax.jit(make_train(config, env, params))(jax.random.key(0))
@@ -73,10 +73,10 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from agents import vi_tabular
-from envs import finite_mdp
 from jaxrl import config as config_lib
+from jaxrl.agents import vi_tabular
 from jaxrl.config import static
+from jaxrl.envs import finite_mdp
 from jaxrl.loop import chunked_train
 from jaxrl.mdp import FiniteMDP
 from jaxrl.ops import exact_dp, tsallis
@@ -158,7 +158,7 @@ class Config:
 
 State = vi_tabular.State
 """Agent state: the table ``q[S, A]``, the key and the sweep count (shared with
-:mod:`agents.vi_tabular`; ``state.params`` is the table ``act`` takes)."""
+:mod:`jaxrl.agents.vi_tabular`; ``state.params`` is the table ``act`` takes)."""
 
 
 def _per_state(fn, table: Array, config: Config) -> Array:
@@ -229,7 +229,7 @@ def act(
     """Pick an action for one observation from the table ``params = q[S, A]``.
 
     ``obs`` is a one-hot ``[S]`` vector or an integer state index ``[]``
-    (:func:`envs.finite_mdp.state_index`).
+    (:func:`jaxrl.envs.finite_mdp.state_index`).
     ``greedy=True`` takes ``argmax_a q(s, a)`` (ties towards the lowest index).
     Otherwise the action is sampled from the regularised policy
     ``G_{tau,q}(q)(.|s)`` (uniform over the maximisers at ``tau = 0``), and

@@ -1,7 +1,7 @@
 r"""MVI(q)-DQN: Munchausen DQN with the Tsallis q-exponential policy.
 
 MVI(q) (Zhu, Chen, Schlegel and White, NeurIPS 2023; ALGORITHMS.md §2.4)
-replaces both logarithms of M-DQN (:mod:`agents.mvi`) by the q-logarithm
+replaces both logarithms of M-DQN (:mod:`jaxrl.agents.mvi`) by the q-logarithm
 :math:`\ln_q x = (x^{q-1} - 1)/(q - 1)` and the softmax by the q-exponential
 policy :math:`\bar\pi = \exp_q(\bar q/\tau - \psi(\bar q/\tau))` of the
 *target* network :math:`\bar q`:
@@ -18,9 +18,9 @@ target is :func:`jaxrl.ops.tsallis.mviq_q_learning`, vmapped over the batch;
 ``normalizer_iters`` (static) is the number of bisection steps for the
 normalizer :math:`\psi` when ``q`` is neither 1 nor 2 (closed forms there).
 
-Everything else is :mod:`agents.mvi` (and the shared DQN loop):
+Everything else is :mod:`jaxrl.agents.mvi` (and the shared DQN loop):
 ``interact="stochastic"`` samples from the q-exponential policy of the online
-network. :class:`Config` is :class:`agents.mvi.Config` plus ``q`` (traced, so
+network. :class:`Config` is :class:`jaxrl.agents.mvi.Config` plus ``q`` (traced, so
 a vmap sweeps it) and ``normalizer_iters``.
 
 References:
@@ -36,8 +36,8 @@ from typing import Any
 import numpy as np
 from flax import struct
 
-from agents import _value_loop, mvi
-from agents._value_loop import State, epsilon_at
+from jaxrl.agents import _value_loop, mvi
+from jaxrl.agents._value_loop import State, epsilon_at
 from jaxrl.config import check_range, static
 from jaxrl.errors import ConfigError
 from jaxrl.ops.tsallis import mviq_bonus, mviq_q_learning, tsallis_policy
@@ -62,7 +62,7 @@ __all__ = [
 
 @struct.dataclass
 class Config(mvi.Config):
-    """MVI(q)-DQN hyperparameters: every :class:`agents.mvi.Config` field plus these.
+    """MVI(q)-DQN hyperparameters: every :class:`jaxrl.agents.mvi.Config` field plus these.
 
     Attributes:
       normalizer_iters: static bisection steps of the policy normalizer ψ
@@ -132,7 +132,7 @@ def act(
     greedy: bool = False,
     epsilon: Array | float | None = None,
 ) -> Array:
-    """Choose an action for ONE observation (see :func:`agents.mvi.act`).
+    """Choose an action for ONE observation (see :func:`jaxrl.agents.mvi.act`).
 
     ``interact="stochastic"`` samples from the q-exponential policy
     :func:`jaxrl.ops.tsallis.tsallis_policy` of ``Q(obs, .)``.

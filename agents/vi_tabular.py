@@ -20,11 +20,11 @@ Metrics per iteration (``train`` stacks them to ``[num_chunks * iters_per_chunk]
   ``J* `` is computed once per chunk by policy iteration
   (:func:`jaxrl.ops.exact_dp.optimal_performance`).
 
-The environment must be a ``envs.finite_mdp.FiniteMDPEnv`` (any env whose params
+The environment must be a ``jaxrl.envs.finite_mdp.FiniteMDPEnv`` (any env whose params
 carry a ``FiniteMDP`` in ``env_params.mdp``); no samples are drawn from it.
 
 Examples:
-  >>> from envs.finite_mdp import make_chain_env
+  >>> from jaxrl.envs.finite_mdp import make_chain_env
   >>> env, params = make_chain_env(num_states=5)
   >>> config = Config(num_chunks=2, iters_per_chunk=50)
   >>> state, metrics = jax.jit(make_train(config, env, params))(jax.random.key(0))
@@ -40,9 +40,9 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from envs import finite_mdp
 from jaxrl import config as config_lib
 from jaxrl.config import static
+from jaxrl.envs import finite_mdp
 from jaxrl.loop import chunked_train
 from jaxrl.mdp import FiniteMDP
 from jaxrl.ops import exact_dp
@@ -127,7 +127,7 @@ def act(
     """Pick an action for one observation from the table ``params = q[S, A]``.
 
     ``obs`` is a one-hot ``[S]`` vector or an integer state index ``[]``
-    (:func:`envs.finite_mdp.state_index`).
+    (:func:`jaxrl.envs.finite_mdp.state_index`).
     Greedy actions break ties towards the lowest index; with ``greedy=False`` a
     uniformly random action is taken with probability ``config.epsilon``.
 

@@ -2,19 +2,19 @@
 
 :func:`make` builds any gymnax environment id or one of our own environments
 (``FiniteMDP-v0``, ``Garnet-v0``, ``Chain-v0``, ``GridWorld-v0``,
-``RandomCMDP-v0``, ``HazardGrid-v0`` from :mod:`envs.finite_mdp`; ``CliffGrid-v0``,
-``Homeostasis-v0`` from :mod:`envs.risk`; the cost-emitting ``CartPole-Constrained-v0``,
+``RandomCMDP-v0``, ``HazardGrid-v0`` from :mod:`jaxrl.envs.finite_mdp`; ``CliffGrid-v0``,
+``Homeostasis-v0`` from :mod:`jaxrl.envs.risk`; the cost-emitting ``CartPole-Constrained-v0``,
 ``MountainCar-Constrained-v0``, ``Acrobot-Constrained-v0`` and
-``Freeway-MinAtar-Constrained-v0`` from :mod:`envs.constrained`) and returns
+``Freeway-MinAtar-Constrained-v0`` from :mod:`jaxrl.envs.constrained`) and returns
 ``(env, env_params)``.
 
 A keyword argument either names a field of the environment's ``EnvParams`` (it
 overrides the default, e.g. ``max_steps_in_episode=200``) or an argument of its
 constructor: the environment class for gymnax ids (e.g. ``size=10`` for
-``DeepSea-bsuite``), the factory in ``envs.finite_mdp.ENV_FACTORIES`` for our own
+``DeepSea-bsuite``), the factory in ``jaxrl.envs.finite_mdp.ENV_FACTORIES`` for our own
 ids (e.g. ``num_states=5`` for ``Chain-v0``). Constructor arguments win when a
 name is both. The params of a constrained id nest the wrapped task's params
-(:class:`envs.constrained.ConstrainedParams`); a keyword may name a cost field of
+(:class:`jaxrl.envs.constrained.ConstrainedParams`); a keyword may name a cost field of
 the outer params (``cost_limit``, ``cost_gamma``, ``x_band``, ...) or a field of
 the wrapped task's ``EnvParams`` (``max_steps_in_episode``, ``gravity``, ...).
 
@@ -23,7 +23,7 @@ the wrapped task's ``EnvParams`` (``max_steps_in_episode``, ``gravity``, ...).
 :class:`~jaxrl.errors.ConfigError` saying so.
 
 Examples:
-  >>> import envs
+  >>> from jaxrl import envs
   >>> env, params = envs.make("CartPole-v1", max_steps_in_episode=200)
   >>> params.max_steps_in_episode
   200
@@ -38,6 +38,12 @@ Examples:
 
 from __future__ import annotations
 
+if __name__ != "jaxrl.envs":  # the repo folder envs/ imported under its folder name
+    raise ImportError(
+        "envs/ is the package jaxrl.envs: write `from jaxrl import envs` "
+        "(or `import jaxrl.envs`), not `import envs`"
+    )
+
 import dataclasses
 import difflib
 import inspect
@@ -49,11 +55,11 @@ import gymnax.registration
 import numpy as np
 from gymnax.environments import spaces
 
-from envs.constrained import ENV_FACTORIES as _CONSTRAINED_FACTORIES
-from envs.constrained import ConstrainedParams, CostWrapper
-from envs.finite_mdp import ENV_FACTORIES as _FINITE_FACTORIES
-from envs.risk import ENV_FACTORIES as _RISK_FACTORIES
-from envs.wrappers import FlattenObservation, GymnaxV0StepAdapter, LogWrapper
+from jaxrl.envs.constrained import ENV_FACTORIES as _CONSTRAINED_FACTORIES
+from jaxrl.envs.constrained import ConstrainedParams, CostWrapper
+from jaxrl.envs.finite_mdp import ENV_FACTORIES as _FINITE_FACTORIES
+from jaxrl.envs.risk import ENV_FACTORIES as _RISK_FACTORIES
+from jaxrl.envs.wrappers import FlattenObservation, GymnaxV0StepAdapter, LogWrapper
 from jaxrl.errors import ConfigError
 
 __all__ = [
@@ -106,8 +112,8 @@ def make(name: str, **kwargs: Any) -> tuple[Any, Any]:
     Args:
       name: an id in :data:`registered_envs`.
       **kwargs: constructor arguments (of the gymnax environment class, or of
-        our factory in ``envs.finite_mdp.ENV_FACTORIES`` or
-        ``envs.constrained.ENV_FACTORIES``) and/or ``EnvParams`` field
+        our factory in ``jaxrl.envs.finite_mdp.ENV_FACTORIES`` or
+        ``jaxrl.envs.constrained.ENV_FACTORIES``) and/or ``EnvParams`` field
         overrides (for a constrained id: its cost fields or the wrapped task's
         fields).
 

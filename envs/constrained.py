@@ -47,7 +47,7 @@ the :class:`CostWrapper`. Dedicated environment classes would have duplicated th
 gymnax dynamics for no gain; a generic wrapper also lets users add a cost to any
 gymnax task with one function.
 
-Registered tasks (:data:`ENV_FACTORIES`, built by ``envs.make``):
+Registered tasks (:data:`ENV_FACTORIES`, built by ``jaxrl.envs.make``):
 
 * ``CartPole-Constrained-v0``: :math:`c_t = 1[|x_{t+1}| > \text{x\_band}]`, the
   cart leaves the central band (:class:`CartPoleCostParams`,
@@ -62,7 +62,7 @@ Registered tasks (:data:`ENV_FACTORIES`, built by ``envs.make``):
   (:class:`ConstrainedParams`, :func:`freeway_collision_cost`).
 
 Tabular CMDPs (``RandomCMDP-v0``, ``HazardGrid-v0`` and any
-``envs.finite_mdp.FiniteMDPEnv`` whose MDP has a cost table ``C``) emit
+``jaxrl.envs.finite_mdp.FiniteMDPEnv`` whose MDP has a cost table ``C``) emit
 ``info["cost"] = C[s, a]`` but carry no budget, since the exact tabular agents
 take theirs from their config. :func:`cost_table_env` wraps such an environment in
 a :class:`CostWrapper` with :func:`finite_mdp_cost` and a budget, so the deep
@@ -96,8 +96,8 @@ from gymnax.environments import environment
 from gymnax.environments.classic_control import acrobot, cartpole, mountain_car
 from gymnax.environments.minatar import freeway
 
-from envs.finite_mdp import mdp_from_params
 from jaxrl.config import check_range
+from jaxrl.envs.finite_mdp import mdp_from_params
 from jaxrl.errors import ConfigError
 from jaxrl.types import Array, ArrayLike, PRNGKey
 
@@ -227,7 +227,7 @@ def budget_from_params(env_params: Any, user: str) -> tuple[Array, Array]:
     if not hasattr(env_params, "cost_limit"):
         raise ConfigError(
             f"{user} needs a constrained environment: its params must carry a "
-            f"cost_limit (e.g. envs.constrained.ConstrainedParams), got "
+            f"cost_limit (e.g. jaxrl.envs.constrained.ConstrainedParams), got "
             f"{type(env_params).__name__}"
         )
     limit = jnp.asarray(env_params.cost_limit, jnp.float32)
@@ -525,7 +525,7 @@ def freeway_collision_cost(
 def finite_mdp_cost(
     state: Any, action: ArrayLike, next_state: Any, params: ConstrainedParams
 ) -> Array:
-    """Cost of a :class:`envs.finite_mdp.FiniteMDPEnv` step: its cost table's entry.
+    """Cost of a :class:`jaxrl.envs.finite_mdp.FiniteMDPEnv` step: its cost table's entry.
 
     :math:`c_t = C[s_t, a_t]` with ``C = params.env_params.mdp.C`` (``[S, A]``),
     the value the finite-MDP environment itself reports as ``info["cost"]``.
@@ -563,15 +563,15 @@ def cost_table_env(
     sweep over MDPs is a ``vmap`` over the returned params.
 
     Args:
-      env: a :class:`envs.finite_mdp.FiniteMDPEnv`, e.g. from
-        ``envs.make("RandomCMDP-v0")`` or ``envs.make("HazardGrid-v0")``.
+      env: a :class:`jaxrl.envs.finite_mdp.FiniteMDPEnv`, e.g. from
+        ``jaxrl.envs.make("RandomCMDP-v0")`` or ``jaxrl.envs.make("HazardGrid-v0")``.
       env_params: its params, holding a :class:`jaxrl.mdp.FiniteMDP` with a cost
         table ``C`` in ``.mdp`` (default: ``env.default_params``).
       cost_limit: :math:`b \ge 0`, the budget on the episode's
         :math:`\sum_t \gamma_c^t c_t`.
       cost_gamma: :math:`\gamma_c \in (0, 1]`; by default the MDP's own
         ``gamma``, so the budget is on the discounted cost of the tabular CMDP
-        (the :math:`J_c` of ``agents.cmdp_tabular`` when episodes are long
+        (the :math:`J_c` of ``jaxrl.agents.cmdp_tabular`` when episodes are long
         enough for the time limit not to matter).
       name: the wrapped environment's name; by default the wrapped name with
         ``-Constrained`` before its version (``"RandomCMDP-Constrained-v0"``).
@@ -586,7 +586,8 @@ def cost_table_env(
         ``(0, 1]``).
 
     Examples:
-      >>> import envs, jax
+      >>> import jax
+      >>> from jaxrl import envs
       >>> env, params = cost_table_env(*envs.make("HazardGrid-v0"), cost_limit=0.5)
       >>> env.name, float(params.cost_limit), round(float(params.cost_gamma), 6)
       ('HazardGrid-Constrained-v0', 0.5, 0.95)
@@ -603,7 +604,7 @@ def cost_table_env(
         raise ConfigError(
             f"cost_table_env needs an MDP with a cost table C; "
             f"{getattr(env, 'name', type(env).__name__)}'s MDP has none "
-            "(see envs.finite_mdp.random_cmdp and hazard_gridworld)"
+            "(see jaxrl.envs.finite_mdp.random_cmdp and hazard_gridworld)"
         )
     if cost_gamma is None:
         cost_gamma = mdp.gamma

@@ -33,9 +33,9 @@ Factories returning ``(env, env_params)``: :func:`make_finite_mdp_env`,
 Constrained MDPs: a CMDP is an MDP with a cost table plus a *budget* ``b`` on the
 expected discounted cost ``J_c(pi) <= b``. The environment carries only the cost
 table (``mdp.C``; the env emits ``info["cost"]``). The budget is a hyperparameter
-of the constrained agent (``agents.cmdp_tabular.Config.budget``, traced, so a grid
+of the constrained agent (``jaxrl.agents.cmdp_tabular.Config.budget``, traced, so a grid
 of budgets is one ``vmap``), not part of :class:`FiniteMDP` or :class:`EnvParams`;
-``agents.cmdp_tabular.budget_range`` gives the range of budgets where the
+``jaxrl.agents.cmdp_tabular.budget_range`` gives the range of budgets where the
 constraint binds.
 """
 
@@ -1142,4 +1142,4 @@ ENV_FACTORIES = {
     "RandomCMDP-v0": make_random_cmdp_env,
     "HazardGrid-v0": make_hazard_grid_env,
 }
-"""Registry id -> ``factory(**kwargs) -> (env, env_params)`` (see ``envs.make``)."""
+"""Registry id -> ``factory(**kwargs) -> (env, env_params)`` (see ``jaxrl.envs.make``)."""

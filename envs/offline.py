@@ -58,7 +58,8 @@ problem (missing or garbled metadata, truncated or bit-flipped arrays, a
 different environment, kind or shape than expected).
 
 Examples:
-  >>> import jax, envs
+  >>> import jax
+  >>> from jaxrl import envs
   >>> env, params = envs.make("CartPole-v1")
   >>> data = collect_dataset(jax.random.key(0), env, params,
   ...                        uniform_policy(env, params), num_steps=300, num_envs=2)
@@ -166,7 +167,7 @@ class Metadata:
     """Frozen description of a dataset (hashable: a static pytree field).
 
     Attributes:
-      env: environment id for ``envs.make``.
+      env: environment id for ``jaxrl.envs.make``.
       kind: dataset kind, e.g. ``"medium-replay"`` (see :data:`KINDS`).
       return_random: ``R_random``, mean undiscounted return of the uniform
         random policy (frozen reference).
@@ -175,7 +176,7 @@ class Metadata:
       policy: human-readable description of the behaviour policy.
       num_transitions: ``N``.
       num_episodes: number of complete episodes in ``data``.
-      env_kwargs: ``envs.make`` keyword arguments as sorted ``(name, value)``
+      env_kwargs: ``jaxrl.envs.make`` keyword arguments as sorted ``(name, value)``
         pairs (JSON scalars).
       seed: the generator's root seed (``None`` if unknown).
       checksum: ``"sha256:<hex>"`` of the content (:func:`content_checksum`).
@@ -322,7 +323,8 @@ def uniform_policy(env: Any, env_params: Any) -> Policy:
       ConfigError: for other action spaces or an unbounded ``Box``.
 
     Examples:
-      >>> import jax, jax.numpy as jnp, envs
+      >>> import jax, jax.numpy as jnp
+      >>> from jaxrl import envs
       >>> env, params = envs.make("Pendulum-v1")
       >>> a = uniform_policy(env, params)(jax.random.key(0), jnp.zeros((5, 3)))
       >>> a.shape, a.dtype, bool((jnp.abs(a) <= 2.0).all())
@@ -592,7 +594,8 @@ def episode_returns(data: Transition | Dataset) -> dict[str, np.ndarray]:
       ConfigError: if the episode extras are missing or inconsistent.
 
     Examples:
-      >>> import jax, envs
+      >>> import jax
+      >>> from jaxrl import envs
       >>> env, params = envs.make("CartPole-v1")
       >>> always_left = lambda key, obs: jax.numpy.zeros(obs.shape[:1], "int32")
       >>> data = collect_dataset(jax.random.key(0), env, params, always_left, 40, 2)
@@ -680,7 +683,7 @@ def _check_data(data: Any) -> int:
         if not isinstance(getattr(data, name), jax.Array | np.ndarray):
             raise ConfigError(
                 f"dataset {name} must be one array (flatten dict observations, "
-                "e.g. with envs.FlattenObservation)"
+                "e.g. with jaxrl.envs.FlattenObservation)"
             )
     n = int(np.shape(data.reward)[0]) if np.ndim(data.reward) == 1 else None
     if n is None:
@@ -740,7 +743,7 @@ def make_dataset(
       return_random: frozen ``R_random``.
       return_expert: frozen ``R_expert`` (must differ from ``R_random``).
       policy: description of the behaviour policy.
-      env_kwargs: ``envs.make`` keyword arguments (JSON scalars).
+      env_kwargs: ``jaxrl.envs.make`` keyword arguments (JSON scalars).
       seed: generator seed.
       sources: ``(kind, num_transitions)`` parts of a concatenation.
       info: further JSON-scalar facts.
@@ -992,7 +995,7 @@ def example_item(env: Any, env_params: Any) -> Transition:
     float32 ``[*shape]`` for ``Box``.
 
     Examples:
-      >>> import envs
+      >>> from jaxrl import envs
       >>> env, params = envs.make("Pendulum-v1")
       >>> example_item(env, params).action.shape
       (1,)
@@ -1185,7 +1188,7 @@ def load_dataset(
       path: the dataset directory.
       expected_env: if given, the dataset must be for this environment id.
       expected_kind: if given, the dataset must be of this kind.
-      expected_env_kwargs: if given, the ``envs.make`` keyword arguments must
+      expected_env_kwargs: if given, the ``jaxrl.envs.make`` keyword arguments must
         be exactly these.
       example: if given, an unbatched ``Transition`` (e.g. :func:`example_item`)
         whose ``obs``, ``action`` and ``next_obs`` shapes and dtypes the data

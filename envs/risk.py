@@ -1,6 +1,6 @@
 """Risk-sensitive benchmark MDPs with *realised* random rewards.
 
-The generators of :mod:`envs.finite_mdp` pay the expected reward ``R[s, a]``,
+The generators of :mod:`jaxrl.envs.finite_mdp` pay the expected reward ``R[s, a]``,
 which is right for expected-value control but hides the spread of the return.
 Here every random outcome is a *state*, so the return law of the sampling
 environment is the true one: a payoff cell pays its reward on the step that
@@ -29,7 +29,7 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
-from envs.finite_mdp import (
+from jaxrl.envs.finite_mdp import (
     FiniteMDPEnv,
     _grid_successors,
     make_finite_mdp_env,
@@ -86,7 +86,7 @@ def cliff_gridworld(
 ) -> tuple[FiniteMDP, np.ndarray]:
     """Return a slippery gridworld whose goal and trap payoffs are realised.
 
-    Layout characters as in :func:`envs.finite_mdp.parse_layout` (default
+    Layout characters as in :func:`jaxrl.envs.finite_mdp.parse_layout` (default
     :data:`CLIFF_LAYOUT`). Actions 0 up, 1 right, 2 down, 3 left; the intended
     move happens with probability ``1 - slip``, each perpendicular move with
     ``slip / 2``; moving into a wall stays. Every move from a floor cell pays
@@ -250,4 +250,4 @@ ENV_FACTORIES = {
     "CliffGrid-v0": make_cliff_env,
     "Homeostasis-v0": make_homeostasis_env,
 }
-"""Registry id -> ``factory(**kwargs) -> (env, env_params)`` (see ``envs.make``)."""
+"""Registry id -> ``factory(**kwargs) -> (env, env_params)`` (see ``jaxrl.envs.make``)."""

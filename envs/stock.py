@@ -12,7 +12,7 @@ objective of :math:`c_t + G_t` (up to the positive factor :math:`\gamma^t`), so 
 policy of the augmented state :math:`(s_t, c_t)` can optimise it.
 
 :class:`StockWrapper` keeps the gymnax 1.0 step contract of
-:mod:`envs.wrappers` and changes only the observation: every observation
+:mod:`jaxrl.envs.wrappers` and changes only the observation: every observation
 (``obs`` and ``info["final_observation"]``) is the wrapped observation flattened
 to one axis, cast to float32, with the stock appended as the last entry,
 ``[D + 1]``. The wrapped environment's auto-reset is kept; at an episode end the
@@ -49,7 +49,7 @@ import numpy as np
 from flax import struct
 from gymnax.environments import spaces
 
-from envs.wrappers import Wrapper
+from jaxrl.envs.wrappers import Wrapper
 from jaxrl.errors import ConfigError
 from jaxrl.types import Array, ArrayLike, PRNGKey
 

@@ -12,7 +12,7 @@ process ``(S, A, P, R, C, mu0, gamma)``:
 
 The number of states and actions are read from the *shapes* of ``P`` and are
 therefore static under ``jax.jit``. Operators live in :mod:`jaxrl.ops.exact_dp`;
-the sampling environment built from an MDP lives in ``envs.finite_mdp``.
+the sampling environment built from an MDP lives in ``jaxrl.envs.finite_mdp``.
 
 Construct MDPs from user data with :func:`make_mdp`, which validates the input on
 the host and raises :class:`jaxrl.errors.ConfigError` naming the problem.

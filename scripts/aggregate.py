@@ -27,7 +27,7 @@ import numpy as np
 from jaxrl import logging as jlog
 from jaxrl import metrics as jmetrics
 from jaxrl.errors import ConfigError
-from scripts import common
+from jaxrl.scripts import common
 
 __all__ = ["find_runs", "aggregate", "build_parser", "run_from_args", "main"]
 
@@ -166,7 +166,7 @@ def aggregate(
         [common.markdown_table(rows, _COLUMNS, caption)],
     )
     if plot:
-        from scripts.plotting import plot_learning_curves
+        from jaxrl.scripts.plotting import plot_learning_curves
 
         metrics_used = sorted({r["metric"] for r in rows})
         plot_learning_curves(
@@ -217,7 +217,7 @@ def run_from_args(args: Any) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m scripts.aggregate``."""
+    """Entry point of ``python -m jaxrl.scripts.aggregate``."""
     parser = build_parser()
     return common.run_main(
         lambda: run_from_args(parser.parse_args(argv)), prog="jaxrl aggregate"

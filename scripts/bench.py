@@ -2,9 +2,9 @@
 
 Cases (``--cases``, comma-separated; default: all of them):
 
-* ``dqn``: DQN on ``CartPole-v1`` (its :func:`agents.dqn.cartpole_config`)
-  and ``Breakout-MinAtar`` (the DQN fields of ``agents.mvi.minatar_config``);
-* ``mvi``: M-DQN (:mod:`agents.mvi`) on ``CartPole-v1`` and
+* ``dqn``: DQN on ``CartPole-v1`` (its :func:`jaxrl.agents.dqn.cartpole_config`)
+  and ``Breakout-MinAtar`` (the DQN fields of ``jaxrl.agents.mvi.minatar_config``);
+* ``mvi``: M-DQN (:mod:`jaxrl.agents.mvi`) on ``CartPole-v1`` and
   ``Breakout-MinAtar`` (its ``cartpole_config`` / ``minatar_config``);
 * ``peer``: the fastest installable peer, rejax's ``DQN``
   (``pip install -e '.[bench]'``), run in the same process beside every
@@ -14,7 +14,7 @@ Cases (``--cases``, comma-separated; default: all of them):
   log-softmax). Without rejax installed the peer rows are skipped with a note;
 * ``vi_tabular``: exact VI on a Garnet(S=50, A=4) through ``make_run``
   (every sweep also evaluates the greedy policy exactly, which is included);
-* ``mvi_tabular``: exact M-VI sweeps (:func:`agents.mvi_tabular.update`) on a
+* ``mvi_tabular``: exact M-VI sweeps (:func:`jaxrl.agents.mvi_tabular.update`) on a
   Garnet(S=500, A=8), against :func:`numpy_mvi_sweeps`, a plain NumPy loop
   (vectorised over states and actions, Python loop over seeds and sweeps) doing
   the same sweeps in the same process. Neither side computes the exact
@@ -71,7 +71,7 @@ import numpy as np
 from jaxrl import logging as jlog
 from jaxrl.errors import ConfigError
 from jaxrl.nets import QNetwork
-from scripts import common
+from jaxrl.scripts import common
 
 __all__ = [
     "CASES",
@@ -98,8 +98,8 @@ DEEP_ENVS: dict[str, tuple[str, ...]] = {
 }
 """Environments of the deep cases (``--envs`` selects among them).
 
-``agents.dqn`` has no MinAtar preset; its MinAtar row uses the DQN fields of
-``agents.mvi.minatar_config`` (the same settings as the ``mvi`` row), so that
+``jaxrl.agents.dqn`` has no MinAtar preset; its MinAtar row uses the DQN fields of
+``jaxrl.agents.mvi.minatar_config`` (the same settings as the ``mvi`` row), so that
 ``dqn`` against the peer is DQN against DQN at identical settings.
 """
 
@@ -245,15 +245,15 @@ def _timed_calls(
 
 def _deep_config(agent: str, env_name: str, scale: str) -> Any:
     """The agent's preset for ``env_name`` with the benchmark overrides."""
-    module = importlib.import_module(f"agents.{agent}")
+    module = importlib.import_module(f"jaxrl.agents.{agent}")
     factory = getattr(module, _PRESETS[env_name], None)
     if factory is None and agent == "dqn":
-        mvi = importlib.import_module("agents.mvi")
+        mvi = importlib.import_module("jaxrl.agents.mvi")
         preset = getattr(mvi, _PRESETS[env_name])()
         names = [f.name for f in dataclasses.fields(module.Config)]
         factory = lambda: module.Config(**{n: getattr(preset, n) for n in names})
     if factory is None:
-        raise ConfigError(f"agents.{agent} has no {_PRESETS[env_name]} preset")
+        raise ConfigError(f"jaxrl.agents.{agent} has no {_PRESETS[env_name]} preset")
     config = factory().replace(
         num_chunks=1,
         iters_per_chunk=SCALES[scale]["iters"][env_name],
@@ -286,9 +286,9 @@ def _pair_key(config: Any, env_name: str, num_seeds: int) -> str:
 def _bench_ours(
     agent: str, env_name: str, num_seeds: int, scale: str, repeats: int
 ) -> tuple[BenchResult, Any]:
-    import envs
+    from jaxrl import envs
 
-    module = importlib.import_module(f"agents.{agent}")
+    module = importlib.import_module(f"jaxrl.agents.{agent}")
     config = _deep_config(agent, env_name, scale)
     env, env_params = envs.make(env_name)
     keys = common.seed_keys(0, num_seeds)
@@ -325,7 +325,7 @@ def peer_available() -> bool:
 
 
 def peer_settings(config: Any) -> dict[str, Any]:
-    """Map a benchmark :class:`agents.dqn.Config` to rejax ``DQN.create`` arguments.
+    """Map a benchmark :class:`jaxrl.agents.dqn.Config` to rejax ``DQN.create`` arguments.
 
     The mapping keeps the work per environment step identical:
 
@@ -454,7 +454,7 @@ class _GymnaxV0View:
 
 def _make_peer(config: Any, env_name: str) -> Any:
     """A rejax ``DQN`` at :func:`peer_settings` of ``config`` with our network."""
-    import envs
+    from jaxrl import envs
 
     with _quiet():
         rejax = importlib.import_module(_PEER)
@@ -540,7 +540,7 @@ def numpy_mvi_sweeps(
 
     vectorised over states and actions (one ``[S*A, S] @ [S]`` product) with a
     Python loop over seeds and sweeps, in ``P``'s dtype. Also returns the
-    residual ``max |T q - q|`` of every sweep, as :func:`agents.mvi_tabular.update`.
+    residual ``max |T q - q|`` of every sweep, as :func:`jaxrl.agents.mvi_tabular.update`.
 
     Args:
       P: ``[S, A, S]`` transition probabilities.
@@ -589,7 +589,7 @@ def numpy_mvi_sweeps(
 
 
 def _garnet(sizes: dict[str, int]) -> tuple[Any, Any]:
-    import envs
+    from jaxrl import envs
 
     return envs.make(
         "Garnet-v0",
@@ -605,14 +605,14 @@ def _garnet_name(sizes: dict[str, int]) -> str:
 
 
 def _tabular_config() -> Any:
-    from agents import mvi_tabular
+    from jaxrl.agents import mvi_tabular
 
     return mvi_tabular.Config(alpha=0.9, tau=0.03, q=1.0, l0=-1.0, noise_std=0.0)
 
 
 def _mvi_tabular_chunk(config: Any, num_sweeps: int) -> Callable[..., Any]:
     """Return ``chunk(state, mdp) -> (state, residuals[sweeps])`` (``update`` x N)."""
-    from agents import mvi_tabular
+    from jaxrl.agents import mvi_tabular
 
     def chunk(state: Any, mdp: Any) -> tuple[Any, Any]:
         def body(s: Any, _: None) -> tuple[Any, Any]:
@@ -627,7 +627,7 @@ def _mvi_tabular_chunk(config: Any, num_sweeps: int) -> Callable[..., Any]:
 def _bench_mvi_tabular(
     num_seeds: int, scale: str, repeats: int
 ) -> tuple[BenchResult, BenchResult]:
-    from agents import mvi_tabular
+    from jaxrl.agents import mvi_tabular
 
     sizes = SCALES[scale]["mvi"]
     env, env_params = _garnet(sizes)
@@ -698,7 +698,7 @@ def _bench_mvi_tabular(
 
 
 def _bench_vi_tabular(num_seeds: int, scale: str, repeats: int) -> BenchResult:
-    from agents import vi_tabular
+    from jaxrl.agents import vi_tabular
 
     sizes = SCALES[scale]["vi"]
     env, env_params = _garnet(sizes)
@@ -845,7 +845,7 @@ def render(
             "Ours and the peer run the same chunk sizes in the same process at "
             "identical settings: the same Q-network (`jaxrl.nets.QNetwork`), "
             "`num_envs`, batch, replay capacity, gradient steps per env step and "
-            "target-copy period (`scripts.bench.peer_settings`); no evaluation. "
+            "target-copy period (`jaxrl.scripts.bench.peer_settings`); no evaluation. "
             "The peer is rejax's `DQN` (plain DQN target, `ddqn=False`): rejax has "
             "no Munchausen variant, so the `mvi` rows do more work per update than "
             "their peer (target-network pass on the current observations for the "
@@ -900,7 +900,7 @@ def render(
             "Both sides do the same sweeps on the same float32 Garnet "
             "(dense `P[S, A, S]`, shared by the seeds, zero initial tables): "
             "`mvi_tabular.update` (jax: `jit(vmap(scan(update)))` over seeds) and "
-            "`scripts.bench.numpy_mvi_sweeps` (NumPy, vectorised over states and "
+            "`jaxrl.scripts.bench.numpy_mvi_sweeps` (NumPy, vectorised over states and "
             "actions, Python loop over seeds and sweeps). Each sweep computes the "
             "backup, its residual `max|T q - q|` and the (zero-scaled) noise draw. "
             "The exact policy-evaluation metrics of `mvi_tabular.make_run` (linear "
@@ -1139,7 +1139,7 @@ def run_from_args(args: Any) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m scripts.bench``."""
+    """Entry point of ``python -m jaxrl.scripts.bench``."""
     parser = build_parser()
     return common.run_main(
         lambda: run_from_args(parser.parse_args(argv)), prog="jaxrl bench"

@@ -20,7 +20,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from scripts import common
+from jaxrl.scripts import common
 
 __all__ = ["build_parser", "main"]
 
@@ -35,7 +35,7 @@ _COMMANDS = {
 
 def build_parser() -> common.ArgumentParser:
     """Return the top-level parser with one sub-parser per command."""
-    from scripts import aggregate, bench, reproduce, sweep, train
+    from jaxrl.scripts import aggregate, bench, reproduce, sweep, train
 
     parser = common.ArgumentParser(
         prog="jaxrl", description="JAX-native, purely functional RL: command line."

@@ -20,13 +20,13 @@ objective :math:`-\sum R d` with respect to the row's right-hand side
 saddle point's multiplier: :math:`J_r^* = \max_\pi J_r(\pi) - \lambda^*
 (J_c(\pi) - b)`.
 
-This is the reference that the primal-dual agent (``agents.cmdp_tabular``) is
+This is the reference that the primal-dual agent (``jaxrl.agents.cmdp_tabular``) is
 tested against. It runs on the host (scipy), float64.
 
 Usage::
 
-    python -m scripts.cmdp_lp --env HazardGrid-v0 --budget 0.5
-    python -m scripts.cmdp_lp --env RandomCMDP-v0 --env-arg num_states=8 \\
+    python -m jaxrl.scripts.cmdp_lp --env HazardGrid-v0 --budget 0.5
+    python -m jaxrl.scripts.cmdp_lp --env RandomCMDP-v0 --env-arg num_states=8 \\
         --budget-fraction 0.5 --iters 5000
 """
 
@@ -42,7 +42,7 @@ from scipy import optimize
 
 from jaxrl.errors import ConfigError
 from jaxrl.mdp import FiniteMDP
-from scripts import common
+from jaxrl.scripts import common
 
 __all__ = ["solve_cmdp_lp", "min_cost", "main"]
 
@@ -178,7 +178,7 @@ def _compare(
     mdp: FiniteMDP, pi: Any, lam: Any, sol: dict[str, Any], budget: float
 ) -> dict[str, float]:
     """Return how far ``(pi, lam)`` is from the LP solution ``sol``."""
-    from agents import cmdp_tabular
+    from jaxrl.agents import cmdp_tabular
 
     ev = cmdp_tabular.evaluate(mdp, pi)
     d = np.asarray(ev.occupancy, np.float64)
@@ -196,8 +196,8 @@ def _compare(
 def _run(args: Any) -> int:
     import jax
 
-    import envs
-    from agents import cmdp_tabular
+    from jaxrl import envs
+    from jaxrl.agents import cmdp_tabular
 
     env, env_params = envs.make(args.env, **_parse_env_args(args.env_arg))
     mdp = env_params.mdp

@@ -86,7 +86,7 @@ def run_main(fn: Callable[[], int | None], prog: str = "jaxrl") -> int:
 
 def add_common_run_args(parser: argparse.ArgumentParser) -> None:
     """Add the options shared by ``train`` and ``sweep``."""
-    parser.add_argument("--agent", required=True, help="agent name (see agents.AGENTS)")
+    parser.add_argument("--agent", required=True, help="agent name (see jaxrl.agents.AGENTS)")
     parser.add_argument(
         "--env", default=None, help="environment id (default: the preset's)"
     )
@@ -107,7 +107,7 @@ def add_common_run_args(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="K=V",
-        help="environment keyword argument for envs.make (repeatable)",
+        help="environment keyword argument for jaxrl.envs.make (repeatable)",
     )
     parser.add_argument(
         "--num-seeds", type=_positive_int, default=None, help="vmapped seeds"
@@ -170,16 +170,16 @@ class RunSpec:
 
     Attributes:
       agent: agent name.
-      module: the agent module (``agents.get(agent)``).
+      module: the agent module (``jaxrl.agents.get(agent)``).
       env_name: environment id.
-      env_kwargs: keyword arguments for ``envs.make``.
+      env_kwargs: keyword arguments for ``jaxrl.envs.make``.
       preset: preset name (``"default"`` without one).
       config: the resolved, validated agent config.
       overrides: the ``k=v`` strings applied on top of the preset.
       num_seeds: vmapped seeds.
       metric: the headline metric name reported in summaries.
       env_key_arg: if set, every seed draws its own environment instance: the
-        ``envs.make`` keyword of this name receives a per-seed key (e.g. a random
+        ``jaxrl.envs.make`` keyword of this name receives a per-seed key (e.g. a random
         Garnet MDP per seed); ``None``: one environment shared by all seeds.
     """
 
@@ -196,7 +196,7 @@ class RunSpec:
 
 
 def get_agent(name: str) -> Any:
-    """Return the agent module ``name`` (``agents.get`` when the registry provides it).
+    """Return the agent module ``name`` (``jaxrl.agents.get`` when the registry provides it).
 
     Raises:
       ConfigError: unknown agent (the message lists the registered ones).
@@ -204,7 +204,7 @@ def get_agent(name: str) -> Any:
     import importlib
     import pkgutil
 
-    import agents
+    from jaxrl import agents
 
     getter = getattr(agents, "get", None)
     if callable(getter):
@@ -217,7 +217,7 @@ def get_agent(name: str) -> Any:
     else:
         names = sorted(m.name for m in pkgutil.iter_modules(agents.__path__))
         if name in names:
-            return importlib.import_module(f"agents.{name}")
+            return importlib.import_module(f"jaxrl.agents.{name}")
     raise ConfigError(f"unknown agent {name!r}; valid: {', '.join(names)}")
 
 
@@ -238,7 +238,7 @@ def resolve_run(
     Raises:
       ConfigError: unknown agent/preset/field, bad value, or no environment.
     """
-    from scripts import presets as jpresets
+    from jaxrl.scripts import presets as jpresets
 
     module = get_agent(agent)
     env_kwargs: dict[str, Any] = {}
@@ -284,14 +284,14 @@ def resolve_run(
 
 
 def make_env(spec: RunSpec, key: Any = None) -> tuple[Any, Any]:
-    """Build ``(env, env_params)`` with ``envs.make`` (ConfigError if unknown).
+    """Build ``(env, env_params)`` with ``jaxrl.envs.make`` (ConfigError if unknown).
 
     Args:
       spec: the run.
       key: the per-seed environment key, passed as ``spec.env_key_arg`` (only
         for presets that draw one environment per seed; may be traced).
     """
-    import envs
+    from jaxrl import envs
 
     kwargs = dict(spec.env_kwargs)
     if spec.env_key_arg is not None and key is not None:

@@ -1,4 +1,4 @@
-"""``python -m scripts.make_datasets``: D4RL-style offline datasets from our own agents.
+"""``python -m jaxrl.scripts.make_datasets``: D4RL-style offline datasets from our own agents.
 
 For every environment of the chosen budget this script
 
@@ -6,7 +6,7 @@ For every environment of the chosen budget this script
    ``sac`` for continuous ones, with the presets of ``scripts/presets.py``),
    one seed, chunk by chunk, and after every chunk keeps the parameters (a
    *snapshot*), the transitions the chunk stored in the replay buffer
-   (:func:`envs.offline.buffer_tail`) and the snapshot's mean return under
+   (:func:`jaxrl.envs.offline.buffer_tail`) and the snapshot's mean return under
    the behaviour policy (``jaxrl.rollout.evaluate``): ε-greedy with
    ``--behaviour-epsilon`` for the value agents, the stochastic
    tanh-Gaussian policy (samples, as in D4RL) for SAC;
@@ -20,7 +20,7 @@ For every environment of the chosen budget this script
    before the expert whose normalised score is closest to
    ``100 * --medium-fraction`` (default 0.4, inside D4RL's "about a third to a
    half of expert");
-4. writes the datasets (:mod:`envs.offline`): ``random``, ``medium``,
+4. writes the datasets (:mod:`jaxrl.envs.offline`): ``random``, ``medium``,
    ``expert`` (``--dataset-size`` transitions each, collected by the
    behaviour policies), ``medium-expert`` (their concatenation),
    ``medium-replay`` (everything the agent stored in its replay buffer from
@@ -34,7 +34,7 @@ For every environment of the chosen budget this script
    one-episode set, flagged in ``extras["is_expert"]``).
 
 Continuous-action environments (``Pendulum-v1``, ``MountainCarContinuous-v0``)
-are trained with Soft Actor-Critic (:mod:`agents.sac`, :func:`train_sac`), so
+are trained with Soft Actor-Critic (:mod:`jaxrl.agents.sac`, :func:`train_sac`), so
 they get the same trained kinds. ``MountainCarContinuous-v0`` is an
 exploration problem: uniform actions almost never reach the goal, and SAC
 usually learns to stand still (return about 0, against about -33 for uniform
@@ -62,7 +62,7 @@ action-replacement probabilities evaluated for ``scripted-medium``
 agent writes only these. Further agents plug in through :data:`TRAINERS` (a
 function returning a :class:`TrainingRun`) and an :class:`EnvPlan` naming it.
 
-Writes ``<out>/<env>/<kind>/`` (one :func:`envs.offline.save_dataset`
+Writes ``<out>/<env>/<kind>/`` (one :func:`jaxrl.envs.offline.save_dataset`
 directory each), ``<out>/<env>/references.json``, ``<out>/<env>/training.json``
 (snapshot returns, chosen snapshots, agent config) and ``<out>/summary.md`` /
 ``summary.json`` (every dataset under ``<out>``: size, episodes, mean return,
@@ -76,9 +76,9 @@ MountainCarContinuous; an accelerator for MinAtar).
 
 Usage::
 
-    python -m scripts.make_datasets --budget tiny
-    python -m scripts.make_datasets --budget small --envs CartPole-v1,Pendulum-v1
-    python -m scripts.make_datasets --budget full --out /data/jaxrl-datasets
+    python -m jaxrl.scripts.make_datasets --budget tiny
+    python -m jaxrl.scripts.make_datasets --budget small --envs CartPole-v1,Pendulum-v1
+    python -m jaxrl.scripts.make_datasets --budget full --out /data/jaxrl-datasets
 """
 
 from __future__ import annotations
@@ -95,19 +95,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import envs
-from agents import sac as sac_agent
-from envs import offline
 from jaxrl import config as jconfig
+from jaxrl import envs, rollout
 from jaxrl import logging as jlog
-from jaxrl import rollout
+from jaxrl.agents import sac as sac_agent
 from jaxrl.buffer import BufferState
+from jaxrl.envs import offline
 from jaxrl.errors import ConfigError
 from jaxrl.rollout import Policy
+from jaxrl.scripts import common
+from jaxrl.scripts import presets as jpresets
 from jaxrl.transition import Transition
 from jaxrl.types import Array, ArrayTree, PRNGKey
-from scripts import common
-from scripts import presets as jpresets
 
 __all__ = [
     "Budget",
@@ -256,7 +255,7 @@ class EnvPlan:
       scripted: controller name in :data:`CONTROLLERS`: the datasets when
         ``agent`` is ``None``, the fallback when the agent is refused
         (:class:`NotLearnedError`) otherwise.
-      env_kwargs: ``envs.make`` keyword arguments.
+      env_kwargs: ``jaxrl.envs.make`` keyword arguments.
     """
 
     env: str
@@ -452,7 +451,7 @@ def train_value_agent(
 
     The preset's run (same total steps, schedules and hyperparameters) is cut
     into chunks of ``I`` iterations with ``I * num_envs <= buffer_size``, so
-    :func:`envs.offline.buffer_tail` recovers every stored transition. The
+    :func:`jaxrl.envs.offline.buffer_tail` recovers every stored transition. The
     behaviour policy is the agent's ``act`` with ``epsilon``.
 
     Raises:
@@ -479,7 +478,7 @@ def train_sac(
     train_env_steps: int | None = None,
     log: TextIO,
 ) -> TrainingRun:
-    """Train Soft Actor-Critic (:mod:`agents.sac`, continuous actions) and snapshot it.
+    """Train Soft Actor-Critic (:mod:`jaxrl.agents.sac`, continuous actions) and snapshot it.
 
     Chunked and snapshotted as :func:`train_value_agent`. The behaviour policy
     is the snapshot's stochastic policy (tanh-Gaussian samples scaled to the
@@ -834,7 +833,7 @@ def _collector(
 def last_steps(data: Transition, num_envs: int, cap: int) -> Transition:
     """Keep the last ``cap // num_envs`` rows of every env-major stream block.
 
-    ``data`` is :func:`envs.offline.from_rollout` output (``num_envs`` blocks of
+    ``data`` is :func:`jaxrl.envs.offline.from_rollout` output (``num_envs`` blocks of
     ``T`` rows). The result keeps each stream's most recent transitions, so its
     first episodes may start mid-episode (their ``timestep`` is not 0).
     """
@@ -1419,7 +1418,7 @@ def write_summary(out: str) -> list[dict[str, Any]]:
             )
     jlog.write_json_atomic(os.path.join(out, "summary.json"), rows)
     caption = (
-        "Offline datasets (envs.offline). score_mean: mean D4RL normalised score "
+        "Offline datasets (jaxrl.envs.offline). score_mean: mean D4RL normalised score "
         "100 (R - R_random) / (R_expert - R_random) of the complete episodes, "
         "with the frozen references of each environment."
     )
@@ -1460,7 +1459,7 @@ def build_parser(parser: common.ArgumentParser | None = None) -> common.Argument
         "random-plus-scripted-expert (R_expert = the controller's return)."
     )
     parser = parser or common.ArgumentParser(
-        prog="python -m scripts.make_datasets",
+        prog="python -m jaxrl.scripts.make_datasets",
         description=__doc__.split("\n")[0],
     )
     parser.epilog = epilog  # also on a sub-command parser (jaxrl datasets)
@@ -1560,7 +1559,7 @@ def run_from_args(args: Any) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m scripts.make_datasets``."""
+    """Entry point of ``python -m jaxrl.scripts.make_datasets``."""
     parser = build_parser()
     return common.run_main(
         lambda: run_from_args(parser.parse_args(argv)), prog="make_datasets"

@@ -1,6 +1,6 @@
 """Named config presets per agent and the tables that are built from them.
 
-A :class:`Preset` names an agent, an environment (with ``envs.make`` keyword
+A :class:`Preset` names an agent, an environment (with ``jaxrl.envs.make`` keyword
 arguments), a config factory, a default number of seeds and the headline metric.
 :data:`PRESETS` maps ``(agent, preset_name)`` to presets; :data:`TABLES` maps a
 table name to the rows ``jaxrl reproduce --table NAME`` runs, with one preset
@@ -10,7 +10,7 @@ per budget:
 * ``small``: the README quick-start; a few minutes on 2 CPU cores;
 * ``full``: the paper-scale budget (DQN: 500k environment steps, 8 seeds).
 
-Configs come from the agent modules (e.g. :func:`agents.dqn.cartpole_config`),
+Configs come from the agent modules (e.g. :func:`jaxrl.agents.dqn.cartpole_config`),
 built lazily so importing this module does not import every agent.
 
 Examples:
@@ -53,15 +53,15 @@ class Preset:
     """A named, reproducible run configuration.
 
     Attributes:
-      agent: agent name in ``agents.AGENTS``.
-      env: environment id for ``envs.make``.
+      agent: agent name in ``jaxrl.agents.AGENTS``.
+      env: environment id for ``jaxrl.envs.make``.
       config_fn: ``() -> Config`` building the agent config.
-      env_kwargs: keyword arguments for ``envs.make``.
+      env_kwargs: keyword arguments for ``jaxrl.envs.make``.
       num_seeds: default number of vmapped seeds.
       metric: headline metric (its final value goes into tables).
       description: one line for humans.
       env_key_arg: draw one environment per seed by passing a per-seed key as
-        this ``envs.make`` keyword (e.g. ``"key"`` for a random Garnet per seed).
+        this ``jaxrl.envs.make`` keyword (e.g. ``"key"`` for a random Garnet per seed).
     """
 
     agent: str
@@ -79,7 +79,7 @@ class Preset:
 
 
 def _agent_attr(agent: str, name: str) -> Any:
-    module = importlib.import_module(f"agents.{agent}")
+    module = importlib.import_module(f"jaxrl.agents.{agent}")
     return getattr(module, name)
 
 
@@ -581,17 +581,17 @@ TABLES["mvi-minatar"] = _minatar_table()
 
 
 CUSTOM_TABLES: dict[str, str] = {
-    "mvi-tabular": "scripts.table_mvi_tabular:run",
-    "distributional-dp": "scripts.table_distributional_dp:run",
-    "constrained": "scripts.table_constrained:run",
-    "dual-rl": "scripts.table_dual_rl:run",
+    "mvi-tabular": "jaxrl.scripts.table_mvi_tabular:run",
+    "distributional-dp": "jaxrl.scripts.table_distributional_dp:run",
+    "constrained": "jaxrl.scripts.table_constrained:run",
+    "dual-rl": "jaxrl.scripts.table_dual_rl:run",
 }
 """Tables built by their own experiment code rather than from :class:`TableRow` s.
 
 Maps a table name to ``"module:function"``; the function is called as
 ``fn(budget, *, out, seed, resume, quiet, log)`` and returns
 ``{"dir": table_dir, "rows": [...], "wall_time": seconds}`` like
-:func:`scripts.reproduce.reproduce`. Used for experiments whose table is not
+:func:`jaxrl.scripts.reproduce.reproduce`. Used for experiments whose table is not
 one headline metric per row (e.g. suboptimality against noise level).
 """
 

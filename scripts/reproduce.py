@@ -1,6 +1,6 @@
 """``jaxrl reproduce``: run every preset behind a named table and write the table.
 
-A table (``scripts/presets.py``, :data:`scripts.presets.TABLES`) lists rows; each
+A table (``scripts/presets.py``, :data:`jaxrl.scripts.presets.TABLES`) lists rows; each
 row names an agent and, per budget, a preset and a number of seeds. Rows with
 ``runner="train"`` run chunked and checkpointed (``scripts/train.py``); rows
 with ``runner="sweep"`` run all seeds in one jitted call (:mod:`jaxrl.sweep`).
@@ -34,8 +34,8 @@ from typing import Any
 import jax
 
 from jaxrl import logging as jlog
-from scripts import common
-from scripts import presets as jpresets
+from jaxrl.scripts import common
+from jaxrl.scripts import presets as jpresets
 
 __all__ = ["reproduce", "build_parser", "run_from_args", "main"]
 
@@ -67,9 +67,9 @@ def reproduce(
     """Run every row of ``table`` at ``budget`` and write ``table.md``/``table.csv``.
 
     Args:
-      table: a name in :data:`scripts.presets.TABLES` or
-        :data:`scripts.presets.CUSTOM_TABLES` (dispatched to its own function).
-      budget: one of :data:`scripts.presets.BUDGETS`.
+      table: a name in :data:`jaxrl.scripts.presets.TABLES` or
+        :data:`jaxrl.scripts.presets.CUSTOM_TABLES` (dispatched to its own function).
+      budget: one of :data:`jaxrl.scripts.presets.BUDGETS`.
       out: results root; the table goes to ``<out>/<table>/``.
       seed: root seed of every row.
       resume: resume ``train`` rows from their checkpoints.
@@ -82,8 +82,8 @@ def reproduce(
     Raises:
       ConfigError: unknown table or budget, or a preset that fails validation.
     """
-    from scripts.sweep import sweep
-    from scripts.train import train
+    from jaxrl.scripts.sweep import sweep
+    from jaxrl.scripts.train import train
 
     log = sys.stderr if log is None else log
     if budget not in jpresets.BUDGETS:
@@ -210,7 +210,7 @@ def _write_table(
 
 
 def _plot_curves(table_dir: str, curves: dict[str, dict[str, Any]]) -> None:
-    from scripts.plotting import plot_learning_curves
+    from jaxrl.scripts.plotting import plot_learning_curves
 
     for metric, by_label in curves.items():
         safe = metric.replace("/", "_")
@@ -261,7 +261,7 @@ def run_from_args(args: Any) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m scripts.reproduce``."""
+    """Entry point of ``python -m jaxrl.scripts.reproduce``."""
     parser = build_parser()
     return common.run_main(
         lambda: run_from_args(parser.parse_args(argv)), prog="jaxrl reproduce"

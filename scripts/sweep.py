@@ -18,7 +18,7 @@ Usage::
 
     jaxrl sweep --agent dqn --preset cartpole-small --grid lr=1e-3,3e-4 --grid gamma=0.9,0.99 \\
         --num-seeds 4
-    python -m scripts.sweep --agent vi_tabular --preset garnet --grid gamma=0.9,0.99 --num-seeds 20
+    python -m jaxrl.scripts.sweep --agent vi_tabular --preset garnet --grid gamma=0.9,0.99 --num-seeds 20
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ import numpy as np
 from jaxrl import config as jconfig
 from jaxrl import logging as jlog
 from jaxrl.errors import ConfigError
-from scripts import common
+from jaxrl.scripts import common
 
 __all__ = [
     "SweepResult",
@@ -125,7 +125,7 @@ def make_chunked_train(
     after every chunk. ``config`` may be traced (a grid point inside a vmap).
     With ``spec.env_key_arg`` the key is first split into an environment key
     (drawing this seed's environment instance, e.g. a random Garnet) and the
-    agent's key, exactly as :func:`scripts.train.train` does.
+    agent's key, exactly as :func:`jaxrl.scripts.train.train` does.
     """
     module = spec.module
 
@@ -158,7 +158,7 @@ def _write_point(
     metric: str | None,
     plot: bool,
 ) -> dict[str, Any]:
-    from scripts.train import write_summary
+    from jaxrl.scripts.train import write_summary
 
     os.makedirs(point_dir, exist_ok=True)
     jlog.write_json_atomic(os.path.join(point_dir, "config.json"), record)
@@ -198,7 +198,7 @@ def sweep(
       ConfigError: unknown/static grid field or an invalid grid point.
     """
     from jaxrl import sweep as jsweep
-    from scripts.train import config_record
+    from jaxrl.scripts.train import config_record
 
     start = time.perf_counter()
     axes = dict(axes or {})
@@ -249,7 +249,7 @@ def sweep(
     if axes:
         _write_sweep_table(out_dir, points, summaries, metric, axes)
         if plot and metric is not None:
-            from scripts.plotting import plot_learning_curves
+            from jaxrl.scripts.plotting import plot_learning_curves
 
             plot_learning_curves(
                 {point_label(p): metrics[metric][g] for g, p in enumerate(points)},
@@ -363,7 +363,7 @@ def run_from_args(args: Any) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m scripts.sweep``."""
+    """Entry point of ``python -m jaxrl.scripts.sweep``."""
     parser = build_parser()
     return common.run_main(
         lambda: run_from_args(parser.parse_args(argv)), prog="jaxrl sweep"

@@ -2,11 +2,11 @@
 
 Three parts (ALGORITHMS.md section 5):
 
-1. **tabular**: random CMDPs (``envs.finite_mdp.random_cmdp``, budget in the
+1. **tabular**: random CMDPs (``jaxrl.envs.finite_mdp.random_cmdp``, budget in the
    middle of each CMDP's binding range ``budget_range``) x step sizes
-   (``eta_pi = eta_lambda = eta``) x methods (``agents.cmdp_tabular``: exact GDA
+   (``eta_pi = eta_lambda = eta``) x methods (``jaxrl.agents.cmdp_tabular``: exact GDA
    and ReLOAD), ONE jitted ``vmap`` call. Each last iterate is compared with
-   the exact LP solution (``scripts.cmdp_lp.solve_cmdp_lp``): occupancy L1
+   the exact LP solution (``jaxrl.scripts.cmdp_lp.solve_cmdp_lp``): occupancy L1
    distance ``sum |d_K - d*|``, policy L1 distance (occupancy-weighted,
    ``sum_s d*(s) sum_a |pi_K - pi*|``) and ``|lambda_K - lambda*|``; mean and
    bootstrap CI over CMDPs. GDA's last iterate keeps cycling, ReLOAD's
@@ -16,8 +16,8 @@ Three parts (ALGORITHMS.md section 5):
    the budget.
 3. **deep**: on ``CartPole-Constrained-v0`` at several budgets, two policy
    players, each ``lagrangian`` and ``reload`` plus the unconstrained agent
-   (``eta_lambda = 0``): ``agents.constrained`` (``base = mdqn``, seeds in one
-   jitted call per budget and method) and ``agents.ppo_lagrangian``
+   (``eta_lambda = 0``): ``jaxrl.agents.constrained`` (``base = mdqn``, seeds in one
+   jitted call per budget and method) and ``jaxrl.agents.ppo_lagrangian``
    (``base = ppo``, with a cost critic; budgets x {unconstrained, lagrangian}
    x seeds in one jitted call, ReLOAD in a second); final greedy return and
    episode cost (mean of the last evaluations) over seeds.
@@ -39,14 +39,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import envs
-from agents import cmdp_tabular, ppo_lagrangian
-from agents import constrained as deep
-from envs import finite_mdp as fm
+from jaxrl import envs
 from jaxrl import metrics as jmetrics
+from jaxrl.agents import cmdp_tabular, ppo_lagrangian
+from jaxrl.agents import constrained as deep
 from jaxrl.config import stack_configs
+from jaxrl.envs import finite_mdp as fm
 from jaxrl.errors import ConfigError
-from scripts import cmdp_lp
+from jaxrl.scripts import cmdp_lp
 
 __all__ = [
     "TABLE",
@@ -174,7 +174,7 @@ def plot_iterates(trace: dict[str, Any], path: str) -> None:
     """Save lambda_k and J_c(pi_k) vs k for GDA and ReLOAD (one CMDP)."""
     from matplotlib.figure import Figure
 
-    from scripts.plotting import save_figure
+    from jaxrl.scripts.plotting import save_figure
 
     fig = Figure(figsize=(9, 3.5))
     ax_l, ax_c = fig.subplots(1, 2)
@@ -263,7 +263,7 @@ def _deep_row(
 def run_deep_ppo(key: Any, budget: Budget) -> list[dict]:
     """PPO-Lagrangian and PPO-ReLOAD on CartPole-Constrained-v0: return, cost vs budget.
 
-    ``agents.ppo_lagrangian.cartpole_config`` (8 environments x 128 steps per
+    ``jaxrl.agents.ppo_lagrangian.cartpole_config`` (8 environments x 128 steps per
     rollout) with ``ppo_chunks * ppo_iters_per_chunk`` rollouts. Budgets (a
     ``vmap`` over the env params) x {unconstrained (``eta_lambda = 0``),
     lagrangian} x seeds is one jitted call, the same for ReLOAD (its method is
@@ -340,7 +340,7 @@ def run(
     quiet: bool = False,
     log: Any = None,
 ) -> dict[str, Any]:
-    """Build the ``constrained`` table (the ``scripts.presets.CUSTOM_TABLES`` hook).
+    """Build the ``constrained`` table (the ``jaxrl.scripts.presets.CUSTOM_TABLES`` hook).
 
     Args:
       budget: ``"tiny"``, ``"small"`` or ``"full"``.

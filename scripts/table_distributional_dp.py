@@ -1,6 +1,6 @@
 """``jaxrl reproduce --table distributional-dp``: risk-sensitive control with stocks.
 
-Two tasks with realised random rewards (:mod:`envs.risk`):
+Two tasks with realised random rewards (:mod:`jaxrl.envs.risk`):
 
 * **cliff**: a slippery gridworld with a risky shortcut along a cliff (8 moves,
   each move next to the cliff slips into a trap with probability ``slip / 2``)
@@ -17,11 +17,11 @@ Two tasks with realised random rewards (:mod:`envs.risk`):
 
 Every policy is computed three ways:
 
-* **exact**: stock-augmented distributional DP (:mod:`agents.distributional_dp`)
+* **exact**: stock-augmented distributional DP (:mod:`jaxrl.agents.distributional_dp`)
   and the exact return law of the policy it returns (up to the return grid);
 * **Monte Carlo**: rollouts of that same policy, executed with its stock memory
-  (:func:`agents.distributional_dp.rollout`), mean and 95% CI;
-* **deep**: the stock-augmented distributional DQN (:mod:`agents.dist_dqn`,
+  (:func:`jaxrl.agents.distributional_dp.rollout`), mean and 95% CI;
+* **deep**: the stock-augmented distributional DQN (:mod:`jaxrl.agents.dist_dqn`,
   quantile head) trained for the same objective on the sampling environment,
   seeds vmapped in one jitted call, then evaluated by Monte Carlo from its
   chosen ``c_0`` (mean over seeds of the per-seed statistics, with the 95%
@@ -49,11 +49,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from agents import dist_dqn
-from agents import distributional_dp as ddp
-from envs import risk
 from jaxrl import logging as jlog
 from jaxrl import metrics as jmetrics
+from jaxrl.agents import dist_dqn
+from jaxrl.agents import distributional_dp as ddp
+from jaxrl.envs import risk
 from jaxrl.errors import ConfigError
 from jaxrl.ops import distributional_dp as ops_ddp
 
@@ -62,13 +62,13 @@ __all__ = ["TABLE", "Budget", "BUDGETS", "CLIFF", "HOMEOSTASIS", "run"]
 TABLE = "distributional-dp"
 
 CLIFF = {"slip": 0.1, "gamma": 0.95, "step_reward": -1.0, "trap_reward": -10.0}
-"""Cliff gridworld settings (:func:`envs.risk.cliff_gridworld`)."""
+"""Cliff gridworld settings (:func:`jaxrl.envs.risk.cliff_gridworld`)."""
 
 CLIFF_ALPHA = 0.1
 CLIFF_THRESHOLD = -7.7  # reachable in at most 9 moves: only the shortcut can
 
 HOMEOSTASIS = {"find_prob": 0.5, "end_prob": 0.05, "gamma": 0.95}
-"""Foraging settings (:func:`envs.risk.homeostasis`)."""
+"""Foraging settings (:func:`jaxrl.envs.risk.homeostasis`)."""
 
 SET_POINT = 2.0
 BAND = 0.5
@@ -228,7 +228,7 @@ def _task_env(task: str, max_steps: int) -> tuple[Any, Any, Any]:
 def _markov_best(mdp: Any, config: ddp.Config) -> tuple[np.ndarray, np.ndarray, float]:
     """Best stationary stock-blind policy for the homeostatic objective.
 
-    Only the idle state's choice matters in :func:`envs.risk.homeostasis`; the
+    Only the idle state's choice matters in :func:`jaxrl.envs.risk.homeostasis`; the
     search is over ``pi(forage | idle)`` on a grid of 21 probabilities
     (stochastic policies included), each evaluated exactly.
     """
@@ -432,9 +432,9 @@ def _markdown(
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     parts = [
         f"# Table `{TABLE}` (budget `{budget_name}`)\n\n",
-        "Stock-augmented distributional DP (`agents.distributional_dp`), Monte "
+        "Stock-augmented distributional DP (`jaxrl.agents.distributional_dp`), Monte "
         "Carlo rollouts of the same policies executed with their stock memory, and "
-        "the deep stock-augmented distributional DQN (`agents.dist_dqn`, quantile "
+        "the deep stock-augmented distributional DQN (`jaxrl.agents.dist_dqn`, quantile "
         "head) trained for the same objectives. `G` is the discounted return. "
         "Brackets: 95% CIs (Monte Carlo: normal, CVaR bootstrap; deep: bootstrap "
         "over seeds of the per-seed statistics).\n\n",
@@ -452,12 +452,12 @@ def _markdown(
     titles = {
         "cliff": "## Cliff gridworld: risky shortcut vs safe path\n\n"
         f"Slip {CLIFF['slip']:g}, gamma {CLIFF['gamma']:g}, -1 per move, trap "
-        f"{CLIFF['trap_reward']:g} (`envs.risk.cliff_gridworld`).\n\n",
+        f"{CLIFF['trap_reward']:g} (`jaxrl.envs.risk.cliff_gridworld`).\n\n",
         "homeostasis": "## Homeostatic regulation: keep the intake near a set point\n\n"
         f"Foraging finds food w.p. {HOMEOSTASIS['find_prob']:g}, the day ends w.p. "
         f"{HOMEOSTASIS['end_prob']:g} per step, gamma {HOMEOSTASIS['gamma']:g}; "
         f"objective E f(G - {SET_POINT:g}) with f(x) = -|x| "
-        "(`envs.risk.homeostasis`).\n\n",
+        "(`jaxrl.envs.risk.homeostasis`).\n\n",
     }
     for task in ("cliff", "homeostasis"):
         task_rows = [r for r in rows if r["task"] == task]
@@ -484,7 +484,7 @@ def _plot(path: str, rows: list[dict]) -> None:
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    from scripts.plotting import save_figure
+    from jaxrl.scripts.plotting import save_figure
 
     fig = Figure(figsize=(12, 4.5))
     for i, task in enumerate(("cliff", "homeostasis")):
@@ -528,7 +528,7 @@ def run(
     quiet: bool = False,
     log: Any = None,
 ) -> dict[str, Any]:
-    """Build the ``distributional-dp`` table (``scripts.presets.CUSTOM_TABLES`` hook).
+    """Build the ``distributional-dp`` table (``jaxrl.scripts.presets.CUSTOM_TABLES`` hook).
 
     Args:
       budget: ``"tiny"``, ``"small"`` or ``"full"``.

@@ -1,8 +1,8 @@
 """``jaxrl reproduce --table dual-rl``: offline XQL / f-DVL / IQL / BC and ReCOIL.
 
 Three tables on the self-generated D4RL-style datasets of
-:mod:`scripts.make_datasets` (ALGORITHMS.md section 3), all trained with
-:mod:`agents.dual_rl`:
+:mod:`jaxrl.scripts.make_datasets` (ALGORITHMS.md section 3), all trained with
+:mod:`jaxrl.agents.dual_rl`:
 
 1. **offline RL**: BC, IQL, XQL, f-DVL(chi2) and f-DVL(TV) on every
    non-imitation dataset present for the budget's environments (``random``,
@@ -39,7 +39,7 @@ Three tables on the self-generated D4RL-style datasets of
    environments): BC on the mixture, BC on the one expert episode, and ReCOIL
    (mixture + expert set, no rewards). Same seeds and scoring as table 1.
 
-The datasets are generated first (``scripts.make_datasets.make_datasets`` with
+The datasets are generated first (``jaxrl.scripts.make_datasets.make_datasets`` with
 the budget's environments and sizes) into ``<out>/dual-rl/datasets`` or the
 ``datasets`` argument; environments whose datasets exist are reused as they
 are.
@@ -75,15 +75,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import envs
-from agents import dual_rl
-from envs import offline
+from jaxrl import envs
 from jaxrl import logging as jlog
 from jaxrl import metrics as jmetrics
+from jaxrl.agents import dual_rl
 from jaxrl.config import stack_configs
+from jaxrl.envs import offline
 from jaxrl.errors import ConfigError
-from scripts import common
-from scripts import make_datasets as mkd
+from jaxrl.scripts import common
+from jaxrl.scripts import make_datasets as mkd
 
 __all__ = [
     "TABLE",
@@ -137,7 +137,7 @@ class Budget:
     """Sizes of one run of the table.
 
     Attributes:
-      envs: environments (each must be in ``scripts.make_datasets.CATALOGUE``).
+      envs: environments (each must be in ``jaxrl.scripts.make_datasets.CATALOGUE``).
       datasets_budget: the ``make_datasets`` budget used to generate them.
       dataset_size: transitions per collected dataset (``None``: that budget's).
       kinds: dataset kinds of table 1 (``None``: every non-imitation kind present).
@@ -221,7 +221,7 @@ def ensure_datasets(
     """Generate the budget's missing datasets under ``root``; return their paths.
 
     An environment with no dataset is generated with
-    ``scripts.make_datasets.make_datasets`` (the budget's ``datasets_budget``
+    ``jaxrl.scripts.make_datasets.make_datasets`` (the budget's ``datasets_budget``
     and ``dataset_size``); one with some datasets is reused as it is.
 
     Returns:
@@ -647,8 +647,8 @@ def _markdown(
     md = [
         f"# dual-rl ({budget_name} budget)",
         "",
-        f"Offline dual RL with `agents.dual_rl` on the datasets of "
-        f"`scripts.make_datasets` ({', '.join(budget.envs)}; datasets of "
+        f"Offline dual RL with `jaxrl.agents.dual_rl` on the datasets of "
+        f"`jaxrl.scripts.make_datasets` ({', '.join(budget.envs)}; datasets of "
         f"{budget.dataset_size or 'the make_datasets ' + budget.datasets_budget}"
         f" transitions each; the mixtures and medium-replay are larger, see N). "
         f"{budget.seeds} seeds per cell (root seed {seed}), {budget.steps:,} "
@@ -724,7 +724,7 @@ def _markdown(
 def _plot(path: str, rows: Sequence[Mapping[str, Any]]) -> None:
     from matplotlib.figure import Figure
 
-    from scripts.plotting import save_figure
+    from jaxrl.scripts.plotting import save_figure
 
     groups: dict[str, list[Mapping[str, Any]]] = {}
     for r in rows:
@@ -755,7 +755,7 @@ def _plot(path: str, rows: Sequence[Mapping[str, Any]]) -> None:
 def _plot_instability(path: str, inst: Sequence[Mapping[str, Any]]) -> None:
     from matplotlib.figure import Figure
 
-    from scripts.plotting import save_figure
+    from jaxrl.scripts.plotting import save_figure
 
     fig = Figure(figsize=(9, 3.5))
     ax_d, ax_v = fig.subplots(1, 2)
@@ -784,7 +784,7 @@ def run(
     log: Any = None,
     datasets: str | None = None,
 ) -> dict[str, Any]:
-    """Build the ``dual-rl`` table (the ``scripts.presets.CUSTOM_TABLES`` hook).
+    """Build the ``dual-rl`` table (the ``jaxrl.scripts.presets.CUSTOM_TABLES`` hook).
 
     Args:
       budget: ``"tiny"``, ``"small"`` or ``"full"``.
@@ -844,9 +844,9 @@ def run(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m scripts.table_dual_rl``: the table with a ``--datasets`` root."""
+    """``python -m jaxrl.scripts.table_dual_rl``: the table with a ``--datasets`` root."""
     parser = common.ArgumentParser(
-        prog="python -m scripts.table_dual_rl", description=__doc__.split("\n")[0]
+        prog="python -m jaxrl.scripts.table_dual_rl", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--budget", default="small", choices=list(BUDGETS))
     parser.add_argument("--out", default="results", help="results root")

@@ -1,7 +1,7 @@
 """``jaxrl reproduce --table mvi-tabular``: exact M-VI / MVI(q) under noisy evaluation.
 
 Approximate value iteration with i.i.d. Gaussian errors ``sigma * eps_k`` added
-to every backed-up entry (``agents.mvi_tabular``, ``noise_std = sigma``). Plain
+to every backed-up entry (``jaxrl.agents.mvi_tabular``, ``noise_std = sigma``). Plain
 VI accumulates the errors, so its final suboptimality grows with ``sigma``; the
 implicit KL regularisation of M-VI(alpha, tau) averages them over about
 ``1 / (1 - alpha)`` sweeps (Vieillard et al., "Leverage the Average" and
@@ -15,7 +15,7 @@ the whole grid (algorithms x noise levels, stacked traced configs) x seeds:
 * ``garnet``: one random Garnet(S, A = 4, b = 5), gamma = 0.9, per seed
   (rewards ``U[0, 1)`` on every state-action pair; ``mu0`` uniform);
 * ``gridworld``: the default 17-cell slippery gridworld of
-  ``envs.finite_mdp`` (slip 0.1, gamma 0.95, goal +1, trap -1); the MDP is
+  ``jaxrl.envs.finite_mdp`` (slip 0.1, gamma 0.95, goal +1, trap -1); the MDP is
   fixed, seeds only change the noise draws.
 
 Seeds use common random numbers: seed ``s`` has the same MDP and the same noise
@@ -50,14 +50,14 @@ from typing import Any
 import jax
 import numpy as np
 
-from agents import mvi_tabular as mvi
-from envs import finite_mdp as fm
 from jaxrl import config as jconfig
 from jaxrl import logging as jlog
 from jaxrl import metrics as jmetrics
+from jaxrl.agents import mvi_tabular as mvi
+from jaxrl.envs import finite_mdp as fm
 from jaxrl.errors import ConfigError
+from jaxrl.scripts import common
 from jaxrl.sweep import make_sweep
-from scripts import common
 
 __all__ = [
     "TABLE",
@@ -79,7 +79,7 @@ _METRICS = ("dp/suboptimality", "dp/suboptimality_greedy", "dp/value_gap")
 
 @dataclasses.dataclass(frozen=True)
 class Algorithm:
-    """One row of the table: a point ``(alpha, tau, q)`` of ``agents.mvi_tabular``."""
+    """One row of the table: a point ``(alpha, tau, q)`` of ``jaxrl.agents.mvi_tabular``."""
 
     label: str
     alpha: float
@@ -354,7 +354,7 @@ def _markdown(
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     parts = [
         f"# Table `{TABLE}` (budget `{budget_name}`)\n\n",
-        "Exact tabular M-VI(alpha, tau) and MVI(q) (`agents.mvi_tabular`) with "
+        "Exact tabular M-VI(alpha, tau) and MVI(q) (`jaxrl.agents.mvi_tabular`) with "
         "Gaussian noise `sigma * eps_k`, `eps_k ~ N(0, I)`, added to every "
         "backed-up entry at every sweep (approximate value iteration). "
         "VI is `alpha = tau = 0`; soft VI is `alpha = 0, tau > 0`; "
@@ -409,7 +409,7 @@ def _plot_family(
 ) -> list[str]:
     from matplotlib.figure import Figure
 
-    from scripts.plotting import plot_learning_curves, save_figure
+    from jaxrl.scripts.plotting import plot_learning_curves, save_figure
 
     written = []
     fig = Figure(figsize=(11.0, 4.2))
@@ -489,7 +489,7 @@ def run(
     quiet: bool = False,
     log: Any = None,
 ) -> dict[str, Any]:
-    """Build the ``mvi-tabular`` table (the ``scripts.presets.CUSTOM_TABLES`` hook).
+    """Build the ``mvi-tabular`` table (the ``jaxrl.scripts.presets.CUSTOM_TABLES`` hook).
 
     Args:
       budget: ``"tiny"``, ``"small"`` or ``"full"``.

@@ -15,7 +15,7 @@ Usage::
     jaxrl train --agent dqn --preset cartpole-small --num-seeds 4
     jaxrl train --agent dqn --env CartPole-v1 --set lr=1e-3 --set num_chunks=4 --out /tmp/r
     jaxrl train --agent dqn --preset cartpole --resume          # continue after a crash
-    python -m scripts.train --agent dqn --preset cartpole-tiny --max-chunks 1
+    python -m jaxrl.scripts.train --agent dqn --preset cartpole-tiny --max-chunks 1
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from jaxrl import config as jconfig
 from jaxrl import logging as jlog
 from jaxrl import metrics as jmetrics
 from jaxrl.errors import ConfigError
-from scripts import common
+from jaxrl.scripts import common
 
 __all__ = ["TrainResult", "train", "write_summary", "build_parser", "main"]
 
@@ -162,7 +162,7 @@ def write_summary(
     }
     jlog.write_json_atomic(os.path.join(out_dir, "summary.json"), summary)
     if plot and metric is not None:
-        from scripts.plotting import plot_learning_curves
+        from jaxrl.scripts.plotting import plot_learning_curves
 
         label = f"{spec_info.get('agent', '')}/{spec_info.get('preset', '')}"
         plot_learning_curves(
@@ -191,7 +191,7 @@ def train(
     """Run (or resume) a chunked, vmapped training run and write its results.
 
     Args:
-      spec: the resolved run (:func:`scripts.common.resolve_run`).
+      spec: the resolved run (:func:`jaxrl.scripts.common.resolve_run`).
       seed: root seed; seed ``i`` uses ``split(key(seed), S)[i]``.
       out_dir: results directory.
       resume: continue from the latest checkpoint in ``out_dir/ckpt`` (a
@@ -398,7 +398,7 @@ def run_from_args(args: Any) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m scripts.train``."""
+    """Entry point of ``python -m jaxrl.scripts.train``."""
     parser = build_parser()
     return common.run_main(
         lambda: run_from_args(parser.parse_args(argv)), prog="jaxrl train"

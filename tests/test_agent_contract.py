@@ -1,6 +1,6 @@
 """Every registered agent honours the shared contract (docs/api.md).
 
-Each agent in ``agents.AGENTS`` must have a tiny case in ``CASES``; a new agent
+Each agent in ``jaxrl.agents.AGENTS`` must have a tiny case in ``CASES``; a new agent
 without one fails ``test_every_agent_has_a_case``.
 """
 
@@ -14,10 +14,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import agents
-import envs
+from jaxrl import agents, envs, types
 from jaxrl import config as cfg
-from jaxrl import types
 
 # name -> (env id, env kwargs, config overrides, {traced field: other value})
 CASES = {
@@ -261,7 +259,7 @@ def test_unknown_agent_is_a_clear_error():
 def test_module_exposes_the_contract(name):
     module = agents.get(name)
     for attr in CONTRACT:
-        assert hasattr(module, attr), f"agents.{name} lacks {attr}"
+        assert hasattr(module, attr), f"jaxrl.agents.{name} lacks {attr}"
     params = lambda f: list(inspect.signature(f).parameters)
     assert params(module.init) == ["key", "env", "env_params", "config"]
     assert params(module.act)[:4] == ["params", "obs", "key", "config"]

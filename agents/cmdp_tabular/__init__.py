@@ -42,8 +42,8 @@ gradients (a model of estimated gradients).
 
 **The budget** ``b`` is :attr:`Config.budget`, a traced hyperparameter (a grid of
 budgets is one ``vmap``). The environment only supplies the cost table
-(``env_params.mdp.C``, see :func:`envs.finite_mdp.random_cmdp` and
-:func:`envs.finite_mdp.hazard_gridworld`); :func:`budget_range` gives the
+(``env_params.mdp.C``, see :func:`jaxrl.envs.finite_mdp.random_cmdp` and
+:func:`jaxrl.envs.finite_mdp.hazard_gridworld`); :func:`budget_range` gives the
 interesting range of budgets of an MDP. An infeasible budget (below the smallest
 achievable cost) makes the multiplier grow without bound (up to
 ``lambda_max``).
@@ -85,7 +85,7 @@ Plain functions for scripts and tests: :func:`evaluate` (values, occupancy),
 program exactly (scipy) for reference.
 
 Examples:
-  >>> from envs.finite_mdp import make_random_cmdp_env
+  >>> from jaxrl.envs.finite_mdp import make_random_cmdp_env
   >>> env, params = make_random_cmdp_env(seed=1, num_states=4, num_actions=2)
   >>> b_min, b_max = budget_range(params.mdp)  # the constraint binds in between
   >>> config = Config(method="reload", budget=float(b_min + b_max) / 2,
@@ -96,9 +96,9 @@ Examples:
   >>> bool(metrics["lagrange/lambda_error"][-1] < 1e-3)
   True
 
-Layout: :mod:`agents.cmdp_tabular.config` (:class:`Config`, :class:`Params`,
-:class:`State`), :mod:`agents.cmdp_tabular.exact` (exact evaluation and the
-exact optimum) and :mod:`agents.cmdp_tabular.train` (the agent contract and
+Layout: :mod:`jaxrl.agents.cmdp_tabular.config` (:class:`Config`, :class:`Params`,
+:class:`State`), :mod:`jaxrl.agents.cmdp_tabular.exact` (exact evaluation and the
+exact optimum) and :mod:`jaxrl.agents.cmdp_tabular.train` (the agent contract and
 :func:`primal_dual`); every public name is re-exported here.
 """
 
@@ -106,9 +106,14 @@ from __future__ import annotations
 
 import jax  # noqa: F401  (the doctest's namespace)
 
-from agents.cmdp_tabular.config import METHODS, Config, Params, State
-from agents.cmdp_tabular.exact import Evaluation, budget_range, evaluate, solve_dual
-from agents.cmdp_tabular.train import (
+from jaxrl.agents.cmdp_tabular.config import METHODS, Config, Params, State
+from jaxrl.agents.cmdp_tabular.exact import (
+    Evaluation,
+    budget_range,
+    evaluate,
+    solve_dual,
+)
+from jaxrl.agents.cmdp_tabular.train import (
     act,
     average_policy,
     init,

@@ -1,4 +1,4 @@
-"""Configuration and state of :mod:`agents.cmdp_tabular`."""
+"""Configuration and state of :mod:`jaxrl.agents.cmdp_tabular`."""
 
 from __future__ import annotations
 

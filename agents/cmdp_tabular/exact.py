@@ -50,7 +50,7 @@ def _check_cost(mdp: FiniteMDP, user: str = "cmdp_tabular") -> None:
     if mdp.C is None:
         raise ConfigError(
             f"{user} needs a constrained MDP: the FiniteMDP has no cost table C "
-            "(build one with envs.finite_mdp.random_cmdp / hazard_gridworld or "
+            "(build one with jaxrl.envs.finite_mdp.random_cmdp / hazard_gridworld or "
             "jaxrl.mdp.make_mdp(..., C=...))"
         )
 

@@ -1,4 +1,4 @@
-"""The agent contract of :mod:`agents.cmdp_tabular` and whole primal-dual runs."""
+"""The agent contract of :mod:`jaxrl.agents.cmdp_tabular` and whole primal-dual runs."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from agents.cmdp_tabular.config import Config, Params, State
-from agents.cmdp_tabular.exact import _check_cost, evaluate, solve_dual
-from envs import finite_mdp
 from jaxrl import config as config_lib
+from jaxrl.agents.cmdp_tabular.config import Config, Params, State
+from jaxrl.agents.cmdp_tabular.exact import _check_cost, evaluate, solve_dual
+from jaxrl.envs import finite_mdp
 from jaxrl.loop import chunked_train
 from jaxrl.mdp import FiniteMDP
 from jaxrl.ops import lagrangian
@@ -99,7 +99,7 @@ def act(
     Args:
       params: the :class:`Params` (``logits[S, A]``; the multiplier is unused).
       obs: ``[S]`` one-hot or ``[]`` integer state index
-        (:func:`envs.finite_mdp.state_index`; unbatched, vmap for a batch).
+        (:func:`jaxrl.envs.finite_mdp.state_index`; unbatched, vmap for a batch).
       key: typed key.
       config: the config (unused).
       greedy: take the most probable action (ties towards the lowest index)

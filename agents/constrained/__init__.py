@@ -1,18 +1,18 @@
 r"""Deep constrained agents: Lagrangian GDA and ReLOAD on top of M-DQN.
 
-The problem is the constrained MDP of :mod:`envs.constrained`: maximise the
+The problem is the constrained MDP of :mod:`jaxrl.envs.constrained`: maximise the
 return subject to the per-episode cost budget
 
 .. math:: J_c(\pi) = \mathbb{E}_\pi\Big[\sum_t \gamma_c^t c_t\Big] \le b,
 
 with :math:`b` (``cost_limit``) and :math:`\gamma_c` (``cost_gamma``) read from the
-environment parameters (:func:`envs.constrained.budget_from_params`), so a grid
+environment parameters (:func:`jaxrl.envs.constrained.budget_from_params`), so a grid
 of budgets is a ``vmap`` over the params. The saddle problem
 :math:`\max_\pi \min_{\lambda \ge 0} J_r(\pi) - \lambda (J_c(\pi) - b)` is played
 by two learners:
 
 * **the policy player** is the base value agent (static ``base_agent``;
-  ``"mdqn"``: :mod:`agents.mvi`, whose M-DQN loss also covers DQN-style
+  ``"mdqn"``: :mod:`jaxrl.agents.mvi`, whose M-DQN loss also covers DQN-style
   targets with ``alpha = tau = 0``) acting on the Lagrangian action values
   :math:`Q_\lambda = Q_r - \lambda Q_c` (policy values are linear in the
   reward, so :math:`Q_\lambda` is the value of the penalised reward
@@ -90,12 +90,12 @@ the base config's Munchausen parameters, :math:`[x]_{l_0}^0` clipping,
 
 Data and loop: the replay buffer stores ``Transition.extras["cost"]`` (the loss
 needs it; a batch without it fails with ``KeyError`` at trace time). The
-iteration is :mod:`agents._value_loop`'s, through its
-:class:`~agents._value_loop.Extension` hook: the multiplier state lives next to
+iteration is :mod:`jaxrl.agents._value_loop`'s, through its
+:class:`~jaxrl.agents._value_loop.Extension` hook: the multiplier state lives next to
 the base state, ``act``/``loss``/evaluation receive :class:`Params` ``(q, lam)``,
 and after every iteration the multiplier steps on the collected costs. The key
 splits are the base agent's, so with ``eta_lambda = lambda0 = 0`` a whole run
-of the penalised critic equals :mod:`agents.mvi`'s bitwise.
+of the penalised critic equals :mod:`jaxrl.agents.mvi`'s bitwise.
 
 Contract. :class:`Config` nests the base agent's config (``config.base``;
 override it with dotted keys, ``base.lr=1e-3``) and :class:`State` nests the base
@@ -113,14 +113,14 @@ separate critics report ``"loss/td"``, ``"q/mean"``, ``"td/abs"`` for the reward
 critic and ``"loss/cost_td"``, ``"q_cost/mean"``, ``"td_cost/abs"`` for the cost
 critic (the loss is their sum).
 
-Layout: :mod:`~agents.constrained.config` (``Config``, ``Params``, ``State``,
-preset), :mod:`~agents.constrained.critics` (acting and the two critics' losses),
-:mod:`~agents.constrained.multiplier` (the multiplier player),
-:mod:`~agents.constrained.train` (agent API and loop).
+Layout: :mod:`~jaxrl.agents.constrained.config` (``Config``, ``Params``, ``State``,
+preset), :mod:`~jaxrl.agents.constrained.critics` (acting and the two critics' losses),
+:mod:`~jaxrl.agents.constrained.multiplier` (the multiplier player),
+:mod:`~jaxrl.agents.constrained.train` (agent API and loop).
 
 Usage::
 
-    env, env_params = envs.make("CartPole-Constrained-v0")
+    env, env_params = jaxrl.envs.make("CartPole-Constrained-v0")
     config = constrained.Config(method="reload", base=mvi.cartpole_config())
     train = jax.jit(jax.vmap(constrained.make_train(config, env, env_params)))
     state, metrics = train(jax.random.split(jax.random.key(0), 4))
@@ -128,7 +128,7 @@ Usage::
 
 from __future__ import annotations
 
-from agents.constrained.config import (
+from jaxrl.agents.constrained.config import (
     BASE_AGENTS,
     CRITICS,
     METHODS,
@@ -137,9 +137,9 @@ from agents.constrained.config import (
     State,
     cartpole_config,
 )
-from agents.constrained.critics import act, loss, penalised_batch
-from agents.constrained.multiplier import multiplier_update
-from agents.constrained.train import init, make_run, make_train, update
+from jaxrl.agents.constrained.critics import act, loss, penalised_batch
+from jaxrl.agents.constrained.multiplier import multiplier_update
+from jaxrl.agents.constrained.train import init, make_run, make_train, update
 
 __all__ = [
     "METHODS",

@@ -1,4 +1,4 @@
-"""Configuration, parameters and state of :mod:`agents.constrained`."""
+"""Configuration, parameters and state of :mod:`jaxrl.agents.constrained`."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 
 from flax import struct
 
-from agents import _value_loop, mvi
 from jaxrl import config as config_lib
+from jaxrl.agents import _value_loop, mvi
 from jaxrl.config import static
 from jaxrl.errors import ConfigError
 from jaxrl.types import Array, ArrayTree, PRNGKey
@@ -27,7 +27,7 @@ METHODS = ("lagrangian", "reload")
 """``Config.method``: projected GDA or optimistic (ReLOAD) multiplier steps."""
 
 BASE_AGENTS = ("mdqn",)
-"""``Config.base_agent``: the policy player (``"mdqn"``: :mod:`agents.mvi`)."""
+"""``Config.base_agent``: the policy player (``"mdqn"``: :mod:`jaxrl.agents.mvi`)."""
 
 CRITICS = ("penalised", "separate")
 """``Config.critic``: one critic of ``r - lambda c``, or reward and cost critics."""
@@ -42,7 +42,7 @@ class Config:
       base_agent: static, the policy player (:data:`BASE_AGENTS`).
       critic: static, ``"penalised"`` (one critic of ``r - lambda c``) or
         ``"separate"`` (reward and cost heads, :data:`CRITICS`).
-      base: the base agent's config (:class:`agents.mvi.Config`); its static
+      base: the base agent's config (:class:`jaxrl.agents.mvi.Config`); its static
         fields set shapes and loop lengths, its traced fields are sweepable.
       eta_lambda: eta_lambda >= 0, multiplier step size per observed violation
         (0 freezes the multiplier at ``lambda0``).
@@ -85,7 +85,7 @@ class Config:
             )
         if not isinstance(self.base, mvi.Config):
             raise ConfigError(
-                f"base must be an agents.mvi.Config for base_agent='mdqn', got "
+                f"base must be an jaxrl.agents.mvi.Config for base_agent='mdqn', got "
                 f"{type(self.base).__name__}"
             )
         config_lib.validate(self.base)
@@ -152,7 +152,7 @@ class State:
 def cartpole_config(method: str = "lagrangian", **overrides: Any) -> Config:
     """Return a constrained M-DQN preset for ``CartPole-Constrained-v0``.
 
-    The base is :func:`agents.mvi.cartpole_config` shortened to 100k environment
+    The base is :func:`jaxrl.agents.mvi.cartpole_config` shortened to 100k environment
     steps (4 environments, 25 chunks of 1000 iterations, learning after 2k
     steps, ε decayed over the first 20%), which learns to balance on CartPole;
     the multiplier uses ``eta_lambda = 0.002`` per observed episode-cost

@@ -1,7 +1,7 @@
-r"""Critics of :mod:`agents.constrained`: acting on and learning Lagrangian values.
+r"""Critics of :mod:`jaxrl.agents.constrained`: acting on and learning Lagrangian values.
 
 The equations of the ``"penalised"`` and ``"separate"`` critics are in the
-package docstring (:mod:`agents.constrained`, :data:`~agents.constrained.CRITICS`).
+package docstring (:mod:`jaxrl.agents.constrained`, :data:`~jaxrl.agents.constrained.CRITICS`).
 """
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from agents import _value_loop, mvi
-from agents.constrained.config import Config, Params
 from jaxrl import transition as transition_lib
+from jaxrl.agents import _value_loop, mvi
+from jaxrl.agents.constrained.config import Config, Params
 from jaxrl.ops import lagrangian
 from jaxrl.ops.bellman import expected_sarsa
 from jaxrl.ops.losses import huber_loss
@@ -27,7 +27,7 @@ def _check_extras(batch: Transition) -> Array:
         raise KeyError(
             "constrained agents need Transition.extras['cost'] (collect with "
             "jaxrl.rollout.step(..., extras_keys=('cost',)) on a cost-emitting "
-            "environment such as envs.constrained.CostWrapper)"
+            "environment such as jaxrl.envs.constrained.CostWrapper)"
         )
     return batch.extras["cost"]
 
@@ -57,7 +57,7 @@ def _act_on(
     greedy: bool,
     epsilon: Array | float | None,
 ) -> Array:
-    """The base agent's acting rule (:func:`agents.mvi.act`) on given ``q[A]``."""
+    """The base agent's acting rule (:func:`jaxrl.agents.mvi.act`) on given ``q[A]``."""
     if greedy:
         del key
         return jnp.argmax(q).astype(jnp.int32)
@@ -80,7 +80,7 @@ def act(
     r"""Choose an action for ONE observation with the base agent's policy.
 
     The policy acts on the Lagrangian values :math:`q_\lambda`: the penalised
-    critic's output (then this is exactly :func:`agents.mvi.act`; the
+    critic's output (then this is exactly :func:`jaxrl.agents.mvi.act`; the
     multiplier is in the critic), or :math:`q_r - \lambda q_c` of the separate
     critics, with ``argmax`` (greedy), ε-greedy or ``softmax(q_lambda / tau)``
     sampling as the base config's ``interact`` says.
@@ -202,13 +202,13 @@ def loss(
     r"""Return the critic loss at the multiplier ``params.lam`` (see :data:`CRITICS`).
 
     ``"penalised"``: the base agent's loss on the penalised reward
-    :math:`r - \lambda c` (with ``lam = 0`` exactly :func:`agents.mvi.loss`).
+    :math:`r - \lambda c` (with ``lam = 0`` exactly :func:`jaxrl.agents.mvi.loss`).
     ``"separate"``: the sum of the reward critic's Munchausen loss and the cost
     critic's expected-SARSA loss, both under
     :math:`\bar\pi = \mathrm{softmax}((\bar q_r - \lambda \bar q_c)/\tau)` (the
     equations are in the package docstring). The multiplier is a constant of
     the loss (no gradient flows into it; it moves by
-    :func:`~agents.constrained.multiplier.multiplier_update`).
+    :func:`~jaxrl.agents.constrained.multiplier.multiplier_update`).
 
     Args:
       params: :class:`Params` (``q`` differentiated, ``lam`` stopped).

@@ -1,4 +1,4 @@
-r"""The multiplier player of :mod:`agents.constrained` (projected GDA or ReLOAD)."""
+r"""The multiplier player of :mod:`jaxrl.agents.constrained` (projected GDA or ReLOAD)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from typing import Any
 
 import jax.numpy as jnp
 
-from agents.constrained.config import Config, State
-from envs.constrained import budget_from_params
+from jaxrl.agents.constrained.config import Config, State
+from jaxrl.envs.constrained import budget_from_params
 from jaxrl.ops import lagrangian
 from jaxrl.transition import Transition
 from jaxrl.types import Array, ArrayLike, Metrics
@@ -77,7 +77,7 @@ def _after_iteration(
     env_params: Any,
 ) -> tuple[State, Metrics]:
     """Step the multiplier on the discounted costs of the episodes that ended."""
-    budget, _ = budget_from_params(env_params, "agents.constrained")
+    budget, _ = budget_from_params(env_params, "jaxrl.agents.constrained")
     running = state.episode_cost + tr.extras["discounted_cost"]
     ended = jnp.logical_or(tr.terminated, tr.truncated)
     lam, prev_violation, num_violations, violation = multiplier_update(

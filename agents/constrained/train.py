@@ -1,8 +1,8 @@
-"""Agent API and training loop of :mod:`agents.constrained`.
+"""Agent API and training loop of :mod:`jaxrl.agents.constrained`.
 
-The iteration is :mod:`agents._value_loop`'s, extended (``Extension``) with the
+The iteration is :mod:`jaxrl.agents._value_loop`'s, extended (``Extension``) with the
 multiplier state and its step after every iteration
-(:mod:`agents.constrained.multiplier`).
+(:mod:`jaxrl.agents.constrained.multiplier`).
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from agents import _value_loop
-from agents.constrained.config import Config, Params, State
-from agents.constrained.critics import _outputs_per_action, act, loss
-from agents.constrained.multiplier import _after_iteration
-from envs.constrained import budget_from_params
 from jaxrl import config as config_lib
 from jaxrl import rollout
+from jaxrl.agents import _value_loop
+from jaxrl.agents.constrained.config import Config, Params, State
+from jaxrl.agents.constrained.critics import _outputs_per_action, act, loss
+from jaxrl.agents.constrained.multiplier import _after_iteration
+from jaxrl.envs.constrained import budget_from_params
 from jaxrl.transition import Transition
 from jaxrl.types import Array, ArrayTree, Metrics, PRNGKey
 
@@ -33,7 +33,7 @@ def init(key: PRNGKey, env: Any, env_params: Any, config: Config) -> State:
     Args:
       key: typed PRNG key (split exactly as the base agent's ``init`` splits it).
       env: a cost-emitting gymnax environment (``info["cost"]``,
-        ``info["discounted_cost"]``), e.g. ``envs.make("CartPole-Constrained-v0")``.
+        ``info["discounted_cost"]``), e.g. ``jaxrl.envs.make("CartPole-Constrained-v0")``.
       env_params: its params, carrying ``cost_limit`` (and ``cost_gamma``).
       config: the config.
 
@@ -44,7 +44,7 @@ def init(key: PRNGKey, env: Any, env_params: Any, config: Config) -> State:
       ConfigError: on an invalid config or params without a budget.
     """
     config_lib.validate(config)
-    budget_from_params(env_params, "agents.constrained")
+    budget_from_params(env_params, "jaxrl.agents.constrained")
     return _value_loop.init(
         key,
         env,
@@ -65,7 +65,7 @@ def update(state: State, data: Transition, config: Config) -> tuple[State, Metri
 
     Returns:
       ``(state, metrics)``; the multiplier is unchanged (see
-      :func:`~agents.constrained.multiplier.multiplier_update`).
+      :func:`~jaxrl.agents.constrained.multiplier.multiplier_update`).
     """
     base, metrics = _value_loop.update(
         state.base, data, config.base, loss_fn=_network_loss(state.lam, config)
@@ -167,7 +167,7 @@ def make_run(config: Config, env: Any, env_params: Any):
       ConfigError: on an invalid config or params without a budget.
     """
     config_lib.validate(config)
-    budget_from_params(env_params, "agents.constrained")
+    budget_from_params(env_params, "jaxrl.agents.constrained")
     return _value_loop.make_run(
         config.base,
         env,
@@ -185,7 +185,7 @@ def make_train(config: Config, env: Any, env_params: Any):
     and the base agent's traced fields are further ``vmap`` axes.
     """
     config_lib.validate(config)
-    budget_from_params(env_params, "agents.constrained")
+    budget_from_params(env_params, "jaxrl.agents.constrained")
     return _value_loop.make_train(
         config.base,
         env,

@@ -58,7 +58,7 @@ sweep or one PI step) reports per sweep:
 ``gamma`` is the MDP's (``env_params.mdp.gamma``, in ``(0, 1]``).
 
 Examples:
-  >>> from envs.finite_mdp import make_chain_env
+  >>> from jaxrl.envs.finite_mdp import make_chain_env
   >>> env, params = make_chain_env(num_states=4, gamma=0.5)
   >>> config = Config(objective="mean", num_atoms=11, v_min=0.0, v_max=2.0,
   ...                 num_stocks=3, stock_min=-1.0, stock_max=1.0, iters_per_chunk=30)
@@ -66,10 +66,10 @@ Examples:
   >>> round(float(metrics["dp/objective"][-1]), 4)  # V*(0) = 0.5^3 / (1 - 0.5)
   0.25
 
-Layout: :mod:`agents.distributional_dp.config` (objectives and :class:`Config`),
-:mod:`agents.distributional_dp.solvers` (the direct solvers),
-:mod:`agents.distributional_dp.train` (the agent contract) and
-:mod:`agents.distributional_dp.execution` (:func:`rollout` with the stock
+Layout: :mod:`jaxrl.agents.distributional_dp.config` (objectives and :class:`Config`),
+:mod:`jaxrl.agents.distributional_dp.solvers` (the direct solvers),
+:mod:`jaxrl.agents.distributional_dp.train` (the agent contract) and
+:mod:`jaxrl.agents.distributional_dp.execution` (:func:`rollout` with the stock
 memory); every public name is re-exported here.
 """
 
@@ -77,7 +77,7 @@ from __future__ import annotations
 
 import jax  # noqa: F401  (the doctest's namespace)
 
-from agents.distributional_dp.config import (
+from jaxrl.agents.distributional_dp.config import (
     METHODS,
     OBJECTIVES,
     Config,
@@ -85,8 +85,8 @@ from agents.distributional_dp.config import (
     initial_stock,
     inner_utility,
 )
-from agents.distributional_dp.execution import next_stock_index, rollout
-from agents.distributional_dp.solvers import (
+from jaxrl.agents.distributional_dp.execution import next_stock_index, rollout
+from jaxrl.agents.distributional_dp.solvers import (
     Solution,
     cvar_optimize,
     evaluate,
@@ -95,7 +95,7 @@ from agents.distributional_dp.solvers import (
     solve,
     value_iteration,
 )
-from agents.distributional_dp.train import (
+from jaxrl.agents.distributional_dp.train import (
     State,
     act,
     init,

@@ -1,4 +1,4 @@
-"""Configuration of :mod:`agents.distributional_dp`: objectives, grids, checks."""
+"""Configuration of :mod:`jaxrl.agents.distributional_dp`: objectives, grids, checks."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ _INNER = {"mean": "identity", "cvar": "min_zero", "threshold": "indicator"}
 def check_objective(objective: str, utility: str) -> None:
     """Raise :class:`ConfigError` for an unknown objective or a utility it cannot use.
 
-    Shared by the exact agent and :mod:`agents.dist_dqn`.
+    Shared by the exact agent and :mod:`jaxrl.agents.dist_dqn`.
     """
     if objective not in OBJECTIVES:
         raise ConfigError(
@@ -61,7 +61,7 @@ def initial_stock(config: object, dtype: object = None) -> Array:
     """Return the objective's ``c0`` (``"mean"``/``"cvar"``: 0; CVaR searches it).
 
     ``config`` needs the fields ``objective``, ``threshold``, ``set_point`` and
-    ``stock0`` (this module's or :mod:`agents.dist_dqn`'s config).
+    ``stock0`` (this module's or :mod:`jaxrl.agents.dist_dqn`'s config).
     """
     if config.objective == "threshold":
         return -jnp.asarray(config.threshold, dtype)

@@ -1,4 +1,4 @@
-"""Executing stock-Markov policies of :mod:`agents.distributional_dp` with memory."""
+"""Executing stock-Markov policies of :mod:`jaxrl.agents.distributional_dp` with memory."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from agents.distributional_dp.config import Config
-from agents.distributional_dp.train import act
-from envs import finite_mdp
+from jaxrl.agents.distributional_dp.config import Config
+from jaxrl.agents.distributional_dp.train import act
+from jaxrl.envs import finite_mdp
 from jaxrl.ops import distributional as dist
 from jaxrl.ops import distributional_dp as ddp
 from jaxrl.types import Array, ArrayTree, PRNGKey

@@ -1,12 +1,12 @@
-"""Direct solvers of :mod:`agents.distributional_dp`: evaluation, VI, PI, CVaR."""
+"""Direct solvers of :mod:`jaxrl.agents.distributional_dp`: evaluation, VI, PI, CVaR."""
 
 from __future__ import annotations
 
 import jax.numpy as jnp
 from flax import struct
 
-from agents.distributional_dp.config import Config
 from jaxrl import config as config_lib
+from jaxrl.agents.distributional_dp.config import Config
 from jaxrl.mdp import FiniteMDP
 from jaxrl.ops import distributional as dist
 from jaxrl.ops import distributional_dp as ddp

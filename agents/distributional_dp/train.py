@@ -1,4 +1,4 @@
-"""The agent contract of :mod:`agents.distributional_dp` (one update = one sweep)."""
+"""The agent contract of :mod:`jaxrl.agents.distributional_dp` (one update = one sweep)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from agents.distributional_dp.config import Config
-from agents.distributional_dp.solvers import _check_gamma, objective_metrics
-from envs import finite_mdp
 from jaxrl import config as config_lib
+from jaxrl.agents.distributional_dp.config import Config
+from jaxrl.agents.distributional_dp.solvers import _check_gamma, objective_metrics
+from jaxrl.envs import finite_mdp
 from jaxrl.errors import ConfigError
 from jaxrl.loop import chunked_train
 from jaxrl.mdp import FiniteMDP

@@ -52,7 +52,7 @@ sequence). The static ``Config.method`` picks the value loss :math:`\ell`
   actions that reach it.
 
 The fixed point of the XQL / f-DVL / IQL losses on a tabular dataset is the
-exact dual-RL DP of :mod:`agents.dual_tabular` on the data's empirical MDP and
+exact dual-RL DP of :mod:`jaxrl.agents.dual_tabular` on the data's empirical MDP and
 state-action distribution (the tests check the agreement); with
 ``awr_beta = 0`` the extracted policy is the data's behaviour policy (BC).
 
@@ -72,7 +72,7 @@ keeps the expert set ``State.expert`` (``None`` for the other methods); its
 "data" is the arbitrary dataset the imitation mixes with the expert's (in the
 paper's setup it already contains a few expert trajectories). Pass ``data =
 expert`` for the expert-only case, where ReCOIL's extracted policy is behaviour
-cloning of the expert. As in :mod:`agents.dual_tabular`:
+cloning of the expert. As in :mod:`jaxrl.agents.dual_tabular`:
 
 * :func:`init_from_data` / :func:`make_train_from_data` (``train(key, data,
   expert=None)``) take the dataset(s); ``jax.vmap(train, in_axes=(0, None,
@@ -107,11 +107,11 @@ gradient penalties, dropout, and reward normalisation by trajectory returns
 (use the traced ``reward_scale`` / ``reward_shift`` with a scale computed from
 the dataset).
 
-Modules: :mod:`~agents.dual_rl.config` (:class:`Config`),
-:mod:`~agents.dual_rl.networks` (networks, :class:`State`, :func:`act`),
-:mod:`~agents.dual_rl.data` (dataset checks, the default data),
-:mod:`~agents.dual_rl.loss` (:func:`loss`, :func:`update`) and
-:mod:`~agents.dual_rl.train` (initialisation, evaluation, the loop).
+Modules: :mod:`~jaxrl.agents.dual_rl.config` (:class:`Config`),
+:mod:`~jaxrl.agents.dual_rl.networks` (networks, :class:`State`, :func:`act`),
+:mod:`~jaxrl.agents.dual_rl.data` (dataset checks, the default data),
+:mod:`~jaxrl.agents.dual_rl.loss` (:func:`loss`, :func:`update`) and
+:mod:`~jaxrl.agents.dual_rl.train` (initialisation, evaluation, the loop).
 
 Examples:
   >>> import gymnax
@@ -137,10 +137,10 @@ from __future__ import annotations
 
 import jax  # noqa: F401  (the doctest's namespace)
 
-from agents.dual_rl.config import DIVERGENCES, METHODS, STABILIZERS, Config
-from agents.dual_rl.data import check_data, default_data
-from agents.dual_rl.loss import loss, update, value_objective
-from agents.dual_rl.networks import (
+from jaxrl.agents.dual_rl.config import DIVERGENCES, METHODS, STABILIZERS, Config
+from jaxrl.agents.dual_rl.data import check_data, default_data
+from jaxrl.agents.dual_rl.loss import loss, update, value_objective
+from jaxrl.agents.dual_rl.networks import (
     Batch,
     GaussianPolicy,
     Networks,
@@ -151,7 +151,7 @@ from agents.dual_rl.networks import (
     policy_log_prob,
     state_values,
 )
-from agents.dual_rl.train import (
+from jaxrl.agents.dual_rl.train import (
     evaluate,
     init,
     init_from_data,

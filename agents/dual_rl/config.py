@@ -1,4 +1,4 @@
-"""Configuration of the deep offline dual-RL agents (see :mod:`agents.dual_rl`)."""
+"""Configuration of the deep offline dual-RL agents (see :mod:`jaxrl.agents.dual_rl`)."""
 
 from __future__ import annotations
 

@@ -8,10 +8,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from agents.dual_rl.config import Config
 from jaxrl import config as config_lib
 from jaxrl import rollout
 from jaxrl import transition as transition_lib
+from jaxrl.agents.dual_rl.config import Config
 from jaxrl.errors import ConfigError
 from jaxrl.transition import Transition
 from jaxrl.types import Array, ArrayTree, PRNGKey

@@ -9,8 +9,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from agents.dual_rl.config import Config
-from agents.dual_rl.networks import (
+from jaxrl import transition as transition_lib
+from jaxrl.agents.dual_rl.config import Config
+from jaxrl.agents.dual_rl.networks import (
     Batch,
     Networks,
     State,
@@ -19,7 +20,6 @@ from agents.dual_rl.networks import (
     policy_log_prob,
     state_values,
 )
-from jaxrl import transition as transition_lib
 from jaxrl.errors import ConfigError
 from jaxrl.ops import dual
 from jaxrl.ops.losses import huber_loss

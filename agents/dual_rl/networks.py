@@ -11,7 +11,7 @@ import jax.numpy as jnp
 from flax import struct
 from jax.scipy.stats import norm
 
-from agents.dual_rl.config import Config
+from jaxrl.agents.dual_rl.config import Config
 from jaxrl.nets import MLP, QNetwork
 from jaxrl.ops.policy_gradient import categorical_log_prob
 from jaxrl.transition import Transition

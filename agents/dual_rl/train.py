@@ -9,10 +9,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from agents.dual_rl.config import Config
-from agents.dual_rl.data import _action_space, _bounds, check_data, default_data
-from agents.dual_rl.loss import _optimizers, update
-from agents.dual_rl.networks import (
+from jaxrl import buffer as buffer_lib
+from jaxrl import config as config_lib
+from jaxrl import rollout
+from jaxrl.agents.dual_rl.config import Config
+from jaxrl.agents.dual_rl.data import _action_space, _bounds, check_data, default_data
+from jaxrl.agents.dual_rl.loss import _optimizers, update
+from jaxrl.agents.dual_rl.networks import (
     Batch,
     GaussianPolicy,
     Networks,
@@ -21,9 +24,6 @@ from agents.dual_rl.networks import (
     _mlp_kw,
     act,
 )
-from jaxrl import buffer as buffer_lib
-from jaxrl import config as config_lib
-from jaxrl import rollout
 from jaxrl.errors import ConfigError
 from jaxrl.loop import chunked_train
 from jaxrl.nets import QNetwork

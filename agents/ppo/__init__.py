@@ -63,7 +63,7 @@ Metrics (per iteration, stacked by ``scan`` to ``[iters]``):
 
 Usage::
 
-    env, env_params = envs.make("CartPole-v1")
+    env, env_params = jaxrl.envs.make("CartPole-v1")
     config = ppo.cartpole_config()
     train = jax.jit(jax.vmap(ppo.make_train(config, env, env_params)))
     state, metrics = train(jax.random.split(jax.random.key(0), 4))
@@ -76,10 +76,10 @@ References:
   initialisation, advantage normalisation, learning-rate annealing).
 """
 
-from agents.ppo.config import Config, State, cartpole_config
-from agents.ppo.learner import LossFn, compute_gae, learn, loss, sgd, update
-from agents.ppo.networks import ActorCritic, network, optimizer, policy_and_value
-from agents.ppo.train import (
+from jaxrl.agents.ppo.config import Config, State, cartpole_config
+from jaxrl.agents.ppo.learner import LossFn, compute_gae, learn, loss, sgd, update
+from jaxrl.agents.ppo.networks import ActorCritic, network, optimizer, policy_and_value
+from jaxrl.agents.ppo.train import (
     act,
     collect,
     episode_metrics,

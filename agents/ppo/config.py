@@ -1,4 +1,4 @@
-"""PPO configuration and training state (see :mod:`agents.ppo`)."""
+"""PPO configuration and training state (see :mod:`jaxrl.agents.ppo`)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""PPO advantages, loss and minibatch optimisation (see :mod:`agents.ppo`)."""
+"""PPO advantages, loss and minibatch optimisation (see :mod:`jaxrl.agents.ppo`)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from agents.ppo.config import Config, State
-from agents.ppo.networks import _entropy, _log_prob, optimizer, policy_and_value
 from jaxrl import transition as transition_lib
+from jaxrl.agents.ppo.config import Config, State
+from jaxrl.agents.ppo.networks import _entropy, _log_prob, optimizer, policy_and_value
 from jaxrl.errors import ConfigError
 from jaxrl.ops.gae import gae_returns
 from jaxrl.ops.policy_gradient import (

@@ -1,4 +1,4 @@
-"""PPO networks, forward passes and optimiser (see :mod:`agents.ppo`)."""
+"""PPO networks, forward passes and optimiser (see :mod:`jaxrl.agents.ppo`)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from agents.ppo.config import Config
-from envs.wrappers import LogWrapper
+from jaxrl.agents.ppo.config import Config
+from jaxrl.envs.wrappers import LogWrapper
 from jaxrl.nets import MLP, ConvTorso
 from jaxrl.ops.policy_gradient import categorical_entropy, categorical_log_prob
 from jaxrl.optim import make_optimizer

@@ -1,4 +1,4 @@
-"""PPO set-up, acting, rollouts and the training loop (see :mod:`agents.ppo`)."""
+"""PPO set-up, acting, rollouts and the training loop (see :mod:`jaxrl.agents.ppo`)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from agents.ppo.config import Config, State
-from agents.ppo.learner import update
-from agents.ppo.networks import (
+from jaxrl import rollout as rollout_lib
+from jaxrl.agents.ppo.config import Config, State
+from jaxrl.agents.ppo.learner import update
+from jaxrl.agents.ppo.networks import (
     _inner_env,
     _log_env,
     _log_prob,
@@ -19,7 +20,6 @@ from agents.ppo.networks import (
     optimizer,
     policy_and_value,
 )
-from jaxrl import rollout as rollout_lib
 from jaxrl.errors import ConfigError
 from jaxrl.loop import chunked_train
 from jaxrl.optim import learning_rate_at
@@ -76,7 +76,7 @@ def init_state(
     submodules include :class:`ActorCritic`'s (same names) gets the same
     actor and critic parameters from the same key (flax derives each
     submodule's initialisation key from its name); derived agents, e.g.
-    :mod:`agents.ppo_lagrangian` with an extra cost critic, use this to
+    :mod:`jaxrl.agents.ppo_lagrangian` with an extra cost critic, use this to
     reduce exactly to PPO.
 
     Args:

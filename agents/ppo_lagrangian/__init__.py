@@ -1,15 +1,15 @@
 r"""PPO-Lagrangian and PPO-ReLOAD: constrained policy optimisation with a cost critic.
 
-The problem is the constrained MDP of :mod:`envs.constrained`: maximise the
+The problem is the constrained MDP of :mod:`jaxrl.envs.constrained`: maximise the
 return subject to the per-episode budget
 :math:`J_c(\pi) = \mathbb{E}_\pi[\sum_t \gamma_c^t c_t] \le b`, with :math:`b`
 (``cost_limit``) and :math:`\gamma_c` (``cost_gamma``) read from the environment
-parameters (:func:`envs.constrained.budget_from_params`). The saddle problem
+parameters (:func:`jaxrl.envs.constrained.budget_from_params`). The saddle problem
 :math:`\max_\pi \min_{\lambda \ge 0} J_r(\pi) - \lambda (J_c(\pi) - b)` is played
-by PPO (:mod:`agents.ppo`, whose :class:`~agents.ppo.Config` and
-:class:`~agents.ppo.State` are nested here) and a multiplier:
+by PPO (:mod:`jaxrl.agents.ppo`, whose :class:`~jaxrl.agents.ppo.Config` and
+:class:`~jaxrl.agents.ppo.State` are nested here) and a multiplier:
 
-* **Networks.** The actor and reward critic are PPO's :class:`~agents.ppo.
+* **Networks.** The actor and reward critic are PPO's :class:`~jaxrl.agents.ppo.
   ActorCritic`; the **cost critic** :math:`V_c` is a *separate network* of the same
   shape (:class:`ActorCostCritic` adds ``cost_torso``/``cost_head``, and
   ``cost_conv`` with a conv torso). A separate network, rather than a second head
@@ -19,9 +19,9 @@ by PPO (:mod:`agents.ppo`, whose :class:`~agents.ppo.Config` and
   separately, so the global-norm clipping of one never rescales the other), it
   makes the actor-critic update *exactly* PPO's when :math:`\lambda = 0`: flax
   derives each submodule's initialisation key from its name, so the same key
-  gives the same actor and critic as :func:`agents.ppo.init`.
+  gives the same actor and critic as :func:`jaxrl.agents.ppo.init`.
 * **Cost advantages** :math:`A_c` are GAE on :math:`c_t` with
-  :math:`V_c` (:func:`agents.ppo.compute_gae`, the same episode-boundary rules as
+  :math:`V_c` (:func:`jaxrl.agents.ppo.compute_gae`, the same episode-boundary rules as
   the reward: bootstrap through truncation only) and λ of the reward GAE. The
   discount is static ``cost_discount``: ``"agent"`` (default) uses the agent's
   :math:`\gamma` for both critics, as Ray et al. (2019) do (lower variance, and a
@@ -42,7 +42,7 @@ by PPO (:mod:`agents.ppo`, whose :class:`~agents.ppo.Config` and
 * **Multiplier** from the Monte Carlo episode-cost violation
   :math:`g_k = \hat J_c - b` of the episodes that ended in the iteration's
   rollout (discounted costs ``info["discounted_cost"]`` summed per episode,
-  carried across rollouts), by :func:`agents.constrained.multiplier_update`:
+  carried across rollouts), by :func:`jaxrl.agents.constrained.multiplier_update`:
   projected GDA (``"lagrangian"``) or ReLOAD's optimistic step
   :math:`[\lambda_k + \eta_\lambda (2 g_k - g_{k-1})]_0^{\lambda_{max}}`
   (``"reload"``, Moskovitz et al., ICML 2023); iterations with no finished
@@ -66,15 +66,15 @@ by PPO (:mod:`agents.ppo`, whose :class:`~agents.ppo.Config` and
 Every numeric field (``eta_lambda``, ``lambda0``, ``lambda_max``,
 ``cost_vf_coef`` and the base's) is traced, so seeds x multiplier step sizes is
 one jitted ``vmap``; with ``eta_lambda = lambda0 = 0`` a run equals
-:func:`agents.ppo.make_train`'s from the same key: the actor-critic parameters
+:func:`jaxrl.agents.ppo.make_train`'s from the same key: the actor-critic parameters
 and every PPO metric bit for bit under the same ``vmap`` batching (XLA rounds
 batched and unbatched matmuls differently), except ``"loss/total"`` (which adds
 the cost critic's loss) and ``"train/grad_norm"`` (over all parameters).
 
-Layout: :mod:`~agents.ppo_lagrangian.config` (``Config``, ``State``, preset),
-:mod:`~agents.ppo_lagrangian.networks` (cost critic, partitioned optimiser and
+Layout: :mod:`~jaxrl.agents.ppo_lagrangian.config` (``Config``, ``State``, preset),
+:mod:`~jaxrl.agents.ppo_lagrangian.networks` (cost critic, partitioned optimiser and
 the small operators :func:`lagrangian_advantage`, :func:`episode_costs`,
-:func:`policy_multiplier`), :mod:`~agents.ppo_lagrangian.train` (agent API and
+:func:`policy_multiplier`), :mod:`~jaxrl.agents.ppo_lagrangian.train` (agent API and
 loop).
 
 Metrics: PPO's (``"loss/*"``, ``"policy/*"``, ``"value/*"``, ``"advantage/mean"``
@@ -87,7 +87,7 @@ ended), ``"episode/cost"`` (undiscounted), ``"episode/discounted_cost"``
 
 Usage::
 
-    env, env_params = envs.make("CartPole-Constrained-v0")
+    env, env_params = jaxrl.envs.make("CartPole-Constrained-v0")
     config = ppo_lagrangian.cartpole_config("reload")
     train = jax.jit(jax.vmap(ppo_lagrangian.make_train(config, env, env_params)))
     state, metrics = train(jax.random.split(jax.random.key(0), 4))
@@ -95,7 +95,7 @@ Usage::
 
 from __future__ import annotations
 
-from agents.ppo_lagrangian.config import (
+from jaxrl.agents.ppo_lagrangian.config import (
     COST_DISCOUNTS,
     METHODS,
     Config,
@@ -103,7 +103,7 @@ from agents.ppo_lagrangian.config import (
     State,
     cartpole_config,
 )
-from agents.ppo_lagrangian.networks import (
+from jaxrl.agents.ppo_lagrangian.networks import (
     ActorCostCritic,
     cost_value,
     episode_costs,
@@ -112,7 +112,7 @@ from agents.ppo_lagrangian.networks import (
     optimizer,
     policy_multiplier,
 )
-from agents.ppo_lagrangian.train import (
+from jaxrl.agents.ppo_lagrangian.train import (
     act,
     advantages,
     collect,

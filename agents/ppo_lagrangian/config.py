@@ -1,4 +1,4 @@
-"""PPO-Lagrangian configuration and state (see :mod:`agents.ppo_lagrangian`)."""
+"""PPO-Lagrangian configuration and state (see :mod:`jaxrl.agents.ppo_lagrangian`)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 
 from flax import struct
 
-from agents import constrained, ppo
 from jaxrl import config as config_lib
+from jaxrl.agents import constrained, ppo
 from jaxrl.config import static
 from jaxrl.errors import ConfigError
 from jaxrl.types import Array, ArrayTree, PRNGKey
@@ -30,7 +30,7 @@ COST_DISCOUNTS = ("agent", "env")
 """``Config.cost_discount``: the cost GAE's discount (agent's γ or the budget's γ_c)."""
 
 _EXTRAS = ("cost", "discounted_cost")
-_USER = "agents.ppo_lagrangian"
+_USER = "jaxrl.agents.ppo_lagrangian"
 
 
 @struct.dataclass
@@ -42,7 +42,7 @@ class Config:
       cost_discount: static, ``"agent"`` or ``"env"`` (:data:`COST_DISCOUNTS`).
       optimistic_policy: static, with ``"reload"``: the policy steps on the
         extrapolated multiplier ``2 lambda_{k+1} - lambda_k`` (module docstring).
-      base: :class:`agents.ppo.Config` (shapes, loops, PPO hyperparameters).
+      base: :class:`jaxrl.agents.ppo.Config` (shapes, loops, PPO hyperparameters).
       eta_lambda: eta_lambda >= 0, multiplier step per observed violation.
       lambda0: lambda_0 in ``[0, lambda_max]``, initial multiplier.
       lambda_max: upper bound of the multiplier projection.
@@ -85,7 +85,7 @@ class Config:
             )
         if not isinstance(self.base, ppo.Config):
             raise ConfigError(
-                f"base must be an agents.ppo.Config, got {type(self.base).__name__}"
+                f"base must be an jaxrl.agents.ppo.Config, got {type(self.base).__name__}"
             )
         config_lib.validate(self.base)
         config_lib.check_range("eta_lambda", self.eta_lambda, 0.0, math.inf)
@@ -105,7 +105,7 @@ class Config:
 def cartpole_config(method: str = "lagrangian", **overrides: Any) -> Config:
     """Return the PPO-Lagrangian preset for ``CartPole-Constrained-v0``.
 
-    PPO's CartPole preset (:func:`agents.ppo.cartpole_config`) with 8
+    PPO's CartPole preset (:func:`jaxrl.agents.ppo.cartpole_config`) with 8
     environments instead of 4 (twice as many finished episodes per multiplier
     step; 10 chunks of 49 rollouts of 8 x 128 steps, 501,760 steps), and the
     multiplier at ``eta_lambda = 0.002`` per observed violation (in cost units

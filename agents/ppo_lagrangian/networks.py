@@ -1,4 +1,4 @@
-"""PPO-Lagrangian networks, optimiser and operators (see agents.ppo_lagrangian)."""
+"""PPO-Lagrangian networks, optimiser and operators (see jaxrl.agents.ppo_lagrangian)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from agents import ppo
-from agents.ppo_lagrangian.config import Config
+from jaxrl.agents import ppo
+from jaxrl.agents.ppo_lagrangian.config import Config
 from jaxrl.errors import ConfigError
 from jaxrl.nets import MLP, ConvTorso
 from jaxrl.types import Array, ArrayLike, ArrayTree
@@ -34,7 +34,7 @@ class ActorCostCritic(ppo.ActorCritic):
 
     The cost critic (``cost_conv`` when ``conv_features``, ``cost_torso``,
     ``cost_head``) has the reward critic's architecture; the submodules shared
-    with :class:`agents.ppo.ActorCritic` keep their names, hence their
+    with :class:`jaxrl.agents.ppo.ActorCritic` keep their names, hence their
     initialisation from a given key.
     """
 
@@ -97,7 +97,7 @@ def _partition(net_params: ArrayTree) -> ArrayTree:
 def optimizer(config: Config) -> optax.GradientTransformation:
     """Return PPO's optimiser applied separately to the policy and the cost critic.
 
-    ``optax.multi_transform`` with :func:`agents.ppo.optimizer` on each part:
+    ``optax.multi_transform`` with :func:`jaxrl.agents.ppo.optimizer` on each part:
     each has its own Adam moments and its own global-norm clipping, so the
     cost critic never rescales the actor-critic's step.
     """

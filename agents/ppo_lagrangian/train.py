@@ -1,4 +1,4 @@
-"""PPO-Lagrangian agent API and training loop (see :mod:`agents.ppo_lagrangian`)."""
+"""PPO-Lagrangian agent API and training loop (see :mod:`jaxrl.agents.ppo_lagrangian`)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,12 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from agents import constrained, ppo
-from agents.ppo_lagrangian.config import _EXTRAS, _USER, Config, Params, State
-from agents.ppo_lagrangian.networks import (
+from jaxrl import config as config_lib
+from jaxrl import rollout as rollout_lib
+from jaxrl import transition as transition_lib
+from jaxrl.agents import constrained, ppo
+from jaxrl.agents.ppo_lagrangian.config import _EXTRAS, _USER, Config, Params, State
+from jaxrl.agents.ppo_lagrangian.networks import (
     cost_value,
     episode_costs,
     lagrangian_advantage,
@@ -19,11 +22,8 @@ from agents.ppo_lagrangian.networks import (
     optimizer,
     policy_multiplier,
 )
-from envs.constrained import budget_from_params
-from envs.wrappers import LogWrapper
-from jaxrl import config as config_lib
-from jaxrl import rollout as rollout_lib
-from jaxrl import transition as transition_lib
+from jaxrl.envs.constrained import budget_from_params
+from jaxrl.envs.wrappers import LogWrapper
 from jaxrl.loop import chunked_train
 from jaxrl.ops.policy_gradient import clipped_value_loss
 from jaxrl.optim import learning_rate_at
@@ -50,7 +50,7 @@ def init(key: PRNGKey, env: Any, env_params: Any, config: Config) -> State:
     """Initialise PPO with the cost critic, the optimiser and the multiplier.
 
     Args:
-      key: typed PRNG key (split exactly as :func:`agents.ppo.init` splits it).
+      key: typed PRNG key (split exactly as :func:`jaxrl.agents.ppo.init` splits it).
       env: a cost-emitting discrete-action gymnax environment
         (``info["cost"]``, ``info["discounted_cost"]``).
       env_params: its params, carrying ``cost_limit`` (and ``cost_gamma``).
@@ -91,7 +91,7 @@ def act(
 ) -> Array:
     """Sample (or, ``greedy``, take the mode of) the policy's action for ONE obs.
 
-    See :func:`agents.ppo.act`; the multiplier is not used for acting.
+    See :func:`jaxrl.agents.ppo.act`; the multiplier is not used for acting.
     """
     return ppo.act(params.net, obs, key, config.base, greedy=greedy)
 
@@ -99,7 +99,7 @@ def act(
 def collect(
     state: State, config: Config, env: Any, env_params: Any
 ) -> tuple[State, Transition, dict[str, Array]]:
-    """Roll the policy (:func:`agents.ppo.collect`) and add the cost critic's values.
+    """Roll the policy (:func:`jaxrl.agents.ppo.collect`) and add the cost critic's values.
 
     Returns:
       ``(state, rollout, info)``; ``rollout.extras`` has PPO's entries plus
@@ -138,7 +138,7 @@ def loss(
       config: the config.
 
     Returns:
-      ``(loss, metrics)``: :func:`agents.ppo.loss`'s metrics (``"loss/total"``
+      ``(loss, metrics)``: :func:`jaxrl.agents.ppo.loss`'s metrics (``"loss/total"``
       including the cost term) and ``"loss/cost_value"``.
     """
     del target_params
@@ -218,7 +218,7 @@ def multiplier_step(
 
     Accumulates ``extras["discounted_cost"]`` per episode (:func:`episode_costs`,
     carrying ``state.episode_cost`` across rollouts) and calls
-    :func:`agents.constrained.multiplier_update` with the budget of
+    :func:`jaxrl.agents.constrained.multiplier_update` with the budget of
     ``env_params``; ``state.prev_lam`` becomes the multiplier before the step.
 
     Args:
@@ -273,7 +273,7 @@ def update(state: State, data: Transition, config: Config) -> tuple[State, Metri
       config: the config.
 
     Returns:
-      ``(state, metrics)``: :func:`agents.ppo.learn`'s metrics plus
+      ``(state, metrics)``: :func:`jaxrl.agents.ppo.learn`'s metrics plus
       ``"loss/cost_value"``, ``"cost_value/mean"``,
       ``"cost_value/explained_variance"``, ``"cost_advantage/mean"`` and
       ``"lagrange/policy_lambda"``.
@@ -317,7 +317,7 @@ def _iteration(
 ) -> tuple[State, Metrics]:
     """Collect, step the multiplier, then PPO's update (scan body)."""
     bc = config.base
-    # COLLECT (the same key splits as agents.ppo's iteration)
+    # COLLECT (the same key splits as jaxrl.agents.ppo's iteration)
     state, rollout, info = collect(state, config, env, env_params)
     lr = learning_rate_at(
         state.base.num_updates,

@@ -37,7 +37,7 @@ Metrics (per iteration; learning metrics ``NaN`` before ``learning_starts``):
 
 Usage::
 
-    env, env_params = envs.make("Pendulum-v1")
+    env, env_params = jaxrl.envs.make("Pendulum-v1")
     config = sac.pendulum_config()
     train = jax.jit(jax.vmap(sac.make_train(config, env, env_params)))
     state, metrics = train(jax.random.split(jax.random.key(0), 4))
@@ -48,7 +48,7 @@ References:
   Algorithms and Applications", arXiv:1812.05905, 2018 (learned temperature).
 """
 
-from agents.sac.config import (
+from jaxrl.agents.sac.config import (
     Config,
     OptState,
     Params,
@@ -56,9 +56,9 @@ from agents.sac.config import (
     mountaincar_config,
     pendulum_config,
 )
-from agents.sac.learner import loss, update
-from agents.sac.networks import Actor, Critic
-from agents.sac.train import act, init, make_run, make_train
+from jaxrl.agents.sac.learner import loss, update
+from jaxrl.agents.sac.networks import Actor, Critic
+from jaxrl.agents.sac.train import act, init, make_run, make_train
 
 __all__ = [
     "Config",

@@ -1,4 +1,4 @@
-"""SAC configuration, presets and training state (see :mod:`agents.sac`)."""
+"""SAC configuration, presets and training state (see :mod:`jaxrl.agents.sac`)."""
 
 from __future__ import annotations
 
@@ -190,7 +190,7 @@ def mountaincar_config(**overrides: Any) -> Config:
 
 @struct.dataclass
 class Params:
-    """Everything :func:`~agents.sac.act` and :func:`~agents.sac.loss` read.
+    """Everything :func:`~jaxrl.agents.sac.act` and :func:`~jaxrl.agents.sac.loss` read.
 
     Attributes:
       actor: actor parameters.

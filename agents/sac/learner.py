@@ -1,4 +1,4 @@
-"""SAC loss and gradient update (see :mod:`agents.sac`)."""
+"""SAC loss and gradient update (see :mod:`jaxrl.agents.sac`)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from agents._value_loop import _global_norm
-from agents.sac.config import Config, OptState, Params, State
-from agents.sac.networks import _critic, _dist, _optimizers
 from jaxrl import transition as transition_lib
+from jaxrl.agents._value_loop import _global_norm
+from jaxrl.agents.sac.config import Config, OptState, Params, State
+from jaxrl.agents.sac.networks import _critic, _dist, _optimizers
 from jaxrl.ops import sac as sac_ops
 from jaxrl.transition import Transition
 from jaxrl.types import Array, Metrics, PRNGKey

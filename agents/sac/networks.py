@@ -1,4 +1,4 @@
-"""SAC networks, action bounds, env wrapping and optimisers (see :mod:`agents.sac`)."""
+"""SAC networks, action bounds, env wrapping and optimisers (see :mod:`jaxrl.agents.sac`)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import flax.linen as nn
 import jax.numpy as jnp
 import numpy as np
 
-from agents.sac.config import Config, Params
-from envs.wrappers import LogWrapper
+from jaxrl.agents.sac.config import Config, Params
 from jaxrl.config import is_concrete
+from jaxrl.envs.wrappers import LogWrapper
 from jaxrl.errors import ConfigError
 from jaxrl.nets import MLP
 from jaxrl.optim import make_optimizer
@@ -25,8 +25,8 @@ __all__ = ["Actor", "Critic"]
 class Actor(nn.Module):
     """Gaussian head over an MLP torso: ``obs [..., *obs] -> (mean, log_std) [..., d]``.
 
-    The log-std is unclipped here (:func:`~agents.sac.act` and
-    :func:`~agents.sac.loss` clip it with the traced
+    The log-std is unclipped here (:func:`~jaxrl.agents.sac.act` and
+    :func:`~jaxrl.agents.sac.loss` clip it with the traced
     ``log_std_min``/``log_std_max``).
     """
 

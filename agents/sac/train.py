@@ -1,4 +1,4 @@
-"""SAC set-up, acting and the training loop (see :mod:`agents.sac`)."""
+"""SAC set-up, acting and the training loop (see :mod:`jaxrl.agents.sac`)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,13 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from agents._value_loop import _episode_metrics
-from agents.sac.config import Config, OptState, Params, State
-from agents.sac.learner import update
-from agents.sac.networks import (
+from jaxrl import buffer as buffer_lib
+from jaxrl import rollout
+from jaxrl import transition as transition_lib
+from jaxrl.agents._value_loop import _episode_metrics
+from jaxrl.agents.sac.config import Config, OptState, Params, State
+from jaxrl.agents.sac.learner import update
+from jaxrl.agents.sac.networks import (
     _actor,
     _bounds,
     _critic,
@@ -20,9 +23,6 @@ from agents.sac.networks import (
     _log_env,
     _optimizers,
 )
-from jaxrl import buffer as buffer_lib
-from jaxrl import rollout
-from jaxrl import transition as transition_lib
 from jaxrl.loop import chunked_train
 from jaxrl.ops import sac as sac_ops
 from jaxrl.types import Array, ArrayTree, Metrics, PRNGKey

@@ -35,7 +35,7 @@ evenly spaced one), of the *future* return :math:`G` from :math:`(s, c_k)` takin
 with :math:`\Pi_z` the Cramér projection
 (:func:`jaxrl.ops.distributional.project_categorical`). Rewards are the MDP's
 expected rewards ``R[s, a]``, paid deterministically (as
-``envs.finite_mdp.FiniteMDPEnv`` does). The greedy step is the stock-shifted rule
+``jaxrl.envs.finite_mdp.FiniteMDPEnv`` does). The greedy step is the stock-shifted rule
 :math:`\pi(s, c_k) = \arg\max_b \mathbb{E} f(c_k + X_b)`,
 :math:`X_b \sim \eta(s, c_k, b)`
 (:func:`jaxrl.ops.distributional.stock_greedy_action`).

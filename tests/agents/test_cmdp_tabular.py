@@ -1,4 +1,4 @@
-"""Tests for agents.cmdp_tabular: exact GDA / ReLOAD dynamics against NumPy and the LP.
+"""Tests for jaxrl.agents.cmdp_tabular: exact GDA / ReLOAD dynamics against NumPy and the LP.
 
 References: NumPy policy evaluation and a NumPy loop of both primal-dual methods,
 the policy-gradient theorem, NumPy policy iteration (unconstrained optimum) and
@@ -17,12 +17,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from agents import cmdp_tabular as ct
-from envs import finite_mdp as fm
 from jaxrl import testing
+from jaxrl.agents import cmdp_tabular as ct
 from jaxrl.config import stack_configs
+from jaxrl.envs import finite_mdp as fm
 from jaxrl.errors import ConfigError
-from scripts import cmdp_lp
+from jaxrl.scripts import cmdp_lp
 
 S, A, NUM_MDPS, NUM_ITERS, FIRST = 4, 2, 6, 20_000, 8
 BUDGET_RANGE = jax.jit(ct.budget_range)

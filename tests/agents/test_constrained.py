@@ -1,4 +1,4 @@
-"""Tests for agents.constrained: penalised and separate-critic losses vs NumPy,
+"""Tests for jaxrl.agents.constrained: penalised and separate-critic losses vs NumPy,
 lambda = 0 identities (update, acting, whole run), multiplier dynamics vs a
 NumPy loop, the cost critic vs exact policy evaluation on a tabular CMDP,
 seed x step-size vmaps and budget learning (slow)."""
@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from absl.testing import parameterized
 
-import envs
-from agents import _value_loop, mvi
-from agents import constrained as C
-from envs import finite_mdp
-from envs.constrained import cost_table_env
+from jaxrl import envs
+from jaxrl.agents import _value_loop, mvi
+from jaxrl.agents import constrained as C
 from jaxrl.config import stack_configs
+from jaxrl.envs import finite_mdp
+from jaxrl.envs.constrained import cost_table_env
 from jaxrl.errors import ConfigError
 from jaxrl.transition import Transition
 
@@ -244,7 +244,7 @@ class SeparateActTest(parameterized.TestCase):
         base = BASE.replace(interact=interact)
         config = C.Config(base=base, critic="separate")
         params, _ = _separate_nets(jax.random.key(7))
-        # The reward head alone, as a single-critic network for agents.mvi.act.
+        # The reward head alone, as a single-critic network for jaxrl.agents.mvi.act.
         head = params["params"]["head"]
         reward_only = {
             "params": {

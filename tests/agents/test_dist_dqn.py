@@ -1,8 +1,8 @@
-"""Tests for agents.dist_dqn (stock-augmented distributional DQN).
+"""Tests for jaxrl.agents.dist_dqn (stock-augmented distributional DQN).
 
 The loss, the stock-shifted greedy rule, the c0 search and the empirical
 objective are checked against float64 NumPy references; learning is checked
-against the exact solution of agents.distributional_dp on a small MDP.
+against the exact solution of jaxrl.agents.distributional_dp on a small MDP.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from agents import dist_dqn, distributional_dp
-from envs.finite_mdp import make_finite_mdp_env
+from jaxrl.agents import dist_dqn, distributional_dp
 from jaxrl.config import stack_configs
+from jaxrl.envs.finite_mdp import make_finite_mdp_env
 from jaxrl.errors import ConfigError
 from jaxrl.mdp import FiniteMDP
 from jaxrl.transition import Transition

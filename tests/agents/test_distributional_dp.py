@@ -1,4 +1,4 @@
-"""Tests for agents.distributional_dp: objectives, Monte Carlo checks, contract pieces.
+"""Tests for jaxrl.agents.distributional_dp: objectives, Monte Carlo checks, contract pieces.
 
 Monte Carlo references execute the stock-Markov policy in NumPy, written here
 independently: the memory is the grid-stock index, started at c0 randomly
@@ -16,10 +16,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from agents import distributional_dp as ddp_agent
-from envs import finite_mdp as fm
 from jaxrl import testing
+from jaxrl.agents import distributional_dp as ddp_agent
 from jaxrl.config import stack_configs
+from jaxrl.envs import finite_mdp as fm
 from jaxrl.errors import ConfigError
 from jaxrl.mdp import FiniteMDP, make_mdp
 from jaxrl.ops import distributional as dist

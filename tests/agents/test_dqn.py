@@ -1,4 +1,4 @@
-"""Tests for agents.dqn: loss vs NumPy, contract, determinism, config, learning."""
+"""Tests for jaxrl.agents.dqn: loss vs NumPy, contract, determinism, config, learning."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from agents import dqn
+from jaxrl.agents import dqn
 from jaxrl.errors import ConfigError
 from jaxrl.transition import Transition
 

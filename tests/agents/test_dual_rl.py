@@ -1,10 +1,10 @@
-"""Tests for agents.dual_rl: losses against NumPy references, tabular fixed points.
+"""Tests for jaxrl.agents.dual_rl: losses against NumPy references, tabular fixed points.
 
 References written here (float64 NumPy): every method's loss on a hand-made
 batch from the networks' tables (double-Q minimum over the *target* critics,
 bootstrapping on ``terminated`` only, each value loss and stabiliser, AWR,
 ReCOIL's bounded targets, the Gaussian log-density); the exact dual-RL DP of
-:mod:`agents.dual_tabular` on the dataset's empirical MDP and state-action
+:mod:`jaxrl.agents.dual_tabular` on the dataset's empirical MDP and state-action
 counts (the fixed point that the deep XQL / f-DVL / IQL agents must reach on
 one-hot observations); and the data's empirical behaviour policy (BC, and
 ReCOIL with expert-only data).
@@ -22,12 +22,12 @@ import pytest
 from absl.testing import parameterized
 from scipy import stats
 
-from agents import dual_rl as dr
-from agents import dual_tabular as dt
-from envs import finite_mdp as fm
 from jaxrl import rollout, testing
 from jaxrl import transition as transition_lib
+from jaxrl.agents import dual_rl as dr
+from jaxrl.agents import dual_tabular as dt
 from jaxrl.config import stack_configs
+from jaxrl.envs import finite_mdp as fm
 from jaxrl.errors import ConfigError
 from jaxrl.mdp import make_mdp
 from jaxrl.ops import exact_dp

@@ -1,4 +1,4 @@
-"""Tests for agents.dual_tabular: exact dual-RL DP against independent NumPy loops.
+"""Tests for jaxrl.agents.dual_tabular: exact dual-RL DP against independent NumPy loops.
 
 References written here (float64): value iteration (``jaxrl.testing``), value
 iteration restricted to the data's actions (in-sample max), policy evaluation of
@@ -20,10 +20,10 @@ import numpy as np
 import pytest
 from scipy import optimize, special
 
-from agents import dual_tabular as dt
-from envs import finite_mdp as fm
 from jaxrl import testing
+from jaxrl.agents import dual_tabular as dt
 from jaxrl.config import stack_configs
+from jaxrl.envs import finite_mdp as fm
 from jaxrl.errors import ConfigError
 
 S, A, GAMMA = 5, 3, 0.8

@@ -1,4 +1,4 @@
-"""Tests for agents.mvi (M-DQN): loss vs NumPy, DQN/soft-Q limits, sweeps, learning."""
+"""Tests for jaxrl.agents.mvi (M-DQN): loss vs NumPy, DQN/soft-Q limits, sweeps, learning."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from agents import dqn, mvi
+from jaxrl.agents import dqn, mvi
 from jaxrl.config import stack_configs
 from jaxrl.errors import ConfigError
 from jaxrl.nets import QNetwork

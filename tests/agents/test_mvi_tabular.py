@@ -1,4 +1,4 @@
-"""Tests for agents.mvi_tabular: M-VI / MVI(q) against independent NumPy loops.
+"""Tests for jaxrl.agents.mvi_tabular: M-VI / MVI(q) against independent NumPy loops.
 
 References written here (float64 loops): the MVI(q) sweep with a bisection (or
 sort, for q = 2) normaliser, soft VI by log-sum-exp, Tsallis VI by sparsemax.
@@ -18,11 +18,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from agents import mvi_tabular as mvi
-from agents import vi_tabular as vi
-from envs import finite_mdp as fm
 from jaxrl import testing
+from jaxrl.agents import mvi_tabular as mvi
+from jaxrl.agents import vi_tabular as vi
 from jaxrl.config import stack_configs
+from jaxrl.envs import finite_mdp as fm
 from jaxrl.errors import ConfigError
 from jaxrl.ops import exact_dp, regularized
 

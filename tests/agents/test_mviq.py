@@ -1,4 +1,4 @@
-"""Tests for agents.mviq (MVI(q)-DQN): q = 1 is M-DQN, q = 2 vs NumPy sparsemax."""
+"""Tests for jaxrl.agents.mviq (MVI(q)-DQN): q = 1 is M-DQN, q = 2 vs NumPy sparsemax."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from agents import mvi, mviq
+from jaxrl.agents import mvi, mviq
 from jaxrl.config import stack_configs
 from jaxrl.errors import ConfigError
 from jaxrl.nets import QNetwork

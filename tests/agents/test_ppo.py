@@ -1,4 +1,4 @@
-"""Tests for agents.ppo: loss and GAE vs NumPy, rollout semantics, hooks, learning."""
+"""Tests for jaxrl.agents.ppo: loss and GAE vs NumPy, rollout semantics, hooks, learning."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from agents import ppo
-from envs.finite_mdp import make_finite_mdp_env
+from jaxrl.agents import ppo
 from jaxrl.config import stack_configs
+from jaxrl.envs.finite_mdp import make_finite_mdp_env
 from jaxrl.errors import ConfigError
 from jaxrl.mdp import make_mdp
 from jaxrl.testing import discounting_chain

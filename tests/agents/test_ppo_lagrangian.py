@@ -1,4 +1,4 @@
-"""Tests for agents.ppo_lagrangian: ops vs NumPy, multiplier dynamics, λ=0 is PPO."""
+"""Tests for jaxrl.agents.ppo_lagrangian: ops vs NumPy, multiplier dynamics, λ=0 is PPO."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from absl.testing import parameterized
 
-import envs
-from agents import ppo
-from agents import ppo_lagrangian as pl
 from jaxrl import config as config_lib
+from jaxrl import envs
+from jaxrl.agents import ppo
+from jaxrl.agents import ppo_lagrangian as pl
 from jaxrl.config import stack_configs
 from jaxrl.errors import ConfigError
 from jaxrl.transition import Transition
@@ -408,7 +408,7 @@ def runs():
 
 
 def test_zero_multiplier_reproduces_ppo_bitwise(runs):
-    """λ ≡ 0: the actor-critic and every PPO metric equal agents.ppo on CartPole-v1.
+    """λ ≡ 0: the actor-critic and every PPO metric equal jaxrl.agents.ppo on CartPole-v1.
 
     Same key, same initial actor/critic (name-derived flax init), same key
     splits, and the cost critic has its own optimiser partition; only

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-import agents
+from jaxrl import agents
 from jaxrl.errors import ConfigError
 
 CONTRACT = (

@@ -1,4 +1,4 @@
-"""Tests for agents.sac: config, act, loss vs NumPy, update, loop, learning."""
+"""Tests for jaxrl.agents.sac: config, act, loss vs NumPy, update, loop, learning."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import envs
-from agents import sac
 from jaxrl import buffer as buffer_lib
+from jaxrl import envs
+from jaxrl.agents import sac
 from jaxrl.errors import ConfigError
 from jaxrl.transition import Transition
 
@@ -124,7 +124,7 @@ def _np_losses(p, target_params, batch, config, seed):
     """The three SAC losses from network outputs, written with NumPy.
 
     The policy noise is redrawn from ``jax.random.key(seed)`` exactly as
-    :func:`agents.sac.loss` draws it (split into the next-state and the
+    :func:`jaxrl.agents.sac.loss` draws it (split into the next-state and the
     current-state keys, then one key per example).
     """
     b = batch.reward.shape[0]

@@ -1,4 +1,4 @@
-"""Tests for agents._value_loop's Extension hook: an extended run keeps the plain
+"""Tests for jaxrl.agents._value_loop's Extension hook: an extended run keeps the plain
 loop's computation (same keys, bitwise), the extension's params reach acting,
 the loss and the evaluation, its info keys reach the buffer and its
 after_iteration sees every iteration's transitions."""
@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from flax import struct
 
-import envs
-from agents import _value_loop, dqn
+from jaxrl import envs
+from jaxrl.agents import _value_loop, dqn
 from jaxrl.errors import ConfigError
 
 CONFIG = dqn.Config(

@@ -1,4 +1,4 @@
-"""Tests for agents.vi_tabular: exactness, chunked runs, randomness, contract pieces."""
+"""Tests for jaxrl.agents.vi_tabular: exactness, chunked runs, randomness, contract pieces."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from agents import vi_tabular as vi
-from envs import finite_mdp as fm
 from jaxrl import testing
+from jaxrl.agents import vi_tabular as vi
 from jaxrl.config import stack_configs
+from jaxrl.envs import finite_mdp as fm
 from jaxrl.errors import ConfigError
 
 CONFIG = vi.Config(num_chunks=3, iters_per_chunk=4)  # shared static shape: few compiles

@@ -1,4 +1,4 @@
-"""Tests for the tabular constrained MDPs of envs.finite_mdp (random CMDP, hazards)."""
+"""Tests for the tabular constrained MDPs of jaxrl.envs.finite_mdp (random CMDP, hazards)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import envs
-from envs import finite_mdp as fm
+from jaxrl import envs
+from jaxrl.envs import finite_mdp as fm
 from jaxrl.errors import ConfigError
 from jaxrl.mdp import validate
 from jaxrl.ops import exact_dp

@@ -1,4 +1,4 @@
-"""Tests for envs.constrained: cost-emitting gymnax tasks, CostWrapper, cost_table_env.
+"""Tests for jaxrl.envs.constrained: cost-emitting gymnax tasks, CostWrapper, cost_table_env.
 
 Costs are checked against NumPy references computed from the recorded states,
 actions and pre-reset observations of random rollouts; the dynamics against the
@@ -17,8 +17,9 @@ import numpy as np
 import pytest
 from absl.testing import parameterized
 
-import envs
-from envs.constrained import (
+from jaxrl import envs, rollout
+from jaxrl.config import validate
+from jaxrl.envs.constrained import (
     ENV_FACTORIES,
     CartPoleCostParams,
     ConstrainedParams,
@@ -30,9 +31,7 @@ from envs.constrained import (
     finite_mdp_cost,
     make_cartpole_constrained,
 )
-from envs.wrappers import LogWrapper
-from jaxrl import rollout
-from jaxrl.config import validate
+from jaxrl.envs.wrappers import LogWrapper
 from jaxrl.errors import ConfigError
 
 IDS = tuple(ENV_FACTORIES)
@@ -184,7 +183,7 @@ def _reference_cost(name, rec, params, env):
     raise AssertionError(name)
 
 
-# Per task: constructor kwargs, params overrides (through envs.make), policy, and
+# Per task: constructor kwargs, params overrides (through jaxrl.envs.make), policy, and
 # a flag for tasks whose cost can be non-binary.
 CASES = {
     "CartPole-Constrained-v0": (

@@ -1,4 +1,4 @@
-"""Tests for envs.finite_mdp: sampling env semantics, generators, factories."""
+"""Tests for jaxrl.envs.finite_mdp: sampling env semantics, generators, factories."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from envs import finite_mdp as fm
+from jaxrl.envs import finite_mdp as fm
 from jaxrl.errors import ConfigError
 from jaxrl.mdp import make_mdp, validate
 from jaxrl.ops import exact_dp

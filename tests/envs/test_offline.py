@@ -1,4 +1,4 @@
-"""Tests for envs.offline: layout against NumPy references, storage, corruption, splits.
+"""Tests for jaxrl.envs.offline: layout against NumPy references, storage, corruption, splits.
 
 The step-by-step reference is ``walk_reference`` of tests/jaxrl/test_rollout.py:
 a NumPy replay of the deterministic ``Walk`` environment (rewards are the new
@@ -21,9 +21,8 @@ import numpy as np
 import pytest
 from absl.testing import parameterized
 
-import envs
-from envs import offline
-from jaxrl import buffer, rollout
+from jaxrl import buffer, envs, rollout
+from jaxrl.envs import offline
 from jaxrl.errors import ConfigError
 from jaxrl.transition import Transition
 from tests.jaxrl.test_rollout import WALK, random_policy, walk_reference

@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 from gymnax.environments import spaces
 
-import envs
-from jaxrl import rollout
+from jaxrl import envs, rollout
 from jaxrl.errors import ConfigError
 from jaxrl.transition import from_gymnax_step
 

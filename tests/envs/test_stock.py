@@ -1,4 +1,4 @@
-"""Tests for envs.stock: the stock identity, resets, the step contract, errors."""
+"""Tests for jaxrl.envs.stock: the stock identity, resets, the step contract, errors."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from envs.finite_mdp import make_chain_env
-from envs.stock import StockParams, StockWrapper, split_stock, with_stock
 from jaxrl import rollout
+from jaxrl.envs.finite_mdp import make_chain_env
+from jaxrl.envs.stock import StockParams, StockWrapper, split_stock, with_stock
 from jaxrl.errors import ConfigError
 
 

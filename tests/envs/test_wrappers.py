@@ -1,4 +1,4 @@
-"""Tests for envs.wrappers: LogWrapper, FlattenObservation, GymnaxV0StepAdapter."""
+"""Tests for jaxrl.envs.wrappers: LogWrapper, FlattenObservation, GymnaxV0StepAdapter."""
 
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ from absl.testing import parameterized
 from flax import struct
 from gymnax.environments import environment, spaces
 
-from envs.wrappers import (
+from jaxrl import rollout
+from jaxrl.envs.wrappers import (
     FlattenObservation,
     GymnaxV0StepAdapter,
     LogState,
     LogWrapper,
     V0AdapterState,
 )
-from jaxrl import rollout
 from jaxrl.errors import ConfigError
 from tests.jaxrl.test_rollout import Walk, run_collect, walk_reference
 

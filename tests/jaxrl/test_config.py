@@ -228,7 +228,7 @@ def test_non_finite_floats_round_trip_through_strict_json():
     import json
     import math
 
-    from agents import mvi_tabular
+    from jaxrl.agents import mvi_tabular
 
     config = mvi_tabular.Config(l0=-math.inf)
     text = cfg.to_json(config)

@@ -16,11 +16,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import envs
-from agents import mvi, mvi_tabular
-from envs import finite_mdp as fm
+from jaxrl import envs
+from jaxrl.agents import mvi, mvi_tabular
+from jaxrl.envs import finite_mdp as fm
 from jaxrl.errors import ConfigError
-from scripts import bench, cli
+from jaxrl.scripts import bench, cli
 
 HAS_PEER = bench.peer_available()
 needs_peer = pytest.mark.skipif(not HAS_PEER, reason="rejax (the peer) not installed")

@@ -18,7 +18,7 @@ import pytest
 
 from jaxrl import checkpoint
 from jaxrl import logging as jlog
-from scripts import cli
+from jaxrl.scripts import cli
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -158,7 +158,7 @@ class TestBadArguments:
             "PYTHONPATH": REPO + os.pathsep + os.environ.get("PYTHONPATH", ""),
         }
         exe = os.path.join(os.path.dirname(sys.executable), "jaxrl")
-        cmd = [exe] if os.path.exists(exe) else [sys.executable, "-m", "scripts.cli"]
+        cmd = [exe] if os.path.exists(exe) else [sys.executable, "-m", "jaxrl"]
         proc = subprocess.run(
             [
                 *cmd,
@@ -272,8 +272,8 @@ class TestTrain:
 
 
 def _abstract_vi_state():
-    from agents import vi_tabular
-    from scripts import common
+    from jaxrl.agents import vi_tabular
+    from jaxrl.scripts import common
 
     spec = common.resolve_run(
         "vi_tabular", None, "gridworld-noisy", ["noise_std=0.05"], (), 2

@@ -17,7 +17,7 @@ import pytest
 from jaxrl import testing
 from jaxrl.errors import ConfigError
 from jaxrl.mdp import make_mdp
-from scripts import cmdp_lp
+from jaxrl.scripts import cmdp_lp
 
 # ---------------------------------------------------------------------------- helpers
 

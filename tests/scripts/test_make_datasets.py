@@ -1,4 +1,4 @@
-"""End-to-end tests of ``python -m scripts.make_datasets`` (reduced and tiny budgets).
+"""End-to-end tests of ``python -m jaxrl.scripts.make_datasets`` (reduced and tiny budgets).
 
 Every written CartPole transition is checked against a NumPy implementation of
 the CartPole dynamics (Barto, Sutton and Anderson 1983, the equations gymnax
@@ -19,10 +19,10 @@ import jax
 import numpy as np
 import pytest
 
-import envs
-from envs import offline
+from jaxrl import envs
+from jaxrl.envs import offline
 from jaxrl.errors import ConfigError
-from scripts import make_datasets as md
+from jaxrl.scripts import make_datasets as md
 
 
 def _cartpole_step(
@@ -386,7 +386,7 @@ class TestParts:
         assert ds.meta.num_transitions == 36
 
     def test_rechunk_fits_the_buffer(self):
-        from scripts import presets
+        from jaxrl.scripts import presets
 
         config = presets.get_preset("dqn", "cartpole").make_config()
         new = md._rechunk(config, 50, None)
@@ -463,7 +463,7 @@ class TestSac:
             assert plan.agent == "sac" and md.TRAINERS["sac"] is md.train_sac
             assert plan.scripted in md.CONTROLLERS  # the fallback
             for budget in ("small", "full"):
-                from scripts import presets
+                from jaxrl.scripts import presets
 
                 preset = presets.get_preset("sac", plan.presets[budget])
                 assert preset.env == env

@@ -6,11 +6,10 @@ import dataclasses
 
 import pytest
 
-import agents
-import envs
+from jaxrl import agents, envs
 from jaxrl import config as cfg
 from jaxrl.errors import ConfigError
-from scripts import presets
+from jaxrl.scripts import presets
 
 
 @pytest.mark.parametrize("key", sorted(presets.PRESETS), ids=lambda k: "/".join(k))

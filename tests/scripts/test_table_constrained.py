@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from jaxrl.errors import ConfigError
-from scripts import table_constrained as T
+from jaxrl.scripts import table_constrained as T
 
 
 @pytest.mark.slow  # ~2 min: five deep agents compile; tabular claim: test_cmdp_tabular

@@ -10,7 +10,7 @@ import jax
 import numpy as np
 import pytest
 
-from scripts import table_distributional_dp as table
+from jaxrl.scripts import table_distributional_dp as table
 
 
 def test_law_stats_closed_forms():

@@ -11,10 +11,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import envs
-from envs import offline
+from jaxrl import envs
+from jaxrl.envs import offline
 from jaxrl.errors import ConfigError
-from scripts import table_dual_rl as T
+from jaxrl.scripts import table_dual_rl as T
 
 
 def test_summarize_metrics_matches_numpy():

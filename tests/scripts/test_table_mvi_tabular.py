@@ -10,11 +10,11 @@ import jax
 import numpy as np
 import pytest
 
-from agents import mvi_tabular as mvi
-from envs import finite_mdp as fm
+from jaxrl.agents import mvi_tabular as mvi
+from jaxrl.envs import finite_mdp as fm
 from jaxrl.errors import ConfigError
-from scripts import presets, reproduce
-from scripts import table_mvi_tabular as table
+from jaxrl.scripts import presets, reproduce
+from jaxrl.scripts import table_mvi_tabular as table
 
 TINY = table.BUDGETS["tiny"]
 
@@ -57,7 +57,7 @@ def _direct_final(family, algo, sigma, seed, num_seeds):
 @pytest.mark.slow  # end to end; CI's set-up command runs a reproduction table
 def test_tiny_budget_end_to_end(tmp_path, monkeypatch):
     monkeypatch.setitem(
-        presets.CUSTOM_TABLES, table.TABLE, "scripts.table_mvi_tabular:run"
+        presets.CUSTOM_TABLES, table.TABLE, "jaxrl.scripts.table_mvi_tabular:run"
     )
     log = io.StringIO()
     result = reproduce.reproduce(

@@ -24,8 +24,8 @@ import numpy as np
 import pytest
 from absl.testing import absltest, parameterized
 
-from envs import finite_mdp as fm
 from jaxrl import testing
+from jaxrl.envs import finite_mdp as fm
 from jaxrl.errors import ConfigError
 from jaxrl.mdp import FiniteMDP, make_mdp
 from jaxrl.ops import distributional_dp as ddp
