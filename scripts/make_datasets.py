@@ -68,6 +68,16 @@ directory each), ``<out>/<env>/references.json``, ``<out>/<env>/training.json``
 ``summary.json`` (every dataset under ``<out>``: size, episodes, mean return,
 normalised score). The default ``<out>`` is ``results/datasets`` (git-ignored).
 
+This module is the catalogue and driver: budgets, environment plans, the
+training of the agents (chunked, snapshotted), the reference files, argument
+parsing and every file written. The library it drives, free of agents and
+I/O paths, is :mod:`jaxrl.envs.offline`: collection from policies and replay
+streams, reference returns and the expert / medium pickers
+(:mod:`jaxrl.envs.offline.collect`), the controllers
+(:mod:`jaxrl.envs.offline.controllers`), the dataset type and its splits
+(:mod:`jaxrl.envs.offline.dataset`) and storage
+(:mod:`jaxrl.envs.offline.storage`).
+
 Budgets: ``tiny`` (CartPole-v1 only, small sizes, under two minutes on two CPU
 cores; for tests and CI), ``small`` (CartPole, Acrobot, Breakout-MinAtar,
 Pendulum, MountainCarContinuous; minutes on CPU), ``full`` (CartPole, Acrobot,
@@ -88,11 +98,10 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxrl import config as jconfig
@@ -106,7 +115,7 @@ from jaxrl.rollout import Policy
 from jaxrl.scripts import common
 from jaxrl.scripts import presets as jpresets
 from jaxrl.transition import Transition
-from jaxrl.types import Array, ArrayTree, PRNGKey
+from jaxrl.types import Array, PRNGKey
 
 __all__ = [
     "Budget",
@@ -115,7 +124,6 @@ __all__ = [
     "TrainingRun",
     "BUDGETS",
     "CATALOGUE",
-    "CONTROLLERS",
     "TRAINERS",
     "TRAINED_KINDS",
     "SCRIPTED_KINDS",
@@ -123,20 +131,11 @@ __all__ = [
     "train_value_agent",
     "train_sac",
     "NotLearnedError",
-    "pick_expert",
-    "pick_medium",
-    "expert_candidates",
-    "medium_candidates",
-    "first_reaching",
-    "last_steps",
     "write_summary",
     "build_parser",
     "run_from_args",
     "main",
 ]
-
-MEDIUM_BAND = (100.0 / 3.0, 50.0)
-"""Normalised scores of a "medium" policy: about a third to a half of expert."""
 
 TRAINED_KINDS = (
     "random",
@@ -252,7 +251,7 @@ class EnvPlan:
       agent: trainer name in :data:`TRAINERS`, or ``None`` (no trained agent).
       presets: ``{budget: preset name}`` of ``agent`` (``scripts/presets.py``).
       overrides: ``{budget: {field: value}}`` config overrides on the preset.
-      scripted: controller name in :data:`CONTROLLERS`: the datasets when
+      scripted: controller name in :data:`jaxrl.envs.offline.CONTROLLERS`: the datasets when
         ``agent`` is ``None``, the fallback when the agent is refused
         (:class:`NotLearnedError`) otherwise.
       env_kwargs: ``jaxrl.envs.make`` keyword arguments.
@@ -321,53 +320,6 @@ CATALOGUE: dict[str, EnvPlan] = {
 """Every environment the script knows, with its agent or controller."""
 
 
-# ------------------------------------------------------------------------- controllers
-
-
-def _pendulum_controller(key: PRNGKey, obs: Array) -> Array:
-    """Energy-pumping swing-up plus PD balance for gymnax ``Pendulum-v1``.
-
-    Observation ``[cos θ, sin θ, θ̇]`` (θ = 0 upright); the dynamics are
-    ``θ̈ = 15 sin θ + 3 u`` (g = 10, l = m = 1), so ``E = θ̇²/2 + 15 cos θ``
-    equals 15 upright at rest. Away from the top (cos θ <= 0.85) push with the
-    full torque 2 in the direction that moves ``E`` towards 15; near the top
-    apply ``u = -(10 θ + 2 θ̇)`` (closed loop ``θ̈ ≈ -15 θ - 6 θ̇``).
-    """
-    del key
-    cos, sin, vel = obs[:, 0], obs[:, 1], obs[:, 2]
-    theta = jnp.arctan2(sin, cos)
-    energy = 0.5 * vel**2 + 15.0 * cos
-    pump = 2.0 * jnp.sign((15.0 - energy) * vel + 1e-6)
-    balance = -(10.0 * theta + 2.0 * vel)
-    return jnp.clip(jnp.where(cos > 0.85, balance, pump), -2.0, 2.0)[:, None]
-
-
-def _mountaincar_controller(key: PRNGKey, obs: Array) -> Array:
-    """Full force in the direction of motion (gymnax ``MountainCarContinuous-v0``)."""
-    del key
-    return jnp.where(obs[:, 1] >= 0.0, 1.0, -1.0)[:, None].astype(jnp.float32)
-
-
-CONTROLLERS: dict[str, Callable[[PRNGKey, Array], Array]] = {
-    "pendulum-swingup-pd": _pendulum_controller,
-    "mountaincar-push-with-velocity": _mountaincar_controller,
-}
-"""Hand-written controllers ``policy(key, obs[E]) -> action[E]`` (``scripted-*``)."""
-
-
-def _noisy(policy: Policy, uniform: Policy, p: Array) -> Policy:
-    """``policy`` with each action replaced by a uniform one with probability ``p``."""
-
-    def act(key: PRNGKey, obs: ArrayTree) -> Array:
-        k_pol, k_uni, k_coin = jax.random.split(key, 3)
-        a = policy(k_pol, obs)
-        u = uniform(k_uni, obs)
-        coin = jax.random.uniform(k_coin, (a.shape[0],)) < p
-        return jnp.where(coin.reshape((-1,) + (1,) * (a.ndim - 1)), u, a)
-
-    return act
-
-
 # ----------------------------------------------------------------------------- training
 
 
@@ -416,10 +368,6 @@ class TrainingRun:
     snapshots: list[Snapshot]
     replay: list[Transition] | None
     config: dict[str, Any]
-
-
-def _max_steps(env_params: Any) -> int:
-    return int(getattr(env_params, "max_steps_in_episode", 10_000)) + 1
 
 
 def _rechunk(config: Any, snapshots: int, train_env_steps: int | None) -> Any:
@@ -533,7 +481,7 @@ def _train_replay_agent(
 
         return policy
 
-    max_steps = _max_steps(env_params)
+    max_steps = offline.max_episode_steps(env_params)
 
     def evaluator(episodes: int) -> Callable[[Any, PRNGKey], float]:
         compiled = jax.jit(
@@ -597,64 +545,7 @@ budget, *, epsilon, train_env_steps, log) -> TrainingRun``. Further agents are
 added here (and named in their :class:`EnvPlan`)."""
 
 
-def pick_expert(returns: Mapping[int, float]) -> int:
-    """Return the snapshot index with the highest return (the latest on ties).
-
-    Examples:
-      >>> pick_expert({0: 10.0, 3: 500.0, 5: 500.0, 7: 480.0})
-      5
-    """
-    if not returns:
-        raise ConfigError("no training snapshots to pick an expert from")
-    best = max(returns.values())
-    return max(i for i, r in returns.items() if r == best)
-
-
-def pick_medium(returns: Mapping[int, float], expert: int, target: float) -> int:
-    """Return the snapshot before ``expert`` whose return is closest to ``target``.
-
-    Only snapshots taken before the expert count (after it if the expert is
-    the first one); on ties the earliest wins.
-
-    Examples:
-      >>> pick_medium({0: 10.0, 1: 150.0, 2: 260.0, 4: 500.0}, 4, 212.0)
-      2
-    """
-    before = sorted(i for i in returns if i < expert)
-    pool = before or sorted(i for i in returns if i != expert)
-    if not pool:
-        raise ConfigError("need at least two training snapshots to pick a medium one")
-    return min(pool, key=lambda i: (abs(returns[i] - target), i))
-
-
-def expert_candidates(returns: Sequence[float], n: int) -> list[int]:
-    """The ``n`` snapshot indices with the highest (noisy) returns, in index order."""
-    order = np.argsort(-np.asarray(returns, np.float64), kind="stable")
-    return sorted(int(i) for i in order[:n])
-
-
-def medium_candidates(
-    returns: Sequence[float], expert: int, target: float, n: int
-) -> list[int]:
-    """The ``n`` snapshots before ``expert`` with returns closest to ``target``."""
-    r = np.asarray(returns, np.float64)
-    pool = np.arange(expert) if expert > 0 else np.delete(np.arange(r.size), expert)
-    order = pool[np.argsort(np.abs(r[pool] - target), kind="stable")]
-    return sorted(int(i) for i in order[:n])
-
-
 # ----------------------------------------------------------------------------- datasets
-
-
-def _mean_return(
-    key: PRNGKey, env: Any, env_params: Any, policy: Policy, episodes: int
-) -> float:
-    out = jax.jit(
-        lambda k: rollout.evaluate(
-            k, env, env_params, policy, episodes, _max_steps(env_params)
-        )
-    )(key)
-    return float(np.mean(np.asarray(out["return"], np.float64)))
 
 
 def _references(
@@ -705,20 +596,6 @@ def _references(
     return refs
 
 
-def _stats(data: Transition, return_random: float, return_expert: float) -> dict:
-    """Mean return and normalised score of the complete episodes (if any)."""
-    returns = offline.episode_returns(data)["return"]
-    if not returns.size:
-        return {}
-    mean = float(returns.mean())
-    score = 100.0 * (mean - return_random) / (return_expert - return_random)
-    return {"return_mean": mean, "score_mean": score}
-
-
-def _describe(ds: offline.Dataset) -> dict[str, Any]:
-    return _stats(ds.data, ds.meta.return_random, ds.meta.return_expert)
-
-
 class _Writer:
     """Collects datasets of one environment and writes them."""
 
@@ -748,7 +625,7 @@ def _dataset(
     seed: int,
     info: dict[str, Any] | None = None,
 ) -> offline.Dataset:
-    stats = _stats(data, refs["return_random"], refs["return_expert"])
+    stats = offline.return_stats(data, refs["return_random"], refs["return_expert"])
     return offline.make_dataset(
         data,
         env=plan.env,
@@ -766,22 +643,6 @@ def _dataset(
     )
 
 
-def _with_info(ds: offline.Dataset, extra: dict[str, Any]) -> offline.Dataset:
-    meta = ds.meta
-    return offline.make_dataset(
-        ds.data,
-        env=meta.env,
-        kind=meta.kind,
-        return_random=meta.return_random,
-        return_expert=meta.return_expert,
-        policy=meta.policy,
-        env_kwargs=dict(meta.env_kwargs),
-        seed=meta.seed,
-        sources=meta.sources,
-        info={**dict(meta.info), **extra},
-    )
-
-
 def _imitation_splits(
     base: dict[str, offline.Dataset],
     expert: offline.Dataset,
@@ -789,7 +650,7 @@ def _imitation_splits(
     k: int,
     log: TextIO,
 ) -> list[offline.Dataset]:
-    """The one-episode expert set and the ``*-plus-expert`` mixtures."""
+    """:func:`jaxrl.envs.offline.imitation_splits`, ``k`` clamped to the expert data (logged)."""
     available = expert.meta.num_episodes - 1
     if available < 1:
         print(
@@ -805,45 +666,7 @@ def _imitation_splits(
             file=log,
         )
         k = available
-    one = offline.expert_trajectories(expert, 1, kind=names["one"])
-    out = [_with_info(one, _describe(one))]
-    extra = offline.expert_trajectories(expert, k, skip=1)
-    for base_kind, ds in base.items():
-        mixed = offline.mix(ds, extra, kind=names[base_kind])
-        out.append(_with_info(mixed, _describe(mixed)))
-    return out
-
-
-def _collector(
-    env: Any,
-    env_params: Any,
-    family: Callable[[Any], Policy],
-    size: int,
-    num_envs: int,
-) -> Callable[[PRNGKey, Any], Transition]:
-    """``collect(key, theta)`` rolls ``family(theta)`` (one compilation for all)."""
-    steps = max(1, size // num_envs)
-    return jax.jit(
-        lambda k, theta: offline.collect_dataset(
-            k, env, env_params, family(theta), steps, num_envs
-        )
-    )
-
-
-def last_steps(data: Transition, num_envs: int, cap: int) -> Transition:
-    """Keep the last ``cap // num_envs`` rows of every env-major stream block.
-
-    ``data`` is :func:`jaxrl.envs.offline.from_rollout` output (``num_envs`` blocks of
-    ``T`` rows). The result keeps each stream's most recent transitions, so its
-    first episodes may start mid-episode (their ``timestep`` is not 0).
-    """
-    steps = int(data.reward.shape[0]) // num_envs
-    keep = max(1, min(steps, cap // num_envs))
-    rows = np.concatenate(
-        [e * steps + np.arange(steps - keep, steps) for e in range(num_envs)]
-    )
-    host = jax.device_get(data)
-    return jax.device_put(jax.tree.map(lambda x: x[rows], host))
+    return offline.imitation_splits(base, expert, names, k)
 
 
 def _trained(
@@ -888,13 +711,13 @@ def _trained(
             for j, i in enumerate(indices)
         }
 
-    expert_scores = rescore(expert_candidates(cheap, n_cand), k_expert_cands)
-    expert_i = pick_expert(expert_scores)
+    expert_scores = rescore(offline.expert_candidates(cheap, n_cand), k_expert_cands)
+    expert_i = offline.pick_expert(expert_scores)
     best = run.snapshots[expert_i]
     uniform = offline.uniform_policy(env, env_params)
 
     def measure() -> tuple[float, float, str]:
-        r_random = _mean_return(
+        r_random = offline.mean_return(
             k_rand_ref, env, env_params, uniform, budget.eval_episodes
         )
         # Re-measured on fresh episodes (the chosen score is the max of noisy
@@ -916,28 +739,29 @@ def _trained(
         refs["return_expert"] - refs["return_random"]
     )
     medium_scores = rescore(
-        medium_candidates(cheap, expert_i, target, n_cand), k_medium_cands
+        offline.medium_candidates(cheap, expert_i, target, n_cand), k_medium_cands
     )
-    medium_i = pick_medium(medium_scores, expert_i, target)
+    medium_i = offline.pick_medium(medium_scores, expert_i, target)
     span = refs["return_expert"] - refs["return_random"]
     score = lambda r: 100.0 * (r - refs["return_random"]) / span
     n_envs = budget.num_envs
+    band = offline.MEDIUM_BAND
 
     # One policy family for all collections: snapshot `params` with each action
     # replaced by a uniform one with probability `p` (p = 1: uniform actions).
     def family(theta: tuple[Any, Array]) -> Policy:
         params, p = theta
-        return _noisy(run.behaviour(params), uniform, p)
+        return offline.noisy_policy(run.behaviour(params), uniform, p)
 
-    collect = _collector(env, env_params, family, size, n_envs)
+    collect = offline.make_collector(env, env_params, family, size, n_envs)
     medium_p, medium_return, fallback = 0.0, medium_scores[medium_i], None
-    if not MEDIUM_BAND[0] <= score(medium_return) <= MEDIUM_BAND[1]:
+    if not band[0] <= score(medium_return) <= band[1]:
         # FALLBACK: training passed the band between two snapshots (or never
         # reached it). Take the first snapshot that reached the target and mix
         # its actions with uniform ones until its return is the target.
-        medium_i = first_reaching(cheap, expert_i, target)
+        medium_i = offline.first_reaching(cheap, expert_i, target)
         grid = np.linspace(0.0, 1.0, 21)
-        grid_returns = _grid_returns(
+        grid_returns = offline.grid_returns(
             env, env_params, family, run.snapshots[medium_i].params, grid,
             budget.eval_episodes, k_fallback,
         )  # fmt: skip
@@ -945,8 +769,8 @@ def _trained(
         medium_p, medium_return = float(grid[j]), float(grid_returns[j])
         fallback = {"probability": grid.tolist(), "return": grid_returns.tolist()}
         print(
-            f"  [{plan.env}] no snapshot scored within {MEDIUM_BAND[0]:.0f}-"
-            f"{MEDIUM_BAND[1]:.0f}; medium = chunk {medium_i + 1} with actions "
+            f"  [{plan.env}] no snapshot scored within {band[0]:.0f}-"
+            f"{band[1]:.0f}; medium = chunk {medium_i + 1} with actions "
             f"replaced by uniform ones with probability {medium_p:.2f} (score "
             f"{score(medium_return):.1f})",
             file=log,
@@ -996,8 +820,8 @@ def _trained(
     if fallback is not None:
         medium_label += (
             f"; each action replaced by a uniform one with probability "
-            f"{medium_p:.2f} (no snapshot scored {MEDIUM_BAND[0]:.0f}-"
-            f"{MEDIUM_BAND[1]:.0f}: training passed the band within one chunk)"
+            f"{medium_p:.2f} (no snapshot scored {band[0]:.0f}-"
+            f"{band[1]:.0f}: training passed the band within one chunk)"
         )
         medium_info["uniform_action_probability"] = medium_p
     random = _dataset(
@@ -1029,7 +853,7 @@ def _trained(
     for ds in (random, medium_ds, expert_ds):
         write(ds)
     me = offline.concat([medium_ds, expert_ds], kind="medium-expert")
-    write(_with_info(me, _describe(me)))
+    write(offline.with_return_stats(me))
 
     # MEDIUM-REPLAY: every stored transition of chunks 0..medium, in time order.
     if run.replay is not None:
@@ -1040,7 +864,7 @@ def _trained(
         total = int(data.reward.shape[0])
         cap = options["replay_cap"]
         if cap is not None and total > cap:
-            data = last_steps(data, stream.reward.shape[1], cap)
+            data = offline.last_steps(data, stream.reward.shape[1], cap)
         write(
             _dataset(
                 data,
@@ -1092,18 +916,18 @@ def _scripted(
 ) -> None:
     seed, size = options["seed"], options["size"]
     k_grid, k_rand, k_med, k_exp = jax.random.split(key, 4)
-    controller = CONTROLLERS[plan.scripted]
+    controller = offline.CONTROLLERS[plan.scripted]
     uniform = offline.uniform_policy(env, env_params)
 
     # One policy family: the controller with each action replaced by a uniform
     # one with probability p (p = 0: the controller, p = 1: uniform actions);
     # theta = (unused, p) as for the trained agents' family.
     def family(theta: tuple[Any, Array]) -> Policy:
-        return _noisy(controller, uniform, theta[1])
+        return offline.noisy_policy(controller, uniform, theta[1])
 
     # GRID: every p in one vmapped evaluation; its ends are the references.
     grid = np.linspace(0.0, 1.0, 41)
-    grid_returns = _grid_returns(
+    grid_returns = offline.grid_returns(
         env, env_params, family, None, grid, budget.eval_episodes, k_grid
     )
 
@@ -1134,7 +958,7 @@ def _scripted(
     )
     p = float(grid[int(np.argmin(np.abs(grid_returns - target)))])
     label = f"scripted controller {plan.scripted!r} (hand-written, no trained agent)"
-    collect = _collector(env, env_params, family, size, budget.num_envs)
+    collect = offline.make_collector(env, env_params, family, size, budget.num_envs)
     random = _dataset(
         collect(k_rand, (None, 1.0)),
         refs,
@@ -1163,48 +987,12 @@ def _scripted(
     for ds in (random, medium, expert):
         write(ds)
     me = offline.concat([medium, expert], kind="scripted-medium-expert")
-    write(_with_info(me, _describe(me)))
+    write(offline.with_return_stats(me))
     names = {"one": "scripted-expert-1traj", "random": "random-plus-scripted-expert"}
     for ds in _imitation_splits(
         {"random": random}, expert, names, options["expert_episodes"], log
     ):
         write(ds)
-
-
-def first_reaching(returns: Sequence[float], expert: int, target: float) -> int:
-    """The first snapshot (up to ``expert``) whose return reaches ``target``.
-
-    Examples:
-      >>> first_reaching([10.0, 12.0, 300.0, 90.0, 480.0], 4, 200.0)
-      2
-    """
-    reached = [i for i in range(expert + 1) if returns[i] >= target]
-    return reached[0] if reached else expert
-
-
-def _grid_returns(
-    env: Any,
-    env_params: Any,
-    family: Callable[[Any], Policy],
-    params: Any,
-    grid: np.ndarray,
-    episodes: int,
-    key: PRNGKey,
-) -> np.ndarray:
-    """Mean return of ``family((params, p))`` for every ``p`` (one vmapped call)."""
-    max_steps = _max_steps(env_params)
-
-    def one(theta: Any, p: Array, k: PRNGKey) -> Array:
-        out = rollout.evaluate(
-            k, env, env_params, family((theta, p)), episodes, max_steps
-        )
-        return jnp.mean(out["return"])
-
-    batched = jax.jit(jax.vmap(one, in_axes=(None, 0, 0)))
-    values = batched(
-        params, jnp.asarray(grid, jnp.float32), jax.random.split(key, grid.size)
-    )
-    return np.asarray(values, np.float64)
 
 
 class NotLearnedError(ConfigError):

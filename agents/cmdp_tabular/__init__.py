@@ -81,8 +81,9 @@ iterates keep cycling at every step size (tests/agents/test_cmdp_tabular.py).
 Plain functions for scripts and tests: :func:`evaluate` (values, occupancy),
 :func:`primal_dual` (a whole run returning every iterate), :func:`policy`,
 :func:`average_policy`, :func:`solve_dual` (exact optimum by the dual),
-:func:`budget_range`. ``scripts/cmdp_lp.py`` solves the occupancy-measure linear
-program exactly (scipy) for reference.
+:func:`budget_range`. :func:`solve_cmdp_lp` and :func:`min_cost`
+(:mod:`jaxrl.agents.cmdp_tabular.lp`) solve the occupancy-measure linear program
+exactly (scipy, host side): the reference the agent is tested against.
 
 Examples:
   >>> from jaxrl.envs.finite_mdp import make_random_cmdp_env
@@ -98,8 +99,9 @@ Examples:
 
 Layout: :mod:`jaxrl.agents.cmdp_tabular.config` (:class:`Config`, :class:`Params`,
 :class:`State`), :mod:`jaxrl.agents.cmdp_tabular.exact` (exact evaluation and the
-exact optimum) and :mod:`jaxrl.agents.cmdp_tabular.train` (the agent contract and
-:func:`primal_dual`); every public name is re-exported here.
+exact optimum), :mod:`jaxrl.agents.cmdp_tabular.train` (the agent contract and
+:func:`primal_dual`) and :mod:`jaxrl.agents.cmdp_tabular.lp` (the LP oracle); every
+public name is re-exported here.
 """
 
 from __future__ import annotations
@@ -113,6 +115,7 @@ from jaxrl.agents.cmdp_tabular.exact import (
     evaluate,
     solve_dual,
 )
+from jaxrl.agents.cmdp_tabular.lp import min_cost, solve_cmdp_lp
 from jaxrl.agents.cmdp_tabular.train import (
     act,
     average_policy,
@@ -145,4 +148,6 @@ __all__ = [
     "primal_dual",
     "solve_dual",
     "budget_range",
+    "solve_cmdp_lp",
+    "min_cost",
 ]

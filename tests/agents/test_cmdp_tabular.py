@@ -2,7 +2,7 @@
 
 References: NumPy policy evaluation and a NumPy loop of both primal-dual methods,
 the policy-gradient theorem, NumPy policy iteration (unconstrained optimum) and
-the occupancy-measure LP of ``scripts/cmdp_lp.py`` (scipy HiGHS).
+the occupancy-measure LP of ``jaxrl.agents.cmdp_tabular.lp`` (scipy HiGHS).
 
 Compiles are expensive on the shared CPU, so every long run is one row of a single
 vmapped, jitted call per method (``RUNS``): the traced config fields (budget, step
@@ -19,10 +19,10 @@ import pytest
 
 from jaxrl import testing
 from jaxrl.agents import cmdp_tabular as ct
+from jaxrl.agents.cmdp_tabular import lp as cmdp_lp
 from jaxrl.config import stack_configs
 from jaxrl.envs import finite_mdp as fm
 from jaxrl.errors import ConfigError
-from jaxrl.scripts import cmdp_lp
 
 S, A, NUM_MDPS, NUM_ITERS, FIRST = 4, 2, 6, 20_000, 8
 BUDGET_RANGE = jax.jit(ct.budget_range)

@@ -172,7 +172,7 @@ class TestTrainedKinds:
         n = md.BUDGETS["tiny"].candidates
         # Expert: the best re-scored of the n best quick scores.
         experts = {int(i): r for i, r in training["expert_candidates"].items()}
-        assert sorted(experts) == md.expert_candidates(quick, n)
+        assert sorted(experts) == offline.expert_candidates(quick, n)
         assert min(quick[i] for i in experts) >= sorted(quick)[-n]
         expert = training["expert_chunk"]
         assert experts[expert] == max(experts.values())
@@ -185,9 +185,9 @@ class TestTrainedKinds:
         assert all(i < expert for i in mediums) and len(mediums) == n
         medium = training["medium_chunk"]
         assert medium <= expert
-        closest = md.pick_medium(mediums, expert, target)
+        closest = offline.pick_medium(mediums, expert, target)
         span = refs["return_expert"] - refs["return_random"]
-        band = [refs["return_random"] + f / 100 * span for f in md.MEDIUM_BAND]
+        band = [refs["return_random"] + f / 100 * span for f in offline.MEDIUM_BAND]
         grid = training["medium_fallback_grid"]
         if band[0] <= mediums[closest] <= band[1]:
             # A snapshot scored within the band: it is the medium policy.
@@ -197,7 +197,7 @@ class TestTrainedKinds:
         else:
             # Fallback: the first snapshot reaching the target, its actions
             # mixed with uniform ones at the grid point closest to the target.
-            assert medium == md.first_reaching(quick, expert, target)
+            assert medium == offline.first_reaching(quick, expert, target)
             j = int(np.argmin(np.abs(np.asarray(grid["return"]) - target)))
             p = grid["probability"][j]
             assert training["medium_uniform_action_probability"] == p
@@ -333,30 +333,6 @@ class TestScripted:
 
 
 class TestParts:
-    def test_pick_expert_and_medium(self):
-        assert md.pick_expert({0: 10.0, 3: 500.0, 5: 500.0, 7: 480.0}) == 5
-        returns = {0: 10.0, 1: 150.0, 2: 260.0, 4: 500.0, 6: 212.0}
-        assert md.pick_medium(returns, 4, 212.0) == 2  # 6 comes after the expert
-        assert md.pick_medium({1: 100.0, 2: 300.0}, 3, 200.0) == 1  # tie: earliest
-        assert md.pick_medium({0: 500.0, 1: 100.0, 2: 300.0}, 0, 250.0) == 2
-        with pytest.raises(ConfigError, match="two training snapshots"):
-            md.pick_medium({0: 1.0}, 0, 0.4)
-        with pytest.raises(ConfigError, match="no training snapshots"):
-            md.pick_expert({})
-
-    def test_first_reaching(self):
-        quick = [10.0, 12.0, 300.0, 90.0, 480.0]
-        assert md.first_reaching(quick, 4, 200.0) == 2
-        assert md.first_reaching(quick, 1, 200.0) == 1  # none before: the expert
-        assert md.first_reaching(quick, 4, 5.0) == 0
-
-    def test_candidates(self):
-        quick = [10.0, 480.0, 150.0, 500.0, 260.0, 499.0, 30.0]
-        assert md.expert_candidates(quick, 3) == [1, 3, 5]
-        assert md.medium_candidates(quick, 3, 200.0, 2) == [0, 2]
-        assert md.medium_candidates(quick, 5, 200.0, 3) == [0, 2, 4]
-        assert md.medium_candidates(quick, 0, 200.0, 2) == [2, 4]
-
     def test_an_agent_no_better_than_random_is_refused(self):
         refs = {"return_random": 22.0, "return_expert": 21.0}
         with pytest.raises(ConfigError, match="did not learn"):
@@ -365,25 +341,6 @@ class TestParts:
         with pytest.raises(ConfigError, match="no better than uniform"):
             md._check_learned("CartPole-v1", refs, 22.0)
         md._check_learned("CartPole-v1", refs, 210.0)
-
-    def test_replay_cap_keeps_the_last_steps_of_every_stream(self):
-        env, params = envs.make("CartPole-v1", max_steps_in_episode=7)
-        data = jax.jit(
-            lambda k: offline.collect_dataset(
-                k, env, params, offline.uniform_policy(env, params), 30, 3
-            )
-        )(jax.random.key(0))
-        capped = md.last_steps(data, 3, 36)
-        rows = np.r_[18:30, 48:60, 78:90]
-        for got, want in zip(
-            jax.tree.leaves(capped), jax.tree.leaves(data), strict=True
-        ):
-            np.testing.assert_array_equal(got, np.asarray(want)[rows])
-        ds = offline.make_dataset(  # still a valid episode layout
-            capped, env="CartPole-v1", kind="medium-replay", return_random=22.0,
-            return_expert=500.0, policy="x", env_kwargs={"max_steps_in_episode": 7},
-        )  # fmt: skip
-        assert ds.meta.num_transitions == 36
 
     def test_rechunk_fits_the_buffer(self):
         from jaxrl.scripts import presets
@@ -396,20 +353,6 @@ class TestParts:
             == config.num_chunks * config.iters_per_chunk
         )
         assert new.num_chunks >= 50 and new.num_eval_episodes == 0
-
-    def test_controllers_are_labelled_and_noisy_mixes(self):
-        env, params = envs.make("MountainCarContinuous-v0")
-        obs = np.array([[-0.5, 0.01], [-0.5, -0.02]], np.float32)
-        ctrl = md.CONTROLLERS["mountaincar-push-with-velocity"]
-        np.testing.assert_array_equal(ctrl(jax.random.key(0), obs), [[1.0], [-1.0]])
-        uniform = offline.uniform_policy(env, params)
-        many = np.repeat(obs[:1], 4000, 0)
-        always = md._noisy(ctrl, uniform, 1.0)(jax.random.key(1), many)
-        never = md._noisy(ctrl, uniform, 0.0)(jax.random.key(2), many)
-        half = md._noisy(ctrl, uniform, 0.5)(jax.random.key(3), many)
-        np.testing.assert_array_equal(never, 1.0)
-        assert np.mean(np.asarray(always) == 1.0) < 0.01
-        assert abs(np.mean(np.asarray(half) == 1.0) - 0.5) < 0.05
 
 
 class TestCommandLine:
@@ -461,7 +404,7 @@ class TestSac:
         for env in ("Pendulum-v1", "MountainCarContinuous-v0"):
             plan = md.CATALOGUE[env]
             assert plan.agent == "sac" and md.TRAINERS["sac"] is md.train_sac
-            assert plan.scripted in md.CONTROLLERS  # the fallback
+            assert plan.scripted in offline.CONTROLLERS  # the fallback
             for budget in ("small", "full"):
                 from jaxrl.scripts import presets
 

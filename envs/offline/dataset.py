@@ -1,126 +1,56 @@
-"""Offline (D4RL-style) datasets on our on-accelerator environments.
+"""The offline :class:`Dataset` type: metadata, episode layout, statistics and splits.
 
 A :class:`Dataset` is one device-resident :class:`~jaxrl.transition.Transition`
-with a leading axis ``[N]`` (``data``) plus host-side, frozen :class:`Metadata`:
-the environment id and keyword arguments, the dataset kind, the number of
-transitions and complete episodes, the reference returns ``R_random`` and
-``R_expert`` used for normalised scores, a description of the behaviour policy,
-the generator seed and a SHA-256 checksum of the content. Offline agents sample
-it with :func:`jaxrl.buffer.sample_dataset` (``randint`` indices), so the
-offline loss sees exactly the ``Transition`` batches of the online agents.
-
-Layout of ``data`` (every leaf ``[N, ...]``):
-
-* ``obs``, ``action`` (int32 for ``Discrete`` spaces, float32 ``[N, act_dim]``
-  for ``Box`` spaces), ``reward`` (float32), ``next_obs`` (the observation
-  *before* any auto-reset, so no ``(s, s')`` pair straddles two episodes),
-  ``terminated`` and ``truncated`` (bool, kept separate: D4RL's ``terminals``
-  and ``timeouts``; bootstrap with ``gamma * (1 - terminated)``).
-* ``extras["episode_id"]`` (int32): the episode a transition belongs to; the
-  transitions of an episode are contiguous and in time order.
-  ``extras["timestep"]`` (int32): its index inside the episode (0 at a reset).
-  Mixed imitation sets add ``extras["is_expert"]`` (bool, for logging only).
-
-Episode boundaries are explicit: an episode is *complete* if its last
-transition has ``terminated`` or ``truncated`` set. Each collection stream ends
-with one unfinished episode per environment copy; its transitions are valid
-``(s, a, r, s')`` samples (they bootstrap from ``next_obs``), but they are
-excluded from :func:`episode_returns` and from the episode counts.
-
-Kinds (:data:`KINDS`): ``random``, ``medium`` (a policy snapshot whose return
-is about a third to a half of the expert's, measured by the normalised score),
-``expert``, ``medium-replay`` (every transition the agent stored in its replay
-buffer from the start of training up to the medium snapshot, recovered chunk by
-chunk with :func:`buffer_tail` and flattened with :func:`from_rollout`; this is
-the data the agent actually saw, exploration included, which re-collecting with
-the sequence of training-time policies would only approximate),
-``medium-expert`` (medium and expert
-concatenated, :func:`concat`), and the imitation splits for ReCOIL:
-``expert-1traj`` (:func:`expert_trajectories`) and ``random-plus-expert`` /
-``medium-plus-expert`` (:func:`mix`). Data produced by a hand-written
-controller instead of a trained agent (``scripts/make_datasets.py`` falls back
-to one when the trained agent is no better than uniform actions) is labelled
-``scripted-...``.
+``data`` with a leading axis ``[N]`` plus host-side, frozen :class:`Metadata`
+(see :mod:`jaxrl.envs.offline` for the layout of ``data`` and the kinds). This
+module builds and checks datasets (:func:`make_dataset`: layout checks, episode
+counts, the SHA-256 content checksum), reads their episodes
+(:func:`episode_returns`, :func:`normalized_score`, :func:`return_stats`) and
+derives new ones from them: :func:`concat` (``medium-expert``),
+:func:`expert_trajectories` (ReCOIL's small expert set), :func:`mix` (expert
+episodes added to suboptimal data, flagged in ``extras["is_expert"]``) and
+:func:`imitation_splits` (both at once). Everything here is host side except
+that ``data`` stays on the device.
 
 Normalised score (D4RL): ``100 * (R - R_random) / (R_expert - R_random)`` with
-both references measured once when the data is generated and frozen in the
-metadata (:func:`normalized_score`).
-
-Storage (:func:`save_dataset`, :func:`load_dataset`): a directory holding
-``dataset.json`` (the metadata and the array spec, human readable) and
-``arrays/0/``, a :mod:`jaxrl.checkpoint` of ``data`` (orbax; per-array CRC-32
-and a copy of the metadata). A dataset is written into a temporary directory
-next to its destination and renamed into place only when complete, and an
-existing dataset is never removed before its replacement is in place. Loading
-checks the metadata, the shapes and dtypes, the per-array checksums and the
-content checksum, and raises one :class:`~jaxrl.errors.ConfigError` naming the
-problem (missing or garbled metadata, truncated or bit-flipped arrays, a
-different environment, kind or shape than expected).
-
-Examples:
-  >>> import jax
-  >>> from jaxrl import envs
-  >>> env, params = envs.make("CartPole-v1")
-  >>> data = collect_dataset(jax.random.key(0), env, params,
-  ...                        uniform_policy(env, params), num_steps=300, num_envs=2)
-  >>> data.obs.shape, data.action.dtype, sorted(data.extras)
-  ((600, 4), dtype('int32'), ['episode_id', 'timestep'])
-  >>> ds = make_dataset(data, env="CartPole-v1", kind="random",
-  ...                   return_random=22.0, return_expert=500.0, policy="uniform")
-  >>> ds.meta.num_transitions, ds.meta.num_episodes > 0
-  (600, True)
-  >>> float(normalized_score(261.0, ds.meta))
-  50.0
+both references frozen in the metadata.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import math
-import os
 import re
-import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-from etils import epath
 from flax import struct
-from gymnax.environments import spaces
 
-from jaxrl import checkpoint, rollout
-from jaxrl.buffer import BufferState
 from jaxrl.errors import ConfigError
-from jaxrl.rollout import Policy
-from jaxrl.transition import Transition, episode_end
-from jaxrl.types import Array, ArrayLike, PRNGKey
+from jaxrl.transition import Transition
+from jaxrl.types import ArrayLike
 
 __all__ = [
     "EPISODE_ID",
     "TIMESTEP",
     "IS_EXPERT",
     "KINDS",
-    "FORMAT",
     "Metadata",
     "Dataset",
-    "uniform_policy",
-    "collect_dataset",
-    "from_rollout",
-    "buffer_tail",
     "episode_returns",
     "normalized_score",
+    "return_stats",
     "content_checksum",
     "make_dataset",
+    "with_info",
+    "with_return_stats",
     "concat",
     "expert_trajectories",
     "mix",
-    "example_item",
-    "save_dataset",
-    "load_dataset",
+    "imitation_splits",
 ]
 
 EPISODE_ID = "episode_id"
@@ -129,9 +59,6 @@ TIMESTEP = "timestep"
 """``extras`` key of the int32 step index inside the episode (0 right after a reset)."""
 IS_EXPERT = "is_expert"
 """``extras`` key of the bool flag marking expert transitions in :func:`mix` output."""
-
-FORMAT = "jaxrl-dataset-v1"
-"""The ``format`` tag written in ``dataset.json``."""
 
 KINDS: dict[str, str] = {
     "random": "uniformly random actions",
@@ -310,216 +237,6 @@ def _pairs(name: str, mapping: Any) -> tuple[tuple[str, Any], ...]:
     return tuple(sorted(out))
 
 
-# ------------------------------------------------------------------------ collection
-
-
-def uniform_policy(env: Any, env_params: Any) -> Policy:
-    """Return ``policy(key, obs[E]) -> action[E]`` drawing uniform random actions.
-
-    ``Discrete(n)``: int32 actions uniform on ``{0, ..., n-1}``. ``Box``: float32
-    actions uniform on ``[low, high]`` with the space's shape, ``[E, *shape]``.
-
-    Raises:
-      ConfigError: for other action spaces or an unbounded ``Box``.
-
-    Examples:
-      >>> import jax, jax.numpy as jnp
-      >>> from jaxrl import envs
-      >>> env, params = envs.make("Pendulum-v1")
-      >>> a = uniform_policy(env, params)(jax.random.key(0), jnp.zeros((5, 3)))
-      >>> a.shape, a.dtype, bool((jnp.abs(a) <= 2.0).all())
-      ((5, 1), dtype('float32'), True)
-    """
-    space = env.action_space(env_params)
-    if isinstance(space, spaces.Discrete):
-        n = int(space.n)
-
-        def discrete(key: PRNGKey, obs: Any) -> Array:
-            num = jax.tree.leaves(obs)[0].shape[0]
-            return jax.random.randint(key, (num,), 0, n, dtype=jnp.int32)
-
-        return discrete
-    if isinstance(space, spaces.Box):
-        shape = tuple(int(d) for d in space.shape)
-        low = np.broadcast_to(np.asarray(space.low, np.float32), shape)
-        high = np.broadcast_to(np.asarray(space.high, np.float32), shape)
-        if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high))):
-            raise ConfigError(
-                f"{env.name}: uniform_policy needs a bounded Box action space"
-            )
-
-        def box(key: PRNGKey, obs: Any) -> Array:
-            num = jax.tree.leaves(obs)[0].shape[0]
-            return jax.random.uniform(
-                key, (num, *shape), jnp.float32, minval=low, maxval=high
-            )
-
-        return box
-    raise ConfigError(
-        f"{env.name} has a {type(space).__name__} action space; datasets support "
-        "Discrete and Box actions"
-    )
-
-
-def from_rollout(
-    transitions: Transition, timestep0: ArrayLike | None = None
-) -> Transition:
-    """Flatten a time-major rollout ``[T, E]`` into an env-major dataset ``[E*T]``.
-
-    Each environment's stream becomes one contiguous block (environment ``e``
-    occupies rows ``e*T .. (e+1)*T - 1``), so every episode is a contiguous run
-    of rows. Adds ``extras["episode_id"]``: episodes numbered ``0, 1, ...`` in
-    row order (a new episode starts at the first step of each stream and after
-    each step with ``terminated | truncated``), and ``extras["timestep"]``.
-
-    Args:
-      transitions: ``Transition[T, E]`` from :func:`jaxrl.rollout.collect` (or
-        replay-buffer chunks reshaped to ``[T, E]``), without the two extras.
-      timestep0: ``[E]`` int, the in-episode step of each stream's first
-        transition (default 0: every stream starts right after a reset).
-
-    Returns:
-      ``Transition[E*T]``. Pure and jittable.
-
-    Raises:
-      ConfigError: if ``reward`` is not ``[T, E]`` or the extras already exist.
-
-    Examples:
-      >>> import jax.numpy as jnp
-      >>> from jaxrl.transition import Transition
-      >>> done = jnp.array([[False, True], [True, False], [False, False]])
-      >>> tr = Transition(obs=jnp.zeros((3, 2)), action=jnp.zeros((3, 2), jnp.int32),
-      ...                 reward=jnp.ones((3, 2)), next_obs=jnp.zeros((3, 2)),
-      ...                 terminated=done, truncated=jnp.zeros((3, 2), bool))
-      >>> out = from_rollout(tr)
-      >>> out.extras["episode_id"].tolist(), out.extras["timestep"].tolist()
-      ([0, 0, 1, 2, 3, 3], [0, 1, 0, 0, 0, 1])
-    """
-    if jnp.ndim(transitions.reward) != 2:
-        raise ConfigError(
-            "from_rollout needs a time-major Transition[T, E] (reward of rank 2), "
-            f"got reward shape {jnp.shape(transitions.reward)}"
-        )
-    clash = [k for k in _EPISODE_KEYS if k in transitions.extras]
-    if clash:
-        raise ConfigError(f"from_rollout: transitions already carry extras {clash}")
-    num_steps, num_envs = jnp.shape(transitions.reward)
-    done = jnp.swapaxes(episode_end(transitions), 0, 1)  # [E, T]
-    start = jnp.concatenate(
-        [jnp.ones((num_envs, 1), bool), done[:, :-1]], axis=1
-    )  # [E, T]
-    episode_id = jnp.cumsum(start.reshape(-1), dtype=jnp.int32) - 1
-    idx = jnp.arange(num_steps, dtype=jnp.int32)
-    last_start = jax.lax.cummax(jnp.where(start, idx[None, :], 0), axis=1)
-    first_segment = jnp.cumsum(start, axis=1, dtype=jnp.int32) == 1
-    if timestep0 is None:
-        t0 = jnp.zeros((num_envs,), jnp.int32)
-    else:
-        t0 = jnp.broadcast_to(jnp.asarray(timestep0, jnp.int32), (num_envs,))
-    timestep = idx[None, :] - last_start + jnp.where(first_segment, t0[:, None], 0)
-
-    def env_major(x: Array) -> Array:
-        x = jnp.asarray(x)
-        return jnp.swapaxes(x, 0, 1).reshape((num_envs * num_steps, *x.shape[2:]))
-
-    flat = jax.tree.map(env_major, transitions)
-    extras = {
-        **flat.extras,
-        EPISODE_ID: episode_id,
-        TIMESTEP: timestep.reshape(-1).astype(jnp.int32),
-    }
-    return flat.replace(extras=extras)
-
-
-def collect_dataset(
-    key: PRNGKey,
-    env: Any,
-    env_params: Any,
-    policy: Policy,
-    num_steps: int,
-    num_envs: int,
-    extras_keys: tuple[str, ...] = (),
-) -> Transition:
-    """Roll ``policy`` in ``num_envs`` fresh environments and return a dataset.
-
-    Resets ``E = num_envs`` copies, runs :func:`jaxrl.rollout.collect` for
-    ``T = num_steps`` steps (auto-reset inside) and flattens with
-    :func:`from_rollout` (env-major, explicit episode ids and timesteps).
-
-    Args:
-      key: typed PRNG key (split into a reset key and a rollout key).
-      env: a gymnax environment.
-      env_params: its parameters.
-      policy: ``policy(key, obs[E]) -> action[E]``; int32 actions for
-        ``Discrete`` spaces, float32 ``[E, act_dim]`` for ``Box`` spaces.
-      num_steps: ``T``, steps per environment (static).
-      num_envs: ``E``, parallel environments (static).
-      extras_keys: ``info`` keys copied into ``extras`` (e.g. ``("cost",)``).
-
-    Returns:
-      ``Transition[E*T]``. Pure and jittable (close over ``env`` and ``policy``).
-
-    Raises:
-      ConfigError: if ``num_steps`` or ``num_envs`` is not a positive int.
-    """
-    k_reset, k_run = jax.random.split(key)
-    obs, env_state = rollout.reset(k_reset, env, env_params, num_envs)
-    transitions, _, _, _ = rollout.collect(
-        k_run, env, env_params, env_state, obs, policy, num_steps, extras_keys
-    )
-    return from_rollout(transitions)
-
-
-def buffer_tail(state: BufferState, num_items: int) -> Transition:
-    """Return the ``num_items`` items added last to a replay buffer, oldest first.
-
-    After an agent's chunk of ``I`` iterations that each added ``E`` items
-    (one per environment), ``buffer_tail(state, I * E).reshape([I, E])`` is that
-    chunk's time-major rollout. Concatenating the chunks from the start of
-    training and flattening with :func:`from_rollout` rebuilds everything the
-    agent stored, which is how ``medium-replay`` is made; it requires
-    ``I * E <= capacity`` so that no item of the chunk was overwritten.
-
-    Args:
-      state: a :class:`jaxrl.buffer.BufferState`.
-      num_items: a Python int, ``1 <= num_items <= capacity``.
-
-    Returns:
-      The items, leaves ``[num_items, ...]``. Jittable.
-
-    Raises:
-      ConfigError: if ``num_items`` exceeds the capacity, or (for a concrete
-        state) the number of items ever stored in the buffer.
-
-    Examples:
-      >>> import jax.numpy as jnp
-      >>> from jaxrl import buffer
-      >>> s = buffer.add(buffer.init(jnp.int32(0), 4), jnp.arange(6, dtype=jnp.int32))
-      >>> buffer_tail(s, 3).tolist()
-      [3, 4, 5]
-    """
-    leaves = jax.tree.leaves(state.data)
-    if not leaves:
-        raise ConfigError("buffer_tail: the buffer holds no arrays")
-    cap = int(leaves[0].shape[0])
-    if isinstance(num_items, bool) or not isinstance(num_items, int):
-        raise ConfigError(f"num_items must be a Python int, got {num_items!r}")
-    if not 1 <= num_items <= cap:
-        raise ConfigError(
-            f"buffer_tail: num_items ({num_items}) must be in [1, capacity={cap}]"
-        )
-    try:
-        count = int(state.count)
-    except jax.errors.ConcretizationTypeError:
-        count = None
-    if count is not None and num_items > count:
-        raise ConfigError(
-            f"buffer_tail: asked for {num_items} items, the buffer holds {count}"
-        )
-    idx = (state.insert - num_items + jnp.arange(num_items, dtype=jnp.int32)) % cap
-    return jax.tree.map(lambda x: x[idx], state.data)
-
-
 # ----------------------------------------------------------------------------- episodes
 
 
@@ -596,6 +313,7 @@ def episode_returns(data: Transition | Dataset) -> dict[str, np.ndarray]:
     Examples:
       >>> import jax
       >>> from jaxrl import envs
+      >>> from jaxrl.envs.offline import collect_dataset
       >>> env, params = envs.make("CartPole-v1")
       >>> always_left = lambda key, obs: jax.numpy.zeros(obs.shape[:1], "int32")
       >>> data = collect_dataset(jax.random.key(0), env, params, always_left, 40, 2)
@@ -984,278 +702,100 @@ def mix(
     )
 
 
-# ----------------------------------------------------------------------------- storage
+# ----------------------------------------------------------------------------- statistics
 
 
-def example_item(env: Any, env_params: Any) -> Transition:
-    """Return one unbatched zero ``Transition`` with ``env``'s obs and action spec.
+def return_stats(
+    data: Transition, return_random: float, return_expert: float
+) -> dict[str, float]:
+    """Mean return and mean normalised score of the complete episodes (host side).
 
-    Pass it as ``example`` to :func:`load_dataset` to check a dataset's shapes and
-    dtypes against an environment. Actions: int32 ``[]`` for ``Discrete``,
-    float32 ``[*shape]`` for ``Box``.
+    Args:
+      data: a ``Transition[N]`` with the episode extras.
+      return_random: ``R_random``.
+      return_expert: ``R_expert``.
+
+    Returns:
+      ``{"return_mean": mean R, "score_mean": 100 (mean R - R_random) /
+      (R_expert - R_random)}`` over the complete episodes, or ``{}`` if there
+      are none.
 
     Examples:
-      >>> from jaxrl import envs
-      >>> env, params = envs.make("Pendulum-v1")
-      >>> example_item(env, params).action.shape
-      (1,)
+      >>> import jax.numpy as jnp
+      >>> from jaxrl.transition import Transition
+      >>> done = jnp.array([False, True, True, False])
+      >>> data = Transition(obs=jnp.zeros((4, 1)), action=jnp.zeros(4, jnp.int32),
+      ...                   reward=jnp.array([1.0, 2.0, 5.0, 7.0]), next_obs=jnp.zeros((4, 1)),
+      ...                   terminated=done, truncated=jnp.zeros(4, bool),
+      ...                   extras={"episode_id": jnp.array([0, 0, 1, 2]),
+      ...                           "timestep": jnp.array([0, 1, 0, 0])})
+      >>> return_stats(data, 0.0, 8.0)  # episodes of return 3 and 5
+      {'return_mean': 4.0, 'score_mean': 50.0}
     """
-    obs = jax.eval_shape(lambda k: env.reset(k, env_params)[0], jax.random.key(0))
-    space = env.action_space(env_params)
-    if isinstance(space, spaces.Discrete):
-        action = jnp.zeros((), jnp.int32)
-    elif isinstance(space, spaces.Box):
-        action = jnp.zeros(tuple(int(d) for d in space.shape), jnp.float32)
-    else:
-        raise ConfigError(
-            f"{env.name} has a {type(space).__name__} action space; datasets "
-            "support Discrete and Box actions"
-        )
-    zeros = jnp.zeros(obs.shape, obs.dtype)
-    return Transition(
-        obs=zeros,
-        action=action,
-        reward=jnp.zeros((), jnp.float32),
-        next_obs=zeros,
-        terminated=jnp.zeros((), bool),
-        truncated=jnp.zeros((), bool),
-    )
+    returns = episode_returns(data)["return"]
+    if not returns.size:
+        return {}
+    mean = float(returns.mean())
+    score = 100.0 * (mean - return_random) / (return_expert - return_random)
+    return {"return_mean": mean, "score_mean": score}
 
 
-def _spec(data: Transition) -> dict[str, Any]:
-    def one(x: Any) -> dict[str, Any]:
-        return {"shape": list(np.shape(x)), "dtype": str(_dtype(x))}
+def with_info(dataset: Dataset, extra: Mapping[str, Any]) -> Dataset:
+    """Return ``dataset`` with ``extra`` added to (or replacing) its ``info`` facts.
 
-    return {
-        **{name: one(getattr(data, name)) for name in _FIELDS},
-        "extras": {k: one(v) for k, v in sorted(data.extras.items())},
-    }
-
-
-def _target(spec: Any, where: str) -> Transition:
-    """Abstract ``Transition`` (ShapeDtypeStructs) described by a spec."""
-
-    def one(entry: Any, name: str) -> jax.ShapeDtypeStruct:
-        try:
-            return jax.ShapeDtypeStruct(
-                tuple(int(d) for d in entry["shape"]), np.dtype(entry["dtype"])
-            )
-        except (TypeError, KeyError, ValueError):
-            raise ConfigError(
-                f"{where} is corrupt: the array spec of {name} is unreadable"
-            ) from None
-
-    if not isinstance(spec, Mapping) or not isinstance(spec.get("extras"), Mapping):
-        raise ConfigError(f"{where} is corrupt: its array spec is missing")
-    missing = [f for f in _FIELDS if f not in spec]
-    if missing:
-        raise ConfigError(f"{where} is corrupt: the array spec lacks {missing}")
-    return Transition(
-        **{name: one(spec[name], name) for name in _FIELDS},
-        extras={k: one(v, f"extras[{k!r}]") for k, v in spec["extras"].items()},
-    )
-
-
-def _document(dataset: Dataset) -> dict[str, Any]:
-    from jaxrl import __version__
-
-    return {
-        "format": FORMAT,
-        "jaxrl_version": __version__,
-        "meta": dataset.meta.to_dict(),
-        "spec": _spec(dataset.data),
-    }
-
-
-def _check_consistent(dataset: Dataset, where: str, hint: str = "") -> None:
-    """The metadata's checksum and counts describe the data."""
+    The metadata is rebuilt by :func:`make_dataset` (same data, checksum and
+    everything else).
+    """
     meta = dataset.meta
-    got = content_checksum(dataset.data)
-    if got != meta.checksum:
-        raise ConfigError(
-            f"{where}: the data fails the content checksum in its metadata "
-            f"({meta.checksum or 'none'} vs {got}){hint}"
-        )
-    n = _check_data(dataset.data)
-    if n != meta.num_transitions:
-        raise ConfigError(
-            f"{where}: metadata says {meta.num_transitions} transitions, data has {n}"
-        )
-    episodes = int(_episode_table(dataset.data)["complete"].sum())
-    if episodes != meta.num_episodes:
-        raise ConfigError(
-            f"{where}: metadata says {meta.num_episodes} complete episodes, data "
-            f"has {episodes}"
-        )
-
-
-def _resolve(path: str | epath.PathLike) -> epath.Path:
-    """``path`` as an ``epath.Path``; local paths made absolute (orbax needs that)."""
-    text = os.fspath(path)
-    return epath.Path(text if "://" in text else os.path.abspath(text))
-
-
-def save_dataset(
-    path: str | epath.PathLike, dataset: Dataset, *, overwrite: bool = False
-) -> epath.Path:
-    """Write ``dataset`` to the directory ``path`` atomically.
-
-    The dataset is written into a temporary sibling directory
-    (``.<name>.tmp-<id>``) and renamed to ``path`` once complete. With
-    ``overwrite=True`` an existing dataset is first renamed aside and deleted
-    only after the new one is in place.
-
-    Args:
-      path: destination directory (its parent is created if missing).
-      dataset: a :class:`Dataset` whose metadata matches its data (counts and
-        checksum, as made by :func:`make_dataset`).
-      overwrite: replace an existing dataset at ``path``.
-
-    Returns:
-      ``path`` as an ``epath.Path``.
-
-    Raises:
-      ConfigError: if ``path`` exists (without ``overwrite``, or is not a
-        dataset) or the metadata does not describe the data. Nothing is
-        written then.
-    """
-    if not isinstance(dataset, Dataset):
-        raise ConfigError(f"save_dataset needs a Dataset, got {type(dataset).__name__}")
-    target = _resolve(path)
-    _check_consistent(
-        dataset,
-        f"cannot save dataset {target}",
-        "; rebuild the metadata with make_dataset after changing the data",
+    return make_dataset(
+        dataset.data,
+        env=meta.env,
+        kind=meta.kind,
+        return_random=meta.return_random,
+        return_expert=meta.return_expert,
+        policy=meta.policy,
+        env_kwargs=dict(meta.env_kwargs),
+        seed=meta.seed,
+        sources=meta.sources,
+        info={**dict(meta.info), **extra},
     )
-    if target.exists():
-        if not overwrite:
-            raise ConfigError(
-                f"dataset {target} already exists; pass overwrite=True to replace it"
-            )
-        if not (target / "dataset.json").exists() and not (target / "arrays").exists():
-            raise ConfigError(
-                f"{target} exists and is not a jaxrl dataset; refusing to replace it"
-            )
-    doc = _document(dataset)
-    parent = target.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = parent / f".{target.name}.tmp-{uuid.uuid4().hex}"
-    try:
-        checkpoint.save(tmp / "arrays", 0, dataset.data, doc)
-        (tmp / "dataset.json").write_text(json.dumps(doc, indent=2, sort_keys=True))
-        if target.exists():
-            old = parent / f".{target.name}.old-{uuid.uuid4().hex}"
-            target.rename(old)
-            try:
-                tmp.rename(target)
-            except BaseException:
-                old.rename(target)  # put the previous dataset back
-                raise
-            old.rmtree()
-        else:
-            tmp.rename(target)
-    finally:
-        if tmp.exists():
-            tmp.rmtree()
-    return target
 
 
-def _compare_example(where: str, spec: Transition, example: Transition) -> None:
-    for name in ("obs", "action", "next_obs"):
-        stored = getattr(spec, name)
-        want = getattr(example, name)
-        want_shape = tuple(np.shape(want))
-        want_dtype = _dtype(want)
-        if tuple(stored.shape[1:]) != want_shape or stored.dtype != want_dtype:
-            raise ConfigError(
-                f"{where} does not match the expected layout: {name} is "
-                f"{stored.dtype}[N, {', '.join(map(str, stored.shape[1:]))}] in the "
-                f"dataset, expected {want_dtype}[N, {', '.join(map(str, want_shape))}]"
-            )
+def with_return_stats(dataset: Dataset) -> Dataset:
+    """Return ``dataset`` with its :func:`return_stats` recorded in ``info``."""
+    meta = dataset.meta
+    return with_info(
+        dataset, return_stats(dataset.data, meta.return_random, meta.return_expert)
+    )
 
 
-def load_dataset(
-    path: str | epath.PathLike,
-    *,
-    expected_env: str | None = None,
-    expected_kind: str | None = None,
-    expected_env_kwargs: Mapping[str, Any] | None = None,
-    example: Transition | None = None,
-) -> Dataset:
-    """Read a dataset written by :func:`save_dataset` onto the default device.
+def imitation_splits(
+    base: Mapping[str, Dataset],
+    expert: Dataset,
+    names: Mapping[str, str],
+    k: int,
+) -> list[Dataset]:
+    """ReCOIL's imitation splits: one expert episode, and ``k`` added to each base set.
+
+    Returns ``[expert_trajectories(expert, 1)]`` (kind ``names["one"]``)
+    followed by ``mix(base[b], expert_trajectories(expert, k, skip=1))`` (kind
+    ``names[b]``) for every ``b`` in ``base``, in its order; the ``k`` added
+    episodes are the expert's complete episodes ``1 .. k``, disjoint from the
+    one-episode set. Each carries its :func:`return_stats` in ``info``.
 
     Args:
-      path: the dataset directory.
-      expected_env: if given, the dataset must be for this environment id.
-      expected_kind: if given, the dataset must be of this kind.
-      expected_env_kwargs: if given, the ``jaxrl.envs.make`` keyword arguments must
-        be exactly these.
-      example: if given, an unbatched ``Transition`` (e.g. :func:`example_item`)
-        whose ``obs``, ``action`` and ``next_obs`` shapes and dtypes the data
-        must have.
-
-    Returns:
-      The :class:`Dataset`, bitwise equal to what was saved.
+      base: the suboptimal sets by name, e.g. ``{"random": ..., "medium": ...}``.
+      expert: the expert data.
+      names: the kind of each result: ``"one"`` and every key of ``base``.
+      k: expert episodes added to each base set,
+        ``1 <= k <= expert.meta.num_episodes - 1``.
 
     Raises:
-      ConfigError: naming the dataset path and the problem: not found; metadata
-        missing, garbled or not matching the arrays; truncated or garbled array
-        files (per-array CRC-32, then the SHA-256 content checksum); a different
-        environment, kind, keyword arguments or layout than expected.
+      ConfigError: if the expert data has fewer than ``k + 1`` complete episodes.
     """
-    root = _resolve(path)
-    where = f"dataset {root}"
-    if not root.is_dir():
-        raise ConfigError(f"{where} not found")
-    meta_file = root / "dataset.json"
-    if not meta_file.exists():
-        raise ConfigError(
-            f"{where} is corrupt: its metadata file dataset.json is missing"
-        )
-    try:
-        doc = json.loads(meta_file.read_text())
-    except (OSError, UnicodeDecodeError, ValueError) as err:
-        raise ConfigError(
-            f"{where} is corrupt: dataset.json is unreadable "
-            f"({type(err).__name__}: {' '.join(str(err).split())[:120]})"
-        ) from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise ConfigError(f"{where} is corrupt or not a jaxrl dataset ({FORMAT})")
-    try:
-        meta = Metadata.from_dict(doc.get("meta"))
-    except ConfigError as err:
-        raise ConfigError(f"{where} is corrupt: {err}") from None
-    target = _target(doc.get("spec"), where)
-
-    # EXPECTATIONS (cheap, before reading any array)
-    if expected_env is not None and meta.env != expected_env:
-        raise ConfigError(
-            f"{where} is for environment {meta.env!r}, expected {expected_env!r}"
-        )
-    if expected_env_kwargs is not None:
-        want = _pairs("expected_env_kwargs", dict(expected_env_kwargs))
-        if want != meta.env_kwargs:
-            raise ConfigError(
-                f"{where} was made with env kwargs {dict(meta.env_kwargs)}, "
-                f"expected {dict(want)}"
-            )
-    if expected_kind is not None and meta.kind != expected_kind:
-        raise ConfigError(
-            f"{where} is of kind {meta.kind!r}, expected {expected_kind!r}"
-        )
-    if example is not None:
-        _compare_example(where, target, example)
-
-    # ARRAYS
-    try:
-        data, stored = checkpoint.restore(root / "arrays", target, step=0)
-    except ConfigError as err:
-        raise ConfigError(f"{where} is corrupt or inconsistent: {err}") from None
-    if stored != doc:
-        raise ConfigError(
-            f"{where} is corrupt: dataset.json differs from the metadata stored "
-            "with the arrays"
-        )
-    dataset = Dataset(data=data, meta=meta)
-    _check_consistent(dataset, f"{where} is corrupt")
-    return dataset
+    one = expert_trajectories(expert, 1, kind=names["one"])
+    out = [with_return_stats(one)]
+    extra = expert_trajectories(expert, k, skip=1)
+    for base_kind, ds in base.items():
+        out.append(with_return_stats(mix(ds, extra, kind=names[base_kind])))
+    return out
