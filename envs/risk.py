@@ -29,12 +29,8 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
-from jaxrl.envs.finite_mdp import (
-    FiniteMDPEnv,
-    _grid_successors,
-    make_finite_mdp_env,
-    parse_layout,
-)
+from jaxrl.envs.finite_mdp import FiniteMDPEnv, make_finite_mdp_env
+from jaxrl.envs.mdp_generators import _grid_successors, parse_layout
 from jaxrl.errors import ConfigError
 from jaxrl.mdp import FiniteMDP
 

@@ -136,3 +136,13 @@ def test_bare_folder_import_fails_with_one_line(name):
     assert proc.returncode != 0
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("ImportError: ") and f"from jaxrl import {name}" in last
+
+
+def test_only_command_line_tests_import_scripts():
+    """Library code is tested where it lives: only the command-line tests
+    (tests/scripts/) import jaxrl.scripts."""
+    for path in _python_files("tests"):
+        if path.is_relative_to(ROOT / "tests" / "scripts"):
+            continue
+        for name in _imports(path):
+            assert _layer(name) != "jaxrl.scripts", f"{path.relative_to(ROOT)} imports {name}"

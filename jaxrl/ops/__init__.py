@@ -4,12 +4,22 @@ Operators take unbatched arguments named the rlax way (``q_tm1``, ``a_tm1``, ``r
 ``discount_t``, ``q_t``); agents ``jax.vmap`` them over a batch. Modules:
 
 * :mod:`jaxrl.ops.bellman`: TD targets and multi-step returns.
-* :mod:`jaxrl.ops.distributional`: categorical/quantile return laws, their projections
-  and losses, risk functionals (CVaR, VaR, expected utility), stock augmentation.
+* :mod:`jaxrl.ops.distributional`: categorical/quantile return laws, their projections,
+  TD losses and conversions (re-exports :mod:`~jaxrl.ops.risk` and
+  :mod:`~jaxrl.ops.stock`).
+* :mod:`jaxrl.ops.risk`: risk functionals of return laws (mean, variance, CVaR, VaR,
+  exceedance probability, expected utility).
+* :mod:`jaxrl.ops.stock`: stock augmentation (stock update, stock-shifted greedy rule).
 * :mod:`jaxrl.ops.distributional_dp`: stock-augmented distributional DP on ``FiniteMDP``
   tensors (evaluation, value/policy iteration, objectives).
-* :mod:`jaxrl.ops.dual`: f-divergences and conjugates, XQL / f-DVL / IQL value losses
-  and their exact minimisers, AWR policy extraction, ReCOIL objective terms.
+* :mod:`jaxrl.ops.dual`: the dual-RL family in one namespace (re-exports
+  :mod:`~jaxrl.ops.divergences`, :mod:`~jaxrl.ops.value_losses`, :mod:`~jaxrl.ops.awr`
+  and :mod:`~jaxrl.ops.recoil`).
+* :mod:`jaxrl.ops.divergences`: f-divergences, their convex conjugates and optimal ratios.
+* :mod:`jaxrl.ops.value_losses`: XQL / f-DVL / IQL value losses and their exact
+  minimisers.
+* :mod:`jaxrl.ops.awr`: advantage-weighted (AWR) policy extraction.
+* :mod:`jaxrl.ops.recoil`: ReCOIL's dual-Q objective and bounded critic.
 * :mod:`jaxrl.ops.exact_dp`: tabular operators on ``FiniteMDP`` tensors.
 * :mod:`jaxrl.ops.gae`: generalized advantage estimation with episode boundaries.
 * :mod:`jaxrl.ops.lagrangian`: constrained RL: penalised reward, projected, optimistic
@@ -23,18 +33,24 @@ Operators take unbatched arguments named the rlax way (``q_tm1``, ``a_tm1``, ``r
 """
 
 from jaxrl.ops import (
+    awr,
     bellman,
     distributional,
     distributional_dp,
+    divergences,
     dual,
     exact_dp,
     gae,
     lagrangian,
     losses,
     policy_gradient,
+    recoil,
     regularized,
+    risk,
     sac,
+    stock,
     tsallis,
+    value_losses,
 )
 from jaxrl.ops.bellman import (
     discounted_returns,
@@ -129,18 +145,24 @@ from jaxrl.ops.tsallis import (
 )
 
 __all__ = [
+    "awr",
     "bellman",
     "distributional",
     "distributional_dp",
+    "divergences",
     "dual",
     "exact_dp",
     "gae",
     "lagrangian",
     "losses",
     "policy_gradient",
+    "recoil",
     "regularized",
+    "risk",
     "sac",
+    "stock",
     "tsallis",
+    "value_losses",
     "discounted_returns",
     "double_q_learning",
     "expected_sarsa",

@@ -1,4 +1,4 @@
-r"""Distributional RL operators and risk functionals of return laws (unbatched).
+r"""Distributional RL operators: categorical and quantile return laws (unbatched).
 
 A *return law* is represented by a finite discrete distribution: atoms
 ``x[N]`` with probabilities ``p[N]`` (summing to one). Two parametrizations of
@@ -15,29 +15,20 @@ it are used by distributional agents:
   :math:`\hat\tau_i = (2i - 1)/(2N)` (the W1-optimal fractions), trained with
   the quantile-Huber loss :func:`quantile_huber_loss`.
 
-Every statistical functional here (mean, variance, CVaR, VaR, exceedance
-probability, expected utility) takes ``(atoms, probs, ...)``, where
-``probs=None`` means equal weights, so the same function serves a categorical
-law ``(support, probs)`` and a quantile law ``(theta, None)``. They are exact
-for the discrete law (CVaR includes the fractional atom at the boundary).
-
-Stock augmentation (Pires et al., 2025): the agent carries the *stock*
-:math:`c_{t+1} = (c_t + r_t)/\gamma` (:func:`stock_update`), so that
-:math:`c_0 + G_0 = \gamma^t (c_t + G_t)`; maximizing an expected utility
-:math:`\mathbb{E} f(c_0 + G)` then only needs the stock-shifted greedy rule
-:math:`\arg\max_b \mathbb{E} f(c' + X_b)` (:func:`stock_greedy_action`).
+:func:`categorical_to_quantiles` and :func:`quantiles_to_categorical` convert
+between the two. The functionals of a return law (mean, variance, CVaR, VaR,
+exceedance probability, expected utility) live in :mod:`jaxrl.ops.risk`, stock
+augmentation in :mod:`jaxrl.ops.stock`; this module re-exports both, so
+``distributional.cvar(...)`` keeps working.
 
 Validation: shapes are checked at trace time (chex asserts). A numeric
-parameter outside its range (``alpha`` outside ``(0, 1]``, ``v_min >= v_max``,
-``kappa < 0``, ``gamma`` outside ``(0, 1]``) raises
-:class:`jaxrl.errors.ConfigError` when its value is concrete (a Python number or
-a concrete array); traced values (under ``jit``/``vmap``) are not checked.
+parameter outside its range (``v_min >= v_max``, ``kappa < 0``) raises :class:`jaxrl.errors.ConfigError`
+when its value is concrete (a Python number or a concrete array); traced values
+(under ``jit``/``vmap``) are not checked.
 Supports must be strictly increasing (not checked).
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import chex
 import jax
@@ -46,6 +37,19 @@ import numpy as np
 
 from jaxrl.config import check_range, is_concrete
 from jaxrl.errors import ConfigError
+from jaxrl.ops._return_laws import _check_num, _law, _lower_quantile_index, _sorted_law
+from jaxrl.ops.risk import (
+    UTILITY_NAMES,
+    Utility,  # noqa: F401 (the utility type, importable from here as before)
+    cvar,
+    exceedance_probability,
+    expected_utility,
+    get_utility,
+    return_mean,
+    return_variance,
+    value_at_risk,
+)
+from jaxrl.ops.stock import stock_greedy_action, stock_shifted_values, stock_update
 from jaxrl.types import Array, ArrayLike
 
 __all__ = [
@@ -71,44 +75,6 @@ __all__ = [
     "stock_shifted_values",
     "stock_greedy_action",
 ]
-
-Utility = Callable[[Array], Array]
-
-# ----------------------------------------------------------------------------- helpers
-
-
-def _check_level(name: str, value: ArrayLike) -> None:
-    check_range(name, value, 0.0, 1.0, low_inclusive=False)
-
-
-def _check_num(name: str, n: int, low: int) -> None:
-    if isinstance(n, bool) or not isinstance(n, int) or n < low:
-        raise ConfigError(f"{name} must be a Python int >= {low}, got {n!r}")
-
-
-def _law(atoms: ArrayLike, probs: ArrayLike | None) -> tuple[Array, Array]:
-    """Return ``(atoms, probs)`` as float arrays of equal shape ``[..., N]``."""
-    atoms = jnp.asarray(atoms)
-    if not jnp.issubdtype(atoms.dtype, jnp.floating):
-        atoms = atoms.astype(jnp.result_type(float))
-    if probs is None:
-        n = atoms.shape[-1]
-        return atoms, jnp.full(atoms.shape, 1.0 / n, atoms.dtype)
-    probs = jnp.asarray(probs, atoms.dtype)
-    chex.assert_equal_shape([atoms, probs])
-    return atoms, probs
-
-
-def _sorted_law(atoms: Array, probs: Array) -> tuple[Array, Array]:
-    order = jnp.argsort(atoms)
-    return atoms[order], probs[order]
-
-
-def _lower_quantile_index(cdf: Array, levels: Array) -> Array:
-    """Index of the first atom with ``cdf >= level`` (a few ulps of slack)."""
-    eps = jnp.finfo(cdf.dtype).eps
-    below = cdf[None, :] < levels[:, None] * (1.0 - 16.0 * eps)
-    return jnp.minimum(jnp.sum(below, axis=-1), cdf.shape[-1] - 1)
 
 
 # ------------------------------------------------------------------------- categorical
@@ -500,397 +466,3 @@ def quantiles_to_categorical(theta: ArrayLike, support: ArrayLike) -> Array:
       [0.25, 0.25, 0.5]
     """
     return project_categorical(theta, None, support)
-
-
-# ------------------------------------------------------------------------- functionals
-
-
-def return_mean(atoms: ArrayLike, probs: ArrayLike | None = None) -> Array:
-    r"""Return the mean :math:`\sum_i p_i x_i` of a discrete law, ``[]``.
-
-    Args:
-      atoms: ``[N]`` atoms (support or quantiles).
-      probs: ``[N]`` probabilities, or ``None`` for equal weights.
-
-    Returns:
-      ``[]`` the mean.
-
-    Examples:
-      >>> import jax.numpy as jnp
-      >>> x, p = jnp.array([-2.0, 0.0, 1.0, 3.0]), jnp.array([0.1, 0.3, 0.4, 0.2])
-      >>> round(float(return_mean(x, p)), 4)
-      0.8
-    """
-    atoms, probs = _law(atoms, probs)
-    chex.assert_rank(atoms, 1)
-    return jnp.sum(probs * atoms)
-
-
-def return_variance(atoms: ArrayLike, probs: ArrayLike | None = None) -> Array:
-    r"""Return the variance :math:`\sum_i p_i (x_i - \mu)^2` of a discrete law, ``[]``.
-
-    Args:
-      atoms: ``[N]`` atoms (support or quantiles).
-      probs: ``[N]`` probabilities, or ``None`` for equal weights.
-
-    Returns:
-      ``[]`` the variance (of the represented law; for quantiles the law of the
-      ``N`` equally weighted atoms).
-
-    Examples:
-      >>> import jax.numpy as jnp
-      >>> float(return_variance(jnp.array([-1.0, 1.0])))
-      1.0
-    """
-    atoms, probs = _law(atoms, probs)
-    chex.assert_rank(atoms, 1)
-    mu = jnp.sum(probs * atoms)
-    return jnp.sum(probs * (atoms - mu) ** 2)
-
-
-def cvar(atoms: ArrayLike, probs: ArrayLike | None, alpha: ArrayLike) -> Array:
-    r"""Return the lower-tail CVaR (expected shortfall) at level ``alpha``, ``[]``.
-
-    .. math:: \mathrm{CVaR}_\alpha(X) = \frac{1}{\alpha}\int_0^\alpha F^{-1}(u)\,du
-              = \max_b \Big\{ b - \tfrac{1}{\alpha}\mathbb{E}(b - X)_+ \Big\},
-
-    the mean of the worst ``alpha`` fraction of outcomes. Exact for the
-    discrete law: atoms are sorted, and the atom at the boundary contributes
-    the fraction of its mass that fits in ``alpha``. ``alpha == 1`` gives the
-    mean; as ``alpha -> 0`` it tends to the smallest atom with positive mass.
-    ``alpha`` may be traced.
-
-    Args:
-      atoms: ``[N]`` atoms (any order).
-      probs: ``[N]`` probabilities summing to one, or ``None`` (equal weights).
-      alpha: ``[]`` level in ``(0, 1]`` (checked when concrete).
-
-    Returns:
-      ``[]`` the CVaR.
-
-    Raises:
-      ConfigError: concrete ``alpha`` outside ``(0, 1]``.
-
-    References:
-      Rockafellar and Uryasev, "Optimization of conditional value-at-risk",
-      J. Risk 2000, Theorem 1; Acerbi and Tasche, "On the coherence of
-      expected shortfall", 2002, eq. (2.6).
-
-    Examples:
-      >>> import jax.numpy as jnp
-      >>> x, p = jnp.array([-2.0, 0.0, 1.0, 3.0]), jnp.array([0.1, 0.3, 0.4, 0.2])
-      >>> round(float(cvar(x, p, 0.25)), 4)  # (0.1 * -2 + 0.15 * 0) / 0.25
-      -0.8
-    """
-    _check_level("alpha", alpha)
-    atoms, probs = _law(atoms, probs)
-    chex.assert_rank(atoms, 1)
-    alpha = jnp.asarray(alpha, atoms.dtype)
-    chex.assert_rank(alpha, 0)
-    x, p = _sorted_law(atoms, probs)
-    before = jnp.concatenate([jnp.zeros((1,), p.dtype), jnp.cumsum(p)[:-1]])
-    taken = jnp.clip(alpha - before, 0.0, p)
-    return jnp.sum(taken * x) / alpha
-
-
-def value_at_risk(atoms: ArrayLike, probs: ArrayLike | None, alpha: ArrayLike) -> Array:
-    r"""Return the lower ``alpha``-quantile (VaR) :math:`F^{-1}(\alpha)`, ``[]``.
-
-    :math:`F^{-1}(\alpha) = \min\{x_j : F(x_j) \ge \alpha\}`, which is the
-    maximizing ``b`` of the Rockafellar-Uryasev form of :func:`cvar`. A CDF
-    value within a few ulps of ``alpha`` counts as reaching it. ``alpha`` may
-    be traced.
-
-    Args:
-      atoms: ``[N]`` atoms (any order).
-      probs: ``[N]`` probabilities summing to one, or ``None`` (equal weights).
-      alpha: ``[]`` level in ``(0, 1]`` (checked when concrete).
-
-    Returns:
-      ``[]`` the quantile (an atom of the law).
-
-    Raises:
-      ConfigError: concrete ``alpha`` outside ``(0, 1]``.
-
-    References:
-      Rockafellar and Uryasev, J. Risk 2000, Theorem 1.
-
-    Examples:
-      >>> import jax.numpy as jnp
-      >>> x, p = jnp.array([-2.0, 0.0, 1.0, 3.0]), jnp.array([0.1, 0.3, 0.4, 0.2])
-      >>> float(value_at_risk(x, p, 0.5))
-      1.0
-    """
-    _check_level("alpha", alpha)
-    atoms, probs = _law(atoms, probs)
-    chex.assert_rank(atoms, 1)
-    alpha = jnp.asarray(alpha, atoms.dtype)
-    chex.assert_rank(alpha, 0)
-    x, p = _sorted_law(atoms, probs)
-    return x[_lower_quantile_index(jnp.cumsum(p), alpha[None])[0]]
-
-
-def exceedance_probability(
-    atoms: ArrayLike, probs: ArrayLike | None, threshold: ArrayLike
-) -> Array:
-    r"""Return :math:`P(X \ge b) = \sum_i p_i \mathbb{1}\{x_i \ge b\}`, ``[]``.
-
-    Args:
-      atoms: ``[N]`` atoms.
-      probs: ``[N]`` probabilities, or ``None`` for equal weights.
-      threshold: ``[]`` the threshold ``b`` (may be traced).
-
-    Returns:
-      ``[]`` the probability.
-
-    Examples:
-      >>> import jax.numpy as jnp
-      >>> x, p = jnp.array([-2.0, 0.0, 1.0, 3.0]), jnp.array([0.1, 0.3, 0.4, 0.2])
-      >>> round(float(exceedance_probability(x, p, 1.0)), 4)
-      0.6
-    """
-    atoms, probs = _law(atoms, probs)
-    chex.assert_rank(atoms, 1)
-    threshold = jnp.asarray(threshold, atoms.dtype)
-    chex.assert_rank(threshold, 0)
-    return jnp.sum(jnp.where(atoms >= threshold, probs, 0.0))
-
-
-def _identity(x: Array) -> Array:
-    return x
-
-
-def _min_zero(x: Array) -> Array:
-    return jnp.minimum(x, 0.0)
-
-
-def _indicator(x: Array) -> Array:
-    return (x >= 0).astype(x.dtype)
-
-
-def _neg_abs(x: Array) -> Array:
-    return -jnp.abs(x)
-
-
-def _neg_square(x: Array) -> Array:
-    return -jnp.square(x)
-
-
-_UTILITIES: dict[str, Utility] = {
-    "identity": _identity,
-    "min_zero": _min_zero,
-    "indicator": _indicator,
-    "neg_abs": _neg_abs,
-    "neg_square": _neg_square,
-}
-
-UTILITY_NAMES: tuple[str, ...] = tuple(_UTILITIES)
-"""Built-in utilities: ``identity`` (x, expected return), ``min_zero``
-(min(x, 0), the CVaR building block), ``indicator`` (1{x >= 0}, probability of
-reaching a threshold), ``neg_abs`` (-|x|) and ``neg_square`` (-x^2) (homeostasis)."""
-
-
-def get_utility(utility: str | Utility) -> Utility:
-    """Return the utility function named ``utility`` (or ``utility`` if callable).
-
-    Args:
-      utility: one of :data:`UTILITY_NAMES` or an elementwise, jax-traceable
-        callable ``f(x) -> y``.
-
-    Returns:
-      The elementwise callable.
-
-    Raises:
-      ConfigError: unknown name.
-
-    Examples:
-      >>> import jax.numpy as jnp
-      >>> get_utility("min_zero")(jnp.array([-1.0, 2.0])).tolist()
-      [-1.0, 0.0]
-    """
-    if callable(utility):
-        return utility
-    if utility not in _UTILITIES:
-        raise ConfigError(
-            f"utility must be one of {', '.join(UTILITY_NAMES)} or a callable, "
-            f"got {utility!r}"
-        )
-    return _UTILITIES[utility]
-
-
-def expected_utility(
-    atoms: ArrayLike, probs: ArrayLike | None, utility: str | Utility
-) -> Array:
-    r"""Return :math:`\mathbb{E} f(X) = \sum_i p_i f(x_i)`, ``[]``.
-
-    Args:
-      atoms: ``[N]`` atoms.
-      probs: ``[N]`` probabilities, or ``None`` for equal weights.
-      utility: static: a name in :data:`UTILITY_NAMES` or an elementwise
-        callable ``f``.
-
-    Returns:
-      ``[]`` the expected utility.
-
-    Raises:
-      ConfigError: unknown utility name.
-
-    References:
-      Pires et al., "Optimizing return distributions with distributional
-      dynamic programming", JMLR 2025 (arXiv 2501.13028): expected-utility
-      objectives :math:`\mathbb{E} f(c_0 + G)`.
-
-    Examples:
-      >>> import jax.numpy as jnp
-      >>> x = jnp.array([-2.0, 1.0])
-      >>> float(expected_utility(x, None, "neg_square"))
-      -2.5
-      >>> float(expected_utility(x, jnp.array([0.25, 0.75]), lambda v: 2 * v))
-      0.5
-    """
-    f = get_utility(utility)
-    atoms, probs = _law(atoms, probs)
-    chex.assert_rank(atoms, 1)
-    return jnp.sum(probs * f(atoms))
-
-
-# ------------------------------------------------------------------------------- stock
-
-
-def stock_update(stock: ArrayLike, r_t: ArrayLike, gamma: ArrayLike) -> Array:
-    r"""Return the next stock :math:`c_{t+1} = (c_t + r_t)/\gamma`.
-
-    With this update :math:`c_0 + G_0 = \gamma^t (c_t + G_t)` for every ``t``
-    (:math:`G_t = \sum_k \gamma^k r_{t+k}`), so the objective
-    :math:`\mathbb{E} f(c_0 + G_0)` seen from time ``t`` is
-    :math:`\mathbb{E} f(\gamma^t(c_t + G_t))`. Pass ``gamma``, not
-    ``discount_t``: after a termination the stock is no longer used. Works
-    elementwise (any matching shapes); ``gamma`` may be traced.
-
-    Args:
-      stock: ``[...]`` current stock :math:`c_t`.
-      r_t: ``[...]`` reward received.
-      gamma: ``[]`` discount factor :math:`\gamma \in (0, 1]` (checked when
-        concrete).
-
-    Returns:
-      ``[...]`` the next stock.
-
-    Raises:
-      ConfigError: concrete ``gamma`` outside ``(0, 1]``.
-
-    References:
-      Pires et al., JMLR 2025 (arXiv 2501.13028), stock augmentation;
-      Bäuerle and Ott, "Markov decision processes with average-value-at-risk
-      criteria", Math. Meth. Oper. Res. 2011.
-
-    Examples:
-      >>> float(stock_update(-1.0, 2.0, 0.5))
-      2.0
-    """
-    _check_level("gamma", gamma)
-    stock = jnp.asarray(stock)
-    if not jnp.issubdtype(stock.dtype, jnp.floating):
-        stock = stock.astype(jnp.result_type(float))
-    return (stock + jnp.asarray(r_t, stock.dtype)) / jnp.asarray(gamma, stock.dtype)
-
-
-def _action_laws(atoms: ArrayLike, probs: ArrayLike | None) -> tuple[Array, Array]:
-    atoms = jnp.asarray(atoms)
-    if probs is None:
-        chex.assert_rank(atoms, 2)
-        return _law(atoms, None)
-    probs = jnp.asarray(probs)
-    chex.assert_rank(probs, 2)
-    chex.assert_rank(atoms, {1, 2})
-    if atoms.ndim == 2:
-        chex.assert_equal_shape([atoms, probs])
-    else:
-        chex.assert_equal_shape([atoms, probs[0]])
-    return _law(jnp.broadcast_to(atoms, probs.shape), probs)
-
-
-def stock_shifted_values(
-    atoms: ArrayLike,
-    probs: ArrayLike | None,
-    stock: ArrayLike,
-    utility: str | Utility,
-) -> Array:
-    r"""Return :math:`\mathbb{E} f(c + X_b)` for every action ``b``, ``[A]``.
-
-    Args:
-      atoms: ``[A, N]`` per-action atoms (quantiles), or ``[N]`` a support
-        shared by all actions (categorical).
-      probs: ``[A, N]`` per-action probabilities, or ``None`` for equal weights
-        (then ``atoms`` must be ``[A, N]``).
-      stock: ``[]`` the stock :math:`c` at this state (usually the updated
-        :math:`c' = (c + r)/\gamma`).
-      utility: static: a name in :data:`UTILITY_NAMES` or an elementwise
-        callable ``f``.
-
-    Returns:
-      ``[A]`` the stock-shifted expected utilities.
-
-    References:
-      Pires et al., JMLR 2025 (arXiv 2501.13028), stock-augmented greedy
-      policies.
-
-    Examples:
-      >>> import jax.numpy as jnp
-      >>> theta = jnp.array([[1.0, 1.0], [-10.0, 5.0]])
-      >>> stock_shifted_values(theta, None, -2.0, "indicator").tolist()
-      [0.0, 0.5]
-    """
-    f = get_utility(utility)
-    atoms, probs = _action_laws(atoms, probs)
-    stock = jnp.asarray(stock, atoms.dtype)
-    chex.assert_rank(stock, 0)
-    if utility == "identity":  # E[c + X] = c + E X exactly, whatever the atoms
-        return stock + jnp.sum(probs * atoms, axis=-1)
-    return jnp.sum(probs * f(stock + atoms), axis=-1)
-
-
-def stock_greedy_action(
-    atoms: ArrayLike,
-    probs: ArrayLike | None,
-    stock: ArrayLike,
-    utility: str | Utility,
-) -> Array:
-    r"""Return the stock-shifted greedy action :math:`\arg\max_b E f(c + X_b)`, ``[]``.
-
-    The greedy rule of stock-augmented distributional DP: at augmented state
-    :math:`(s', c')`, with :math:`c' = (c + r)/\gamma`, pick the action whose
-    return law *shifted by the stock* has the highest expected utility. With
-    ``utility="identity"`` the stock is ignored (the argmax of the means, as in
-    value iteration, with no rounding from adding the stock). Ties go to the
-    lowest index.
-
-    Args:
-      atoms: ``[A, N]`` per-action atoms, or ``[N]`` a shared support.
-      probs: ``[A, N]`` per-action probabilities, or ``None`` (equal weights).
-      stock: ``[]`` the stock :math:`c'`.
-      utility: static: a name in :data:`UTILITY_NAMES` or an elementwise
-        callable ``f``.
-
-    Returns:
-      ``[]`` int32 action.
-
-    References:
-      Pires et al., JMLR 2025 (arXiv 2501.13028), stock-augmented greedy
-      policies.
-
-    Examples:
-      >>> import jax.numpy as jnp
-      >>> theta = jnp.array([[1.0, 1.0], [-10.0, 5.0]])  # safe vs risky
-      >>> int(stock_greedy_action(theta, None, -2.0, "indicator"))  # needs >= 2
-      1
-      >>> int(stock_greedy_action(theta, None, 0.0, "indicator"))
-      0
-    """
-    if utility == "identity":
-        atoms, probs = _action_laws(atoms, probs)
-        chex.assert_rank(jnp.asarray(stock), 0)
-        values = jnp.sum(probs * atoms, axis=-1)
-    else:
-        values = stock_shifted_values(atoms, probs, stock, utility)
-    return jnp.argmax(values).astype(jnp.int32)

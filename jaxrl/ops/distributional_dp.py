@@ -10,7 +10,7 @@ MDPs, stock grids or supports). Loop lengths and the utility are static; the
 grids, ``alpha`` and the MDP (``gamma`` included) may be traced.
 
 **Augmented MDP.** The state is :math:`(s, c)` with the *stock*
-:math:`c_{t+1} = (c_t + r_t)/\gamma` (:func:`jaxrl.ops.distributional.stock_update`),
+:math:`c_{t+1} = (c_t + r_t)/\gamma` (:func:`jaxrl.ops.stock.stock_update`),
 so that :math:`c_0 + G_0 = \gamma^t (c_t + G_t)`. The stock lives on a grid
 ``stocks[K]`` (strictly increasing; :func:`stock_grid` builds an evenly spaced
 one). An off-grid next stock :math:`c'` is clipped to ``[stocks[0], stocks[-1]]``
@@ -38,7 +38,7 @@ expected rewards ``R[s, a]``, paid deterministically (as
 ``jaxrl.envs.finite_mdp.FiniteMDPEnv`` does). The greedy step is the stock-shifted rule
 :math:`\pi(s, c_k) = \arg\max_b \mathbb{E} f(c_k + X_b)`,
 :math:`X_b \sim \eta(s, c_k, b)`
-(:func:`jaxrl.ops.distributional.stock_greedy_action`).
+(:func:`jaxrl.ops.stock.stock_greedy_action`).
 
 **What is exact.**
 
@@ -113,6 +113,8 @@ from jaxrl.config import check_range
 from jaxrl.errors import ConfigError
 from jaxrl.mdp import FiniteMDP
 from jaxrl.ops import distributional as dist
+from jaxrl.ops import risk
+from jaxrl.ops import stock as stock_ops
 from jaxrl.types import Array, ArrayLike
 
 __all__ = [
@@ -400,7 +402,7 @@ def stock_action_values(
 
     :math:`X \sim \eta(s, c_k, a)`.
 
-    See :func:`jaxrl.ops.distributional.stock_shifted_values`.
+    See :func:`jaxrl.ops.stock.stock_shifted_values`.
 
     Args:
       eta: ``[S, K, A, N]`` return laws.
@@ -426,7 +428,7 @@ def stock_action_values(
     support = jnp.asarray(support, eta.dtype)
 
     def one(laws: Array, c: Array) -> Array:
-        return dist.stock_shifted_values(support, laws, c, utility)
+        return stock_ops.stock_shifted_values(support, laws, c, utility)
 
     per_stock = jax.vmap(one, in_axes=(0, 0))
     return jax.vmap(per_stock, in_axes=(0, None))(eta, stocks)
@@ -439,7 +441,7 @@ def stock_greedy_policy(
 
     :math:`\pi(s, c_k) = \arg\max_b \mathbb{E} f(c_k + X_b)`.
 
-    See :func:`jaxrl.ops.distributional.stock_greedy_action` (ties go to the
+    See :func:`jaxrl.ops.stock.stock_greedy_action` (ties go to the
     lowest action; ``identity`` compares means and ignores the stock).
 
     Args:
@@ -465,7 +467,7 @@ def stock_greedy_policy(
     support = jnp.asarray(support, eta.dtype)
 
     def one(laws: Array, c: Array) -> Array:
-        return dist.stock_greedy_action(support, laws, c, utility)
+        return stock_ops.stock_greedy_action(support, laws, c, utility)
 
     return jax.vmap(jax.vmap(one, in_axes=(0, 0)), in_axes=(0, None))(eta, stocks)
 
@@ -494,7 +496,7 @@ def _model(mdp: FiniteMDP, stocks: Array, support: Array) -> _Model:
     gamma = jnp.asarray(mdp.gamma, dtype)
     reward = mdp.R.astype(dtype)
     # Next stock of every (s, a, k), rounded onto the grid.
-    c_next = dist.stock_update(stocks[None, None, :], reward[:, :, None], gamma)
+    c_next = stock_ops.stock_update(stocks[None, None, :], reward[:, :, None], gamma)
     index, weight = stock_interpolation(stocks, c_next)
     # Shift by R(s, a) + gamma z and project back onto the support.
     atoms = reward[:, :, None] + gamma * support  # [S, A, N]
@@ -848,7 +850,7 @@ def initial_objective(
 
     The exact objective (up to the return projection) of the policy executed
     with its grid-stock memory started at ``stock0`` (randomly rounded), using
-    the true :math:`c_0` inside ``f``: :func:`jaxrl.ops.distributional.expected_utility`
+    the true :math:`c_0` inside ``f``: :func:`jaxrl.ops.risk.expected_utility`
     of ``stock0 + G``, ``G`` ~ :func:`initial_return_law`.
 
     Args:
@@ -879,7 +881,7 @@ def initial_objective(
     stock0 = jnp.asarray(stock0, eta.dtype)
     if utility == "identity":  # exact: no rounding from adding the stock
         return stock0 + jnp.sum(law * support)
-    return dist.expected_utility(stock0 + support, law, utility)
+    return risk.expected_utility(stock0 + support, law, utility)
 
 
 def cvar_objective(
