@@ -293,3 +293,80 @@ def np_policy_iteration(
         pi = new_pi
         q = np_policy_q(P, R, gamma, pi)
     return q
+
+
+# ----------------------------------------------------------------------------- M-VI reference loop
+
+__all__ += ["numpy_mvi_sweeps"]
+
+
+def numpy_mvi_sweeps(
+    P: np.ndarray,
+    R: np.ndarray,
+    gamma: float,
+    q0: np.ndarray,
+    *,
+    alpha: float,
+    tau: float,
+    l0: float,
+    num_sweeps: int,
+    noise_std: float = 0.0,
+    rng: np.random.Generator | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    r"""Exact M-VI(alpha, tau) sweeps in plain NumPy (reference and benchmark loop).
+
+    Per seed and sweep (Vieillard et al. 2020, eq. 4, Shannon entropy ``q = 1``):
+
+    ``tau ln pi = q - tau logsumexp(q / tau)``, ``pi = softmax(q / tau)``,
+    ``v = <pi, q - tau ln pi>``,
+    ``q <- R + alpha clip(tau ln pi, l0, 0) + gamma P v + noise_std * eps``,
+
+    vectorised over states and actions (one ``[S*A, S] @ [S]`` product) with a
+    Python loop over seeds and sweeps, in ``P``'s dtype. Also returns the
+    residual ``max |T q - q|`` of every sweep, as ``jaxrl.agents.mvi_tabular.update``.
+    ``jaxrl bench`` times it against the jax sweeps (``jaxrl.scripts.bench_tabular``).
+
+    Args:
+      P: ``[S, A, S]`` transition probabilities.
+      R: ``[S, A]`` rewards.
+      gamma: discount.
+      q0: ``[N, S, A]`` initial tables, one per seed.
+      alpha: Munchausen scaling.
+      tau: temperature, ``> 0``.
+      l0: lower clip of the scaled log-policy (``-inf``: none).
+      num_sweeps: sweeps per seed.
+      noise_std: std of the Gaussian noise added after every backup.
+      rng: NumPy generator for the noise (default: ``default_rng(0)``).
+
+    Returns:
+      ``(q[N, S, A], residuals[N, num_sweeps])``.
+    """
+    if not tau > 0:
+        raise ValueError(f"numpy_mvi_sweeps needs tau > 0, got {tau!r}")
+    num_states, num_actions = R.shape
+    dtype = P.dtype
+    p_flat = np.ascontiguousarray(P.reshape(num_states * num_actions, num_states))
+    rewards = R.astype(dtype)
+    rng = np.random.default_rng(0) if rng is None else rng
+    out = np.empty((len(q0), num_states, num_actions), dtype)
+    residuals = np.empty((len(q0), num_sweeps), dtype)
+    scale = dtype.type(noise_std)
+    for n in range(len(q0)):
+        q = np.array(q0[n], dtype)
+        for k in range(num_sweeps):
+            z = q / dtype.type(tau)
+            top = z.max(axis=1, keepdims=True)
+            lse = top + np.log(np.exp(z - top).sum(axis=1, keepdims=True))
+            log_pi = q - dtype.type(tau) * lse  # tau ln pi   [S, A]
+            pi = np.exp(z - lse)
+            v = (pi * (q - log_pi)).sum(axis=1)  # [S]
+            target = (
+                rewards
+                + dtype.type(alpha) * np.clip(log_pi, l0, 0.0)
+                + dtype.type(gamma) * (p_flat @ v).reshape(num_states, num_actions)
+            )
+            residuals[n, k] = np.abs(target - q).max()
+            noise = rng.standard_normal((num_states, num_actions), dtype=dtype)
+            q = target + scale * noise
+        out[n] = q
+    return out, residuals

@@ -31,6 +31,7 @@ __all__ = [
     "run_dir",
     "default_metric",
     "add_common_run_args",
+    "list_presets",
     "markdown_table",
     "format_number",
 ]
@@ -91,7 +92,9 @@ def add_common_run_args(parser: argparse.ArgumentParser) -> None:
         "--env", default=None, help="environment id (default: the preset's)"
     )
     parser.add_argument(
-        "--preset", default=None, help="named config preset (scripts/presets.py)"
+        "--preset",
+        default=None,
+        help="named config preset (scripts/presets.py); 'list' prints the agent's presets",
     )
     parser.add_argument(
         "--set",
@@ -122,6 +125,21 @@ def add_common_run_args(parser: argparse.ArgumentParser) -> None:
         "--table", default=None, help="results sub-folder (default: the command)"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def list_presets(args: argparse.Namespace) -> bool:
+    """Print ``args.agent``'s presets if ``--preset list`` was given; return whether.
+
+    Raises:
+      ConfigError: unknown agent (the message lists the registered ones).
+    """
+    if args.preset != "list":
+        return False
+    from jaxrl.scripts import presets as jpresets
+
+    get_agent(args.agent)
+    print(jpresets.describe_presets(args.agent))
+    return True
 
 
 def _positive_int(text: str) -> int:

@@ -1,17 +1,23 @@
-"""Named config presets per agent and the tables that are built from them.
+"""The preset registry: every named agent config, for every entry point.
 
 A :class:`Preset` names an agent, an environment (with ``jaxrl.envs.make`` keyword
-arguments), a config factory, a default number of seeds and the headline metric.
-:data:`PRESETS` maps ``(agent, preset_name)`` to presets; :data:`TABLES` maps a
-table name to the rows ``jaxrl reproduce --table NAME`` runs, with one preset
-per budget:
+arguments), a config builder, a default number of seeds and the headline metric.
+:data:`PRESETS` maps ``(agent, preset_name)`` to presets and is the ONLY list of
+named configs: ``jaxrl train/sweep --preset``, ``jaxrl reproduce`` (the rows of
+:data:`jaxrl.scripts.tables.TABLES`), ``jaxrl bench`` and the table scripts all
+look their configs up here. Every agent in ``jaxrl.agents.AGENTS`` has at least
+one preset.
 
-* ``tiny``: seconds; for tests only (numbers are meaningless);
-* ``small``: the README quick-start; a few minutes on 2 CPU cores;
-* ``full``: the paper-scale budget (DQN: 500k environment steps, 8 seeds).
+Paper defaults live with their agent (factory functions such as
+:func:`jaxrl.agents.dqn.cartpole_config`); a preset refers to one (or to the
+agent's ``Config`` with a few fields) and adds only run-size changes. Builders
+import the agent lazily, so importing this module does not import every agent.
+:meth:`Preset.make_config` passes keyword overrides on to the builder, so a
+table can size a preset per budget (``make_config(iters_per_chunk=K)``).
 
-Configs come from the agent modules (e.g. :func:`jaxrl.agents.dqn.cartpole_config`),
-built lazily so importing this module does not import every agent.
+Budget names (:data:`BUDGETS`): ``tiny`` (seconds; tests only), ``small`` (the
+README quick start), ``full`` (paper scale); tables and their budgets live in
+:mod:`jaxrl.scripts.tables` (re-exported here under their old names).
 
 Examples:
   >>> p = get_preset("dqn", "cartpole")
@@ -30,19 +36,16 @@ from jaxrl.errors import ConfigError
 
 __all__ = [
     "Preset",
-    "TableRow",
-    "Table",
     "BUDGETS",
     "PRESETS",
-    "TABLES",
-    "CUSTOM_TABLES",
     "MINATAR_GAMES",
     "MINATAR_AGENTS",
     "MINATAR_SEEDS",
-    "table_names",
+    "MINATAR_FRAMES",
+    "minatar_short",
     "get_preset",
-    "get_table",
     "presets_for",
+    "describe_presets",
 ]
 
 BUDGETS = ("tiny", "small", "full")
@@ -55,7 +58,7 @@ class Preset:
     Attributes:
       agent: agent name in ``jaxrl.agents.AGENTS``.
       env: environment id for ``jaxrl.envs.make``.
-      config_fn: ``() -> Config`` building the agent config.
+      config_fn: ``(**overrides) -> Config`` building the agent config.
       env_kwargs: keyword arguments for ``jaxrl.envs.make``.
       num_seeds: default number of vmapped seeds.
       metric: headline metric (its final value goes into tables).
@@ -73,9 +76,14 @@ class Preset:
     description: str = ""
     env_key_arg: str | None = None
 
-    def make_config(self) -> Any:
-        """Build the agent config (validated by the caller)."""
-        return self.config_fn()
+    def make_config(self, **overrides: Any) -> Any:
+        """Build the agent config (validated by the caller).
+
+        Args:
+          **overrides: config fields passed on to the builder (for factory
+            presets, the factory's own keyword arguments such as ``base=``).
+        """
+        return self.config_fn(**overrides)
 
 
 def _agent_attr(agent: str, name: str) -> Any:
@@ -83,14 +91,29 @@ def _agent_attr(agent: str, name: str) -> Any:
     return getattr(module, name)
 
 
+def _factory(agent: str, name: str, *args: Any, **fields: Any) -> Callable[..., Any]:
+    """A builder calling the agent's factory ``name(*args, **fields, **overrides)``."""
+
+    def build(**overrides: Any) -> Any:
+        return _agent_attr(agent, name)(*args, **{**fields, **overrides})
+
+    return build
+
+
+def _config(agent: str, **fields: Any) -> Callable[..., Any]:
+    """A builder calling the agent's ``Config(**fields, **overrides)``."""
+
+    def build(**overrides: Any) -> Any:
+        return _agent_attr(agent, "Config")(**{**fields, **overrides})
+
+    return build
+
+
 # ----------------------------------------------------------------------------- DQN
 
 
-def _dqn(**overrides: Any) -> Callable[[], Any]:
-    def build() -> Any:
-        return _agent_attr("dqn", "cartpole_config")(**overrides)
-
-    return build
+def _dqn(**fields: Any) -> Callable[..., Any]:
+    return _factory("dqn", "cartpole_config", **fields)
 
 
 _DQN_SMALL = (
@@ -126,12 +149,8 @@ _DQN_TINY = dict(  # seconds; for tests (meaningless numbers)
 # ----------------------------------------------------------------------------- VI (tabular)
 
 
-def _vi(**overrides: Any) -> Callable[[], Any]:
-    def build() -> Any:
-        config_cls = _agent_attr("vi_tabular", "Config")
-        return config_cls(**overrides)
-
-    return build
+def _vi(**fields: Any) -> Callable[..., Any]:
+    return _config("vi_tabular", **fields)
 
 
 _GARNET = {"num_states": 50, "num_actions": 4, "branching": 5, "gamma": 0.99}
@@ -207,13 +226,6 @@ PRESETS: dict[tuple[str, str], Preset] = {
 
 
 # ----------------------------------------------------------------------------- M-DQN, MVI(q)
-
-
-def _factory(agent: str, name: str, **overrides: Any) -> Callable[[], Any]:
-    def build() -> Any:
-        return _agent_attr(agent, name)(**overrides)
-
-    return build
 
 
 def _mvi_presets() -> dict[tuple[str, str], Preset]:
@@ -395,23 +407,21 @@ _MINATAR_BUDGETS = {
         num_eval_episodes=16,
     ),
 }
-_MINATAR_FRAMES = {"tiny": 32, "small": 50_000, "full": 5_000_000}
+MINATAR_FRAMES = {"tiny": 32, "small": 50_000, "full": 5_000_000}
+"""Frames per seed per budget in the ``mvi-minatar`` table."""
 MINATAR_SEEDS = {"tiny": 1, "small": 2, "full": 5}
 """Seeds per budget in the ``mvi-minatar`` table."""
 
 
-def _minatar_short(game: str) -> str:
+def minatar_short(game: str) -> str:
+    """``"Breakout-MinAtar" -> "breakout"`` (the game part of preset names)."""
     return game.split("-")[0].lower()
 
 
-def _minatar(agent: str, game: str, budget: str) -> Callable[[], Any]:
-    def build() -> Any:
-        config_cls = _agent_attr(agent, "Config")
-        fields = {**_MINATAR_COMMON, **_MINATAR_BUDGETS[budget]}
-        fields.setdefault("eval_max_steps", _MINATAR_MAX_STEPS.get(game, 1000))
-        return config_cls(**fields)
-
-    return build
+def _minatar(agent: str, game: str, budget: str) -> Callable[..., Any]:
+    fields = {**_MINATAR_COMMON, **_MINATAR_BUDGETS[budget]}
+    fields.setdefault("eval_max_steps", _MINATAR_MAX_STEPS.get(game, 1000))
+    return _config(agent, **fields)
 
 
 def _minatar_presets() -> dict[tuple[str, str], Preset]:
@@ -420,7 +430,7 @@ def _minatar_presets() -> dict[tuple[str, str], Preset]:
     for agent in MINATAR_AGENTS:
         for game in MINATAR_GAMES:
             for budget in BUDGETS:
-                name = f"minatar-{_minatar_short(game)}-{budget}"
+                name = f"minatar-{minatar_short(game)}-{budget}"
                 out[(agent, name)] = Preset(
                     agent,
                     game,
@@ -428,7 +438,7 @@ def _minatar_presets() -> dict[tuple[str, str], Preset]:
                     num_seeds=MINATAR_SEEDS[budget],
                     metric="eval/return",
                     description=(
-                        f"{names[agent]} on {game}, {_MINATAR_FRAMES[budget]:,} "
+                        f"{names[agent]} on {game}, {MINATAR_FRAMES[budget]:,} "
                         f"frames per seed ({budget} budget)"
                     ),
                 )
@@ -436,6 +446,170 @@ def _minatar_presets() -> dict[tuple[str, str], Preset]:
 
 
 PRESETS.update(_minatar_presets())
+
+
+# ----------------------------------------------------------------------------- paper factories
+#
+# One preset per agent factory (and per method where the factory takes one), so
+# that every registered agent has a preset and the table scripts and the
+# benchmark take their base configs from here.
+
+
+def _dqn_from_mvi(factory: str) -> Callable[..., Any]:
+    """DQN at the DQN fields of an M-DQN factory (DQN has no such preset of its own)."""
+
+    def build(**overrides: Any) -> Any:
+        config_cls = _agent_attr("dqn", "Config")
+        preset = _agent_attr("mvi", factory)()
+        names = [f.name for f in dataclasses.fields(config_cls)]
+        return config_cls(**{n: getattr(preset, n) for n in names}).replace(**overrides)
+
+    return build
+
+
+def _factory_presets() -> dict[tuple[str, str], Preset]:
+    minatar = "Breakout-MinAtar"
+    out = {
+        ("dqn", "minatar-breakout"): Preset(
+            "dqn",
+            minatar,
+            _dqn_from_mvi("minatar_config"),
+            num_seeds=4,
+            metric="eval/return",
+            description="DQN at the DQN fields of mvi.minatar_config on Breakout-MinAtar, 5M frames",
+        ),
+        ("ppo", "cartpole"): Preset(
+            "ppo",
+            "CartPole-v1",
+            _factory("ppo", "cartpole_config"),
+            num_seeds=4,
+            metric="eval/return",
+            description="PPO on CartPole-v1 (ppo.cartpole_config)",
+        ),
+        ("dual_rl", "cartpole"): Preset(
+            "dual_rl",
+            "CartPole-v1",
+            _config("dual_rl"),
+            num_seeds=4,
+            metric="eval/return",
+            description="offline XQL (paper defaults) on a generated CartPole-v1 dataset",
+        ),
+        ("dual_tabular", "gridworld"): Preset(
+            "dual_tabular",
+            "GridWorld-v0",
+            _config("dual_tabular"),
+            env_kwargs=_GRID,
+            num_seeds=4,
+            description="exact tabular dual RL (Gumbel value loss) on the gridworld",
+        ),
+        ("distributional_dp", "cliff-cvar"): Preset(
+            "distributional_dp",
+            "CliffGrid-v0",
+            _config(
+                "distributional_dp",
+                objective="cvar",
+                alpha=0.1,
+                v_min=-30.0,
+                v_max=0.0,
+                stock_min=-10.0,
+                stock_max=30.0,
+            ),
+            num_seeds=1,
+            description="exact CVaR_0.1-optimal stock-augmented DP on the cliff gridworld",
+        ),
+        ("dist_dqn", "cliff-cvar"): Preset(
+            "dist_dqn",
+            "CliffGrid-v0",
+            _config(
+                "dist_dqn",
+                objective="cvar",
+                alpha=0.1,
+                gamma=0.95,
+                stock0_low=0.0,
+                stock0_high=20.0,
+                num_envs=16,
+                hidden_sizes=(64, 64),
+                buffer_size=50_000,
+                batch_size=64,
+                num_chunks=4,
+                iters_per_chunk=1_000,
+                learning_starts=2_000,
+                lr=1e-3,
+            ),
+            num_seeds=2,
+            metric="eval/objective",
+            description="deep CVaR_0.1 distributional DQN on the cliff gridworld (the README example)",
+        ),
+        ("cmdp_tabular", "random-cmdp"): Preset(
+            "cmdp_tabular",
+            "RandomCMDP-v0",
+            _config("cmdp_tabular"),
+            env_kwargs={"num_states": 6, "num_actions": 3},
+            num_seeds=4,
+            env_key_arg="key",
+            description="exact ReLOAD primal-dual on a random CMDP per seed",
+        ),
+        ("mvi_tabular", "garnet"): Preset(
+            "mvi_tabular",
+            "Garnet-v0",
+            _config(
+                "mvi_tabular",
+                num_chunks=1,
+                iters_per_chunk=100,
+                oracle_iters=100,
+                normalizer_iters=30,
+            ),
+            env_kwargs={
+                "num_states": 30,
+                "num_actions": 4,
+                "branching": 5,
+                "gamma": 0.9,
+            },
+            num_seeds=20,
+            metric="dp/suboptimality",
+            env_key_arg="key",
+            description="exact M-VI(0.9, 0.03), K=100 sweeps, one random Garnet(30, 4, 5) per "
+            "seed (the mvi-tabular table's base config)",
+        ),
+        ("mvi_tabular", "bench-garnet"): Preset(
+            "mvi_tabular",
+            "Garnet-v0",
+            _config("mvi_tabular", alpha=0.9, tau=0.03, q=1.0, l0=-1.0, noise_std=0.0),
+            env_kwargs={
+                "num_states": 500,
+                "num_actions": 8,
+                "branching": 5,
+                "gamma": 0.99,
+            },
+            num_seeds=1,
+            metric="dp/suboptimality",
+            description="exact M-VI(0.9, 0.03, l0=-1) on a Garnet(500, 8, 5) (jaxrl bench)",
+        ),
+    }
+    for agent, label in (("mvi", "M-DQN"), ("mviq", "MVI(q=2)-DQN")):
+        out[(agent, "minatar-breakout")] = Preset(
+            agent,
+            minatar,
+            _factory(agent, "minatar_config"),
+            num_seeds=4,
+            metric="eval/return",
+            description=f"{label} on Breakout-MinAtar, 5M frames ({agent}.minatar_config)",
+        )
+    for agent in ("constrained", "ppo_lagrangian"):
+        base = "M-DQN" if agent == "constrained" else "PPO"
+        for method, suffix in (("lagrangian", ""), ("reload", "-reload")):
+            out[(agent, f"cartpole{suffix}")] = Preset(
+                agent,
+                "CartPole-Constrained-v0",
+                _factory(agent, "cartpole_config", method),
+                num_seeds=4,
+                metric="eval/return",
+                description=f"{base}-{method} on CartPole-Constrained-v0 ({agent}.cartpole_config)",
+            )
+    return out
+
+
+PRESETS.update(_factory_presets())
 
 
 def presets_for(agent: str) -> list[str]:
@@ -459,157 +633,32 @@ def get_preset(agent: str, name: str) -> Preset:
         ) from None
 
 
-# ----------------------------------------------------------------------------- tables
-
-
-@dataclasses.dataclass(frozen=True)
-class TableRow:
-    """One row of a results table: an agent/preset per budget, run over seeds.
-
-    Attributes:
-      label: the row's name in the table.
-      agent: agent name.
-      presets: ``{budget: preset name}``.
-      num_seeds: ``{budget: seeds}``.
-      runner: ``"train"`` (chunked, checkpointed; learning curve) or
-        ``"sweep"`` (one jitted call over seeds via :mod:`jaxrl.sweep`).
-      metric: the reported metric (final value per seed).
-      overrides: ``{budget: ["k=v", ...]}`` config overrides on top of the preset.
-    """
-
-    label: str
-    agent: str
-    presets: Mapping[str, str]
-    num_seeds: Mapping[str, int]
-    runner: str = "train"
-    metric: str | None = None
-    overrides: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
-
-
-@dataclasses.dataclass(frozen=True)
-class Table:
-    """A named table: rows plus a caption."""
-
-    name: str
-    caption: str
-    rows: tuple[TableRow, ...]
-
-
-TABLES: dict[str, Table] = {
-    "baseline": Table(
-        name="baseline",
-        caption=(
-            "Baselines. Value iteration: suboptimality J(pi*) - J(pi_K) (exact, by policy "
-            "evaluation) of the greedy policy after K sweeps; Garnet: one random MDP per "
-            "seed; GridWorld: Gaussian noise on every backup (approximate VI), one noise "
-            "draw per seed. DQN: final greedy-evaluation return on CartPole-v1. Mean, 95% "
-            "percentile-bootstrap CI and IQM over seeds."
-        ),
-        rows=(
-            TableRow(
-                label="VI (exact), random Garnet(50,4,5), gamma=0.99, K=3",
-                agent="vi_tabular",
-                presets={"tiny": "garnet", "small": "garnet", "full": "garnet"},
-                num_seeds={"tiny": 20, "small": 20, "full": 100},
-                runner="sweep",
-                metric="dp/suboptimality",
-            ),
-            TableRow(
-                label="VI (noisy, sigma=0.01), GridWorld, gamma=0.95, K=40",
-                agent="vi_tabular",
-                presets={
-                    "tiny": "gridworld-noisy",
-                    "small": "gridworld-noisy",
-                    "full": "gridworld-noisy",
-                },
-                num_seeds={"tiny": 20, "small": 20, "full": 100},
-                runner="sweep",
-                metric="dp/suboptimality",
-            ),
-            TableRow(
-                label="DQN, CartPole-v1",
-                agent="dqn",
-                presets={
-                    "tiny": "cartpole-tiny",
-                    "small": "cartpole-small",
-                    "full": "cartpole",
-                },
-                num_seeds={"tiny": 2, "small": 4, "full": 8},
-                runner="train",
-                metric="eval/return",
-            ),
-        ),
-    ),
-}
-
-
-def _minatar_table() -> Table:
-    labels = {"dqn": "DQN", "mvi": "M-DQN", "mviq": "MVI(q=2)"}
-    rows = []
-    for game in MINATAR_GAMES:
-        short = _minatar_short(game)
-        for agent in MINATAR_AGENTS:
-            rows.append(
-                TableRow(
-                    label=f"{labels[agent]}, {game}",
-                    agent=agent,
-                    presets={b: f"minatar-{short}-{b}" for b in BUDGETS},
-                    num_seeds=dict(MINATAR_SEEDS),
-                    runner="train",
-                    metric="eval/return",
-                )
-            )
-    frames = ", ".join(f"{b}: {n:,}" for b, n in _MINATAR_FRAMES.items())
-    return Table(
-        name="mvi-minatar",
-        caption=(
-            "DQN vs M-DQN (alpha=0.9, tau=0.03, l0=-1) vs MVI(q=2) on the five "
-            "MinAtar games (gymnax), identical network (conv 16x3x3, 128 units), "
-            "replay, batch 32, Adam 2.5e-4, epsilon 1 -> 0.1 and update ratio "
-            "(small: 1 gradient step per 8 frames, full: 1 per 4); only the "
-            "regression target differs. "
-            f"Frames per seed by budget: {frames}. Final greedy-evaluation return "
-            "(episodes capped at the gymnax limit); mean, 95% percentile-bootstrap "
-            "CI and IQM over seeds. The small budget is a CPU smoke-scale run: far "
-            "from convergence (the MinAtar paper trains 5M frames, the full budget)."
-        ),
-        rows=tuple(rows),
+def describe_presets(agent: str) -> str:
+    """One line per preset of ``agent``: ``name  env  description`` (``--preset list``)."""
+    names = presets_for(agent)
+    if not names:
+        return f"agent {agent!r} has no presets"
+    width = max(len(n) for n in names)
+    return "\n".join(
+        f"{n:<{width}}  {PRESETS[(agent, n)].env}  {PRESETS[(agent, n)].description}"
+        for n in names
     )
 
 
-TABLES["mvi-minatar"] = _minatar_table()
+_TABLE_NAMES = (
+    "TableRow",
+    "Table",
+    "TABLES",
+    "CUSTOM_TABLES",
+    "table_names",
+    "get_table",
+)
 
 
-CUSTOM_TABLES: dict[str, str] = {
-    "mvi-tabular": "jaxrl.scripts.table_mvi_tabular:run",
-    "distributional-dp": "jaxrl.scripts.table_distributional_dp:run",
-    "constrained": "jaxrl.scripts.table_constrained:run",
-    "dual-rl": "jaxrl.scripts.table_dual_rl:run",
-}
-"""Tables built by their own experiment code rather than from :class:`TableRow` s.
+def __getattr__(name: str) -> Any:
+    """The table names moved to :mod:`jaxrl.scripts.tables`; they still resolve here."""
+    if name in _TABLE_NAMES:
+        from jaxrl.scripts import tables
 
-Maps a table name to ``"module:function"``; the function is called as
-``fn(budget, *, out, seed, resume, quiet, log)`` and returns
-``{"dir": table_dir, "rows": [...], "wall_time": seconds}`` like
-:func:`jaxrl.scripts.reproduce.reproduce`. Used for experiments whose table is not
-one headline metric per row (e.g. suboptimality against noise level).
-"""
-
-
-def table_names() -> list[str]:
-    """Return every table name ``jaxrl reproduce --table`` accepts, sorted."""
-    return sorted({*TABLES, *CUSTOM_TABLES})
-
-
-def get_table(name: str) -> Table:
-    """Return table ``name`` (row-based tables only; see :data:`CUSTOM_TABLES`).
-
-    Raises:
-      ConfigError: if unknown (the message lists the valid tables).
-    """
-    try:
-        return TABLES[name]
-    except KeyError:
-        raise ConfigError(
-            f"unknown table {name!r}; valid: {', '.join(table_names())}"
-        ) from None
+        return getattr(tables, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,9 +1,10 @@
 """``jaxrl reproduce``: run every preset behind a named table and write the table.
 
-A table (``scripts/presets.py``, :data:`jaxrl.scripts.presets.TABLES`) lists rows; each
-row names an agent and, per budget, a preset and a number of seeds. Rows with
-``runner="train"`` run chunked and checkpointed (``scripts/train.py``); rows
-with ``runner="sweep"`` run all seeds in one jitted call (:mod:`jaxrl.sweep`).
+A table (:data:`jaxrl.scripts.tables.TABLES`) either lists rows or names a custom
+runner (its own experiment code, dispatched to). Each row names an agent and, per
+budget, a preset (:data:`jaxrl.scripts.presets.PRESETS`) and a number of seeds.
+Rows with ``runner="train"`` run chunked and checkpointed (``scripts/train.py``);
+rows with ``runner="sweep"`` run all seeds in one jitted call (:mod:`jaxrl.sweep`).
 
 Writes ``<out>/<table>/``:
 
@@ -24,7 +25,6 @@ Usage::
 from __future__ import annotations
 
 import datetime
-import importlib
 import os
 import sys
 import time
@@ -34,8 +34,9 @@ from typing import Any
 import jax
 
 from jaxrl import logging as jlog
+from jaxrl.errors import ConfigError
 from jaxrl.scripts import common
-from jaxrl.scripts import presets as jpresets
+from jaxrl.scripts import tables as jtables
 
 __all__ = ["reproduce", "build_parser", "run_from_args", "main"]
 
@@ -67,9 +68,9 @@ def reproduce(
     """Run every row of ``table`` at ``budget`` and write ``table.md``/``table.csv``.
 
     Args:
-      table: a name in :data:`jaxrl.scripts.presets.TABLES` or
-        :data:`jaxrl.scripts.presets.CUSTOM_TABLES` (dispatched to its own function).
-      budget: one of :data:`jaxrl.scripts.presets.BUDGETS`.
+      table: a name in :data:`jaxrl.scripts.tables.TABLES` (a custom table is
+        dispatched to its own function).
+      budget: one of :data:`jaxrl.scripts.tables.BUDGETS`.
       out: results root; the table goes to ``<out>/<table>/``.
       seed: root seed of every row.
       resume: resume ``train`` rows from their checkpoints.
@@ -86,15 +87,14 @@ def reproduce(
     from jaxrl.scripts.train import train
 
     log = sys.stderr if log is None else log
-    if budget not in jpresets.BUDGETS:
-        raise common_error(
-            f"unknown budget {budget!r}; valid: {', '.join(jpresets.BUDGETS)}"
+    if budget not in jtables.BUDGETS:
+        raise ConfigError(
+            f"unknown budget {budget!r}; valid: {', '.join(jtables.BUDGETS)}"
         )
-    if table in jpresets.CUSTOM_TABLES:
-        module_name, _, fn_name = jpresets.CUSTOM_TABLES[table].partition(":")
-        fn = getattr(importlib.import_module(module_name), fn_name)
+    spec_table = jtables.get_table(table)
+    if spec_table.runner is not None:
+        fn = spec_table.run_fn()
         return fn(budget, out=out, seed=seed, resume=resume, quiet=quiet, log=log)
-    spec_table = jpresets.get_table(table)
     table_dir = os.path.join(out, table)
     start = time.perf_counter()
     # Resolve (and validate) every row before running anything.
@@ -138,7 +138,7 @@ def reproduce(
                 spec, None, seed=seed, out_dir=run_dir, quiet=quiet
             ).summaries[0]
         else:
-            raise common_error(
+            raise ConfigError(
                 f"table {table!r} row {row.label!r} has unknown runner {row.runner!r}"
             )
         wall = time.perf_counter() - t0
@@ -177,13 +177,6 @@ def reproduce(
     _write_table(table_dir, spec_table, budget, results, wall_time)
     _plot_curves(table_dir, curves)
     return {"dir": table_dir, "rows": results, "wall_time": wall_time}
-
-
-def common_error(message: str) -> Exception:
-    """A :class:`jaxrl.errors.ConfigError` (one-line bad-input error)."""
-    from jaxrl.errors import ConfigError
-
-    return ConfigError(message)
 
 
 def _write_table(
@@ -228,9 +221,9 @@ def build_parser(parser: common.ArgumentParser | None = None) -> common.Argument
         prog="jaxrl reproduce", description=__doc__.split("\n")[0]
     )
     parser.add_argument(
-        "--table", required=True, help=f"one of: {', '.join(jpresets.table_names())}"
+        "--table", required=True, help=f"one of: {', '.join(jtables.table_names())}"
     )
-    parser.add_argument("--budget", default="small", choices=jpresets.BUDGETS)
+    parser.add_argument("--budget", default="small", choices=jtables.BUDGETS)
     parser.add_argument(
         "--out", default="results", help="results root (default: results)"
     )

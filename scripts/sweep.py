@@ -337,6 +337,8 @@ def build_parser(parser: common.ArgumentParser | None = None) -> common.Argument
 
 def run_from_args(args: Any) -> int:
     """Execute ``sweep`` from parsed arguments."""
+    if common.list_presets(args):
+        return 0
     spec = common.resolve_run(
         args.agent,
         args.env,

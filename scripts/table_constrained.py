@@ -43,10 +43,10 @@ from jaxrl import envs
 from jaxrl import metrics as jmetrics
 from jaxrl.agents import cmdp_tabular, ppo_lagrangian
 from jaxrl.agents import constrained as deep
+from jaxrl.agents.cmdp_tabular import lp as cmdp_lp
 from jaxrl.config import stack_configs
 from jaxrl.envs import finite_mdp as fm
-from jaxrl.errors import ConfigError
-from jaxrl.scripts import cmdp_lp
+from jaxrl.scripts import presets, tables
 
 __all__ = [
     "TABLE",
@@ -63,7 +63,7 @@ METHODS = ("gda", "reload")
 
 
 @dataclasses.dataclass(frozen=True)
-class Budget:
+class Budget(tables.Budget):
     """Sizes of one run of the table."""
 
     num_cmdps: int
@@ -80,13 +80,14 @@ class Budget:
     ppo_iters_per_chunk: int = 2  # (one rollout = 8 envs x 128 steps)
 
 
-BUDGETS = {
-    "tiny": Budget(3, 4, 2, 300, (0.1, 0.5), 1, 2, 40, (25.0,)),
-    "small": Budget(16, 6, 3, 5000, (0.1, 0.5, 1.0), 2, 10, 1000, (10.0, 50.0),
-                    ppo_chunks=10, ppo_iters_per_chunk=20),  # 205k steps
-    "full": Budget(64, 10, 3, 20000, (0.05, 0.1, 0.5, 1.0, 2.0), 5, 25, 1000,
-                   (5.0, 10.0, 25.0, 50.0), ppo_chunks=10, ppo_iters_per_chunk=49),
-}  # fmt: skip
+BUDGETS: dict[str, Budget] = tables.budget_set(
+    Budget(3, 4, 2, 300, (0.1, 0.5), 1, 2, 40, (25.0,), name="tiny"),
+    Budget(16, 6, 3, 5000, (0.1, 0.5, 1.0), 2, 10, 1000, (10.0, 50.0),
+           ppo_chunks=10, ppo_iters_per_chunk=20, name="small"),  # 205k steps
+    Budget(64, 10, 3, 20000, (0.05, 0.1, 0.5, 1.0, 2.0), 5, 25, 1000,
+           (5.0, 10.0, 25.0, 50.0), ppo_chunks=10, ppo_iters_per_chunk=49, name="full"),
+)  # fmt: skip
+"""Budgets (``--budget``)."""
 
 
 def _cmdps(key: Any, budget: Budget):
@@ -109,7 +110,7 @@ def run_tabular(key: Any, budget: Budget) -> tuple[list[dict], dict[str, Any]]:
     etas = jnp.asarray(budget.step_sizes, jnp.float32)
 
     def one(method: str, mdp, b, eta):
-        config = cmdp_tabular.Config(
+        config = presets.get_preset("cmdp_tabular", "random-cmdp").make_config(
             method=method, budget=b, eta_pi=eta, eta_lambda=eta
         )
         state, metrics, _ = cmdp_tabular.primal_dual(
@@ -197,18 +198,17 @@ def plot_iterates(trace: dict[str, Any], path: str) -> None:
 def run_deep(key: Any, budget: Budget) -> list[dict]:
     """Constrained M-DQN on CartPole-Constrained-v0: return and cost vs budget."""
     env, params = envs.make("CartPole-Constrained-v0")
-    base = deep.cartpole_config().base.replace(
+    lagrangian = presets.get_preset("constrained", "cartpole")
+    reload = presets.get_preset("constrained", "cartpole-reload")
+    base = lagrangian.make_config().base.replace(
         num_chunks=budget.deep_chunks, iters_per_chunk=budget.deep_iters_per_chunk
     )
     if budget.deep_iters_per_chunk < 1000:  # tiny: a smoke run
         base = base.replace(learning_starts=16, buffer_size=256, num_eval_episodes=2)
     agents_ = (
-        (
-            "unconstrained",
-            deep.cartpole_config("lagrangian", base=base, eta_lambda=0.0),
-        ),
-        ("lagrangian", deep.cartpole_config("lagrangian", base=base)),
-        ("reload", deep.cartpole_config("reload", base=base)),
+        ("unconstrained", lagrangian.make_config(base=base, eta_lambda=0.0)),
+        ("lagrangian", lagrangian.make_config(base=base)),
+        ("reload", reload.make_config(base=base)),
     )
     rows = []
     keys = jax.random.split(key, budget.deep_seeds)
@@ -270,7 +270,9 @@ def run_deep_ppo(key: Any, budget: Budget) -> list[dict]:
     static).
     """
     env, params = envs.make("CartPole-Constrained-v0")
-    base = ppo_lagrangian.cartpole_config().base.replace(
+    lagrangian = presets.get_preset("ppo_lagrangian", "cartpole")
+    reload = presets.get_preset("ppo_lagrangian", "cartpole-reload")
+    base = lagrangian.make_config().base.replace(
         num_chunks=budget.ppo_chunks, iters_per_chunk=budget.ppo_iters_per_chunk
     )
     if budget.ppo_chunks * budget.ppo_iters_per_chunk < 20:  # tiny: a smoke run
@@ -279,10 +281,10 @@ def run_deep_ppo(key: Any, budget: Budget) -> list[dict]:
         base = base.replace(num_eval_episodes=8)
     groups = (
         (("unconstrained", "lagrangian"), [
-            ppo_lagrangian.cartpole_config("lagrangian", base=base, eta_lambda=0.0),
-            ppo_lagrangian.cartpole_config("lagrangian", base=base),
+            lagrangian.make_config(base=base, eta_lambda=0.0),
+            lagrangian.make_config(base=base),
         ]),
-        (("reload",), [ppo_lagrangian.cartpole_config("reload", base=base)]),
+        (("reload",), [reload.make_config(base=base)]),
     )  # fmt: skip
     env_params = [
         params.replace(cost_limit=b, x_band=budget.x_band) for b in budget.deep_budgets
@@ -340,7 +342,7 @@ def run(
     quiet: bool = False,
     log: Any = None,
 ) -> dict[str, Any]:
-    """Build the ``constrained`` table (the ``jaxrl.scripts.presets.CUSTOM_TABLES`` hook).
+    """Build the ``constrained`` table (its ``jaxrl.scripts.tables.TABLES`` runner).
 
     Args:
       budget: ``"tiny"``, ``"small"`` or ``"full"``.
@@ -358,13 +360,11 @@ def run(
     """
     del quiet
     log = sys.stderr if log is None else log
-    if budget not in BUDGETS:
-        raise ConfigError(f"unknown budget {budget!r}; valid: {', '.join(BUDGETS)}")
-    sizes = BUDGETS[budget]
+    sizes = tables.get_budget(BUDGETS, budget, TABLE)
     table_dir = os.path.join(out, TABLE)
     os.makedirs(table_dir, exist_ok=True)
     cache = os.path.join(table_dir, "results.json")
-    meta = {"budget": dataclasses.asdict(sizes), "seed": seed, "version": 2}
+    meta = {"budget": sizes.sizes(), "seed": seed, "version": 2}
     start = time.perf_counter()
     if resume and os.path.exists(cache):
         with open(cache) as f:

@@ -54,8 +54,8 @@ from jaxrl import metrics as jmetrics
 from jaxrl.agents import dist_dqn
 from jaxrl.agents import distributional_dp as ddp
 from jaxrl.envs import risk
-from jaxrl.errors import ConfigError
 from jaxrl.ops import distributional_dp as ops_ddp
+from jaxrl.scripts import tables
 
 __all__ = ["TABLE", "Budget", "BUDGETS", "CLIFF", "HOMEOSTASIS", "run"]
 
@@ -75,7 +75,7 @@ BAND = 0.5
 
 
 @dataclasses.dataclass(frozen=True)
-class Budget:
+class Budget(tables.Budget):
     """Sizes of one budget.
 
     Attributes:
@@ -99,11 +99,12 @@ class Budget:
     deep_atoms: int
 
 
-BUDGETS = {
-    "tiny": Budget(31, 21, 30, 200, 60, 1, 100, 11),
-    "small": Budget(301, 81, 150, 20_000, 200, 2, 4_000, 51),
-    "full": Budget(601, 161, 300, 100_000, 200, 5, 20_000, 101),
-}
+BUDGETS: dict[str, Budget] = tables.budget_set(
+    Budget(31, 21, 30, 200, 60, 1, 100, 11, name="tiny"),
+    Budget(301, 81, 150, 20_000, 200, 2, 4_000, 51, name="small"),
+    Budget(601, 161, 300, 100_000, 200, 5, 20_000, 101, name="full"),
+)
+"""Budgets (``--budget``)."""
 
 _NUM_ENVS = 16
 
@@ -528,7 +529,7 @@ def run(
     quiet: bool = False,
     log: Any = None,
 ) -> dict[str, Any]:
-    """Build the ``distributional-dp`` table (``jaxrl.scripts.presets.CUSTOM_TABLES`` hook).
+    """Build the ``distributional-dp`` table (its ``jaxrl.scripts.tables.TABLES`` runner).
 
     Args:
       budget: ``"tiny"``, ``"small"`` or ``"full"``.
@@ -546,9 +547,7 @@ def run(
     """
     del resume, quiet
     log = sys.stderr if log is None else log
-    if budget not in BUDGETS:
-        raise ConfigError(f"unknown budget {budget!r}; valid: {', '.join(BUDGETS)}")
-    sizes = BUDGETS[budget]
+    sizes = tables.get_budget(BUDGETS, budget, TABLE)
     table_dir = os.path.join(out, TABLE)
     os.makedirs(table_dir, exist_ok=True)
     start = time.perf_counter()
@@ -577,7 +576,7 @@ def run(
         os.path.join(table_dir, "results.json"),
         [
             json.dumps(
-                {"budget": dataclasses.asdict(sizes), "seed": seed, "rows": flat},
+                {"budget": sizes.sizes(), "seed": seed, "rows": flat},
                 indent=1,
             )
         ],

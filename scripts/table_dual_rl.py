@@ -82,7 +82,7 @@ from jaxrl.agents import dual_rl
 from jaxrl.config import stack_configs
 from jaxrl.envs import offline
 from jaxrl.errors import ConfigError
-from jaxrl.scripts import common
+from jaxrl.scripts import common, tables
 from jaxrl.scripts import make_datasets as mkd
 
 __all__ = [
@@ -133,7 +133,7 @@ INSTABILITY: dict[str, dict[str, Any]] = {
 
 
 @dataclasses.dataclass(frozen=True)
-class Budget:
+class Budget(tables.Budget):
     """Sizes of one run of the table.
 
     Attributes:
@@ -178,17 +178,17 @@ class Budget:
 
 _BETAS = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 
-BUDGETS: dict[str, Budget] = {
-    "tiny": Budget(("CartPole-v1",), "tiny", 5_000, None,
-                   2, (32, 32), 64, 2, 250, 3, (1e-4, 1e-2, 1.0), "CartPole-v1",
-                   2, 300),
-    "small": Budget(("CartPole-v1", "Pendulum-v1"), "tiny", 20_000, None, 5,
-                    (64, 64), 128, 3, 1_000, 5, _BETAS, "Pendulum-v1", 3, 2_000),
-    "full": Budget(("CartPole-v1", "Acrobot-v1", "Breakout-MinAtar", "Pendulum-v1",
-                    "MountainCarContinuous-v0"), "small", None, None, 10,
-                   (256, 256), 256, 20, 5_000, 10, (1e-6, *_BETAS, 10.0),
-                   "Pendulum-v1", 10, 100_000),
-}  # fmt: skip
+BUDGETS: dict[str, Budget] = tables.budget_set(
+    Budget(("CartPole-v1",), "tiny", 5_000, None,
+           2, (32, 32), 64, 2, 250, 3, (1e-4, 1e-2, 1.0), "CartPole-v1",
+           2, 300, name="tiny"),
+    Budget(("CartPole-v1", "Pendulum-v1"), "tiny", 20_000, None, 5,
+           (64, 64), 128, 3, 1_000, 5, _BETAS, "Pendulum-v1", 3, 2_000, name="small"),
+    Budget(("CartPole-v1", "Acrobot-v1", "Breakout-MinAtar", "Pendulum-v1",
+            "MountainCarContinuous-v0"), "small", None, None, 10,
+           (256, 256), 256, 20, 5_000, 10, (1e-6, *_BETAS, 10.0),
+           "Pendulum-v1", 10, 100_000, name="full"),
+)  # fmt: skip
 """Budgets (``--budget``)."""
 
 # ---------------------------------------------------------------------- datasets
@@ -784,7 +784,7 @@ def run(
     log: Any = None,
     datasets: str | None = None,
 ) -> dict[str, Any]:
-    """Build the ``dual-rl`` table (the ``jaxrl.scripts.presets.CUSTOM_TABLES`` hook).
+    """Build the ``dual-rl`` table (its ``jaxrl.scripts.tables.TABLES`` runner).
 
     Args:
       budget: ``"tiny"``, ``"small"`` or ``"full"``.
@@ -804,14 +804,12 @@ def run(
     """
     del quiet
     log = sys.stderr if log is None else log
-    if budget not in BUDGETS:
-        raise ConfigError(f"unknown budget {budget!r}; valid: {', '.join(BUDGETS)}")
-    sizes = BUDGETS[budget]
+    sizes = tables.get_budget(BUDGETS, budget, TABLE)
     table_dir = os.path.join(out, TABLE)
     root = os.path.abspath(datasets or os.path.join(table_dir, "datasets"))
     os.makedirs(table_dir, exist_ok=True)
     cache = os.path.join(table_dir, "results.json")
-    meta = {"budget": dataclasses.asdict(sizes), "seed": seed, "datasets": root}
+    meta = {"budget": sizes.sizes(), "seed": seed, "datasets": root}
     meta = json.loads(json.dumps(meta))
     if resume and os.path.exists(cache):
         with open(cache) as f:

@@ -56,7 +56,7 @@ from jaxrl import metrics as jmetrics
 from jaxrl.agents import mvi_tabular as mvi
 from jaxrl.envs import finite_mdp as fm
 from jaxrl.errors import ConfigError
-from jaxrl.scripts import common
+from jaxrl.scripts import common, presets, tables
 from jaxrl.sweep import make_sweep
 
 __all__ = [
@@ -115,12 +115,17 @@ NOISE_LEVELS = {
 """sigma per family, on the scale of the rewards (Garnet: every reward in
 [0, 1); gridworld: a single +1/-1 at the goal/trap, values below 1)."""
 
-GARNET = {"num_actions": 4, "branching": 5, "gamma": 0.9}
+GARNET = {
+    k: v
+    for k, v in presets.get_preset("mvi_tabular", "garnet").env_kwargs.items()
+    if k != "num_states"
+}
+"""Garnet settings but S (which the budget sets): the ``mvi_tabular/garnet`` preset's."""
 GRIDWORLD = {"slip": 0.1, "gamma": 0.95}
 
 
 @dataclasses.dataclass(frozen=True)
-class Budget:
+class Budget(tables.Budget):
     """Sizes of one budget (all static: they fix shapes and loop lengths)."""
 
     num_states: int  # Garnet S
@@ -128,11 +133,12 @@ class Budget:
     num_seeds: int
 
 
-BUDGETS = {
-    "tiny": Budget(num_states=8, iters=10, num_seeds=3),
-    "small": Budget(num_states=30, iters=100, num_seeds=20),
-    "full": Budget(num_states=50, iters=300, num_seeds=100),
-}
+BUDGETS: dict[str, Budget] = tables.budget_set(
+    Budget(num_states=8, iters=10, num_seeds=3, name="tiny"),
+    Budget(num_states=30, iters=100, num_seeds=20, name="small"),
+    Budget(num_states=50, iters=300, num_seeds=100, name="full"),
+)
+"""Budgets (``--budget``)."""
 
 
 def grid_configs(
@@ -143,11 +149,8 @@ def grid_configs(
     Row-major: grid point ``g = i * len(ALGORITHMS) + j`` is noise level ``i``
     and algorithm ``j``.
     """
-    base = mvi.Config(
-        num_chunks=1,
-        iters_per_chunk=budget.iters,
-        oracle_iters=100,
-        normalizer_iters=30,
+    base = presets.get_preset("mvi_tabular", "garnet").make_config(
+        iters_per_chunk=budget.iters
     )
     configs, points = [], []
     for sigma in noise_levels:
@@ -489,7 +492,7 @@ def run(
     quiet: bool = False,
     log: Any = None,
 ) -> dict[str, Any]:
-    """Build the ``mvi-tabular`` table (the ``jaxrl.scripts.presets.CUSTOM_TABLES`` hook).
+    """Build the ``mvi-tabular`` table (its :data:`jaxrl.scripts.tables.TABLES` runner).
 
     Args:
       budget: ``"tiny"``, ``"small"`` or ``"full"``.
@@ -508,9 +511,7 @@ def run(
     """
     del quiet
     log = sys.stderr if log is None else log
-    if budget not in BUDGETS:
-        raise ConfigError(f"unknown budget {budget!r}; valid: {', '.join(BUDGETS)}")
-    sizes = BUDGETS[budget]
+    sizes = tables.get_budget(BUDGETS, budget, TABLE)
     table_dir = os.path.join(out, TABLE)
     os.makedirs(table_dir, exist_ok=True)
     start = time.perf_counter()
@@ -520,7 +521,7 @@ def run(
         levels = NOISE_LEVELS[family]
         _, points = grid_configs(sizes, levels)
         meta = {
-            "budget": dataclasses.asdict(sizes),
+            "budget": sizes.sizes(),
             "seed": seed,
             "family": family,
             "points": points,

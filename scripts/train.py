@@ -15,6 +15,7 @@ Usage::
     jaxrl train --agent dqn --preset cartpole-small --num-seeds 4
     jaxrl train --agent dqn --env CartPole-v1 --set lr=1e-3 --set num_chunks=4 --out /tmp/r
     jaxrl train --agent dqn --preset cartpole --resume          # continue after a crash
+    jaxrl train --agent dqn --preset list                       # the agent's presets
     python -m jaxrl.scripts.train --agent dqn --preset cartpole-tiny --max-chunks 1
 """
 
@@ -363,6 +364,8 @@ def build_parser(parser: common.ArgumentParser | None = None) -> common.Argument
 
 def run_from_args(args: Any) -> int:
     """Execute ``train`` from parsed arguments; print the results dir and headline."""
+    if common.list_presets(args):
+        return 0
     spec = common.resolve_run(
         args.agent,
         args.env,

@@ -1,4 +1,4 @@
-"""Tests for scripts/bench.py: equal work on both sides of each comparison, output.
+"""Tests for ``jaxrl bench`` (scripts/bench*.py): equal work on both sides of each comparison, output.
 
 The NumPy M-VI loop must compute the same tables as the jax chunk that is timed
 (so backups/s compare equal work); the peer must get the same network and the
@@ -16,37 +16,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxrl import envs
+from jaxrl import envs, testing
 from jaxrl.agents import mvi, mvi_tabular
 from jaxrl.envs import finite_mdp as fm
 from jaxrl.errors import ConfigError
-from jaxrl.scripts import bench, cli
+from jaxrl.nets import QNetwork
+from jaxrl.scripts import bench, bench_deep, bench_peer, bench_tabular, cli, presets
 
 HAS_PEER = bench.peer_available()
 needs_peer = pytest.mark.skipif(not HAS_PEER, reason="rejax (the peer) not installed")
-
-
-def _loop_mvi_sweep(P, R, gamma, q, alpha, tau, l0):
-    """One M-VI sweep with explicit Python loops over s, a, s' (float64)."""
-    num_states, num_actions = R.shape
-    v = np.zeros(num_states)
-    log_pi = np.zeros((num_states, num_actions))
-    for s in range(num_states):
-        z = [q[s, a] / tau for a in range(num_actions)]
-        top = max(z)
-        lse = top + math.log(sum(math.exp(x - top) for x in z))
-        for a in range(num_actions):
-            log_pi[s, a] = q[s, a] - tau * lse
-        v[s] = sum(
-            math.exp(log_pi[s, a] / tau) * (q[s, a] - log_pi[s, a])
-            for a in range(num_actions)
-        )
-    out = np.zeros((num_states, num_actions))
-    for s in range(num_states):
-        for a in range(num_actions):
-            nxt = sum(P[s, a, t] * v[t] for t in range(num_states))
-            out[s, a] = R[s, a] + alpha * min(max(log_pi[s, a], l0), 0.0) + gamma * nxt
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -59,24 +37,10 @@ def garnet():
 
 
 class TestNumpyMviSweeps:
-    def test_matches_explicit_loops(self, garnet):
-        _, _, P, R, gamma = garnet
-        rng = np.random.default_rng(0)
-        q0 = rng.normal(size=(2, *R.shape)).astype(np.float32)
-        q, residuals = bench.numpy_mvi_sweeps(
-            P, R, gamma, q0, alpha=0.9, tau=0.3, l0=-1.0, num_sweeps=2
-        )
-        for n in range(2):
-            ref = q0[n].astype(np.float64)
-            res_ref = []
-            for _ in range(2):
-                nxt = _loop_mvi_sweep(
-                    P.astype(np.float64), R, gamma, ref, 0.9, 0.3, -1.0
-                )
-                res_ref.append(np.abs(nxt - ref).max())
-                ref = nxt
-            np.testing.assert_allclose(q[n], ref, rtol=1e-5, atol=1e-5)
-            np.testing.assert_allclose(residuals[n], res_ref, rtol=1e-5, atol=1e-5)
+    """The NumPy reference itself is tested in tests/jaxrl/test_testing.py."""
+
+    def test_bench_reexports_the_reference(self):
+        assert bench.numpy_mvi_sweeps is testing.numpy_mvi_sweeps
 
     @pytest.mark.parametrize(
         ("alpha", "tau", "l0"),
@@ -84,7 +48,7 @@ class TestNumpyMviSweeps:
         ids=["mdqn_defaults", "soft_vi", "tight_clip"],
     )
     def test_equals_the_timed_jax_chunk(self, garnet, alpha, tau, l0):
-        """The bench times ``_mvi_tabular_chunk``; NumPy must do the same sweeps."""
+        """The bench times ``mvi_tabular_chunk``; NumPy must do the same sweeps."""
         env, params, P, R, gamma = garnet
         sweeps, seeds = 7, 3
         config = mvi_tabular.Config(alpha=alpha, tau=tau, q=1.0, l0=l0, noise_std=0.0)
@@ -93,39 +57,20 @@ class TestNumpyMviSweeps:
         state = jax.vmap(lambda k: mvi_tabular.init(k, env, params, config))(keys)
         state = state.replace(q=jnp.asarray(q0))
         chunk = jax.jit(
-            jax.vmap(bench._mvi_tabular_chunk(config, sweeps), in_axes=(0, None))
+            jax.vmap(bench_tabular.mvi_tabular_chunk(config, sweeps), in_axes=(0, None))
         )
         state, residuals = chunk(state, params.mdp)
-        q_np, res_np = bench.numpy_mvi_sweeps(
+        q_np, res_np = testing.numpy_mvi_sweeps(
             P, R, gamma, q0, alpha=alpha, tau=tau, l0=l0, num_sweeps=sweeps
         )
         np.testing.assert_allclose(state.q, q_np, rtol=2e-5, atol=2e-5)
         np.testing.assert_allclose(residuals, res_np, rtol=2e-4, atol=2e-5)
         assert int(state.step[0]) == sweeps
 
-    def test_noise_is_added_after_the_backup(self, garnet):
-        _, _, P, R, gamma = garnet
-        q0 = np.zeros((1, *R.shape), np.float32)
-        kw = {"alpha": 0.9, "tau": 0.1, "l0": -1.0, "num_sweeps": 1}
-        clean, _ = bench.numpy_mvi_sweeps(P, R, gamma, q0, **kw)
-        noisy, _ = bench.numpy_mvi_sweeps(
-            P, R, gamma, q0, noise_std=0.5, rng=np.random.default_rng(7), **kw
-        )
-        eps = np.random.default_rng(7).standard_normal(R.shape, dtype=np.float32)
-        np.testing.assert_allclose(noisy[0] - clean[0], 0.5 * eps, atol=1e-6)
-
-    def test_rejects_zero_temperature(self, garnet):
-        _, _, P, R, gamma = garnet
-        with pytest.raises(ValueError, match="tau > 0"):
-            bench.numpy_mvi_sweeps(
-                P, R, gamma, np.zeros((1, *R.shape), np.float32),
-                alpha=0.9, tau=0.0, l0=-1.0, num_sweeps=1,
-            )  # fmt: skip
-
 
 class TestPeerSettings:
     def test_cartpole_preset_mapping(self):
-        config = bench._deep_config("mvi", "CartPole-v1", "quick")
+        config = bench_deep.deep_config("mvi", "CartPole-v1", "quick")
         assert config.train_frequency == 1 and config.learning_starts == 0
         assert config.num_eval_episodes == 0 and config.iters_per_chunk == 100
         s = bench.peer_settings(config)
@@ -152,14 +97,27 @@ class TestPeerSettings:
         assert s["polyak"] == 0.0  # rejax keeps polyak * old target: hard copy
         assert s["total_timesteps"] == 160
 
+    def test_deep_cases_start_from_the_registry_presets(self):
+        for agent in ("dqn", "mvi"):
+            for env_name, name in bench_deep.DEEP_PRESETS.items():
+                preset = presets.get_preset(agent, name)
+                assert preset.env == env_name
+                base = preset.make_config()
+                config = bench_deep.deep_config(agent, env_name, "quick")
+                assert (config.hidden_sizes, config.lr, config.num_envs) == (
+                    base.hidden_sizes,
+                    base.lr,
+                    base.num_envs,
+                )
+
     def test_dqn_minatar_uses_the_mvi_settings(self):
-        ours = bench._deep_config("dqn", "Breakout-MinAtar", "quick")
-        theirs = bench._deep_config("mvi", "Breakout-MinAtar", "quick")
+        ours = bench_deep.deep_config("dqn", "Breakout-MinAtar", "quick")
+        theirs = bench_deep.deep_config("mvi", "Breakout-MinAtar", "quick")
         assert type(ours).__name__ == "Config" and not hasattr(ours, "alpha")
-        assert bench._pair_key(ours, "B", 8) == bench._pair_key(theirs, "B", 8)
+        assert bench_deep.pair_key(ours, "B", 8) == bench_deep.pair_key(theirs, "B", 8)
 
     def test_minatar_replay_is_cut_for_memory(self):
-        config = bench._deep_config("mvi", "Breakout-MinAtar", "full")
+        config = bench_deep.deep_config("mvi", "Breakout-MinAtar", "full")
         assert config.buffer_size == 10_000
         assert bench.peer_settings(config)["buffer_size"] == 10_000
 
@@ -176,16 +134,16 @@ class TestPeerSettings:
 class TestPeerHarness:
     @pytest.mark.parametrize("env_name", ["CartPole-v1", "Breakout-MinAtar"])
     def test_same_network_and_outputs(self, env_name):
-        config = bench._deep_config("mvi", env_name, "tiny")
+        config = bench_deep.deep_config("mvi", env_name, "tiny")
         env, env_params = envs.make(env_name)
         # parameter shapes of the two whole initial states (traced, not compiled)
         ours = jax.eval_shape(
             lambda k: mvi.init(k, env, env_params, config).params, jax.random.key(0)
         )["params"]
-        algo = bench._make_peer(config, env_name)
-        with bench._quiet():
+        algo = bench_peer.make_peer(config, env_name)
+        with bench_peer.quiet():
             theirs = jax.eval_shape(
-                lambda k: algo.init_state(k).q_ts.params, bench._peer_keys(1)[0]
+                lambda k: algo.init_state(k).q_ts.params, bench_peer.peer_keys(1)[0]
             )["params"]["q"]
         assert jax.tree.map(lambda x: (x.shape, x.dtype), theirs) == jax.tree.map(
             lambda x: (x.shape, x.dtype), ours
@@ -202,7 +160,7 @@ class TestPeerHarness:
         obs, _ = env.reset(jax.random.key(2), env_params)
         # the peer's module applied to OUR parameters gives our QNetwork's values
         q_peer = algo.agent.apply({"params": {"q": ours}}, obs[None])
-        q_ref = bench.QNetwork(
+        q_ref = QNetwork(
             num_actions=envs.num_actions(env, env_params),
             hidden_sizes=config.hidden_sizes,
             obs_ndim=obs.ndim,
@@ -212,7 +170,7 @@ class TestPeerHarness:
 
     def test_v0_view_merges_terminated_and_truncated(self):
         env, env_params = envs.make("CartPole-v1", max_steps_in_episode=3)
-        view = bench._GymnaxV0View(env)
+        view = bench_peer.GymnaxV0View(env)
         keys = jax.random.split(jax.random.key(2), 4)
         obs, state = view.reset(keys[0], env_params)
         step = jax.jit(lambda k, s: view.step(k, s, 0, env_params))

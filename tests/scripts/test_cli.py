@@ -93,7 +93,11 @@ class TestBadArguments:
                 ["train", "--agent", "dqn", "--preset", "cartpole", "--set", "lr=fast"],
                 ["cannot parse"],
             ),
-            (["train", "--agent", "dqn", "--preset", "nope"], ["unknown preset"]),
+            (
+                ["train", "--agent", "dqn", "--preset", "nope"],
+                ["unknown preset", "cartpole-small", "minatar-breakout-tiny"],
+            ),
+            (["train", "--agent", "nope", "--preset", "list"], ["unknown agent"]),
             (["train", "--agent", "dqn"], ["--env"]),
             (["train", "--env", "CartPole-v1"], ["--agent"]),
             (
@@ -147,6 +151,18 @@ class TestBadArguments:
             capsys,
         )
         _assert_one_line_error(status, err, *needles)
+
+    @pytest.mark.parametrize("command", ["train", "sweep"])
+    def test_preset_list_prints_the_agents_presets(self, command, capsys):
+        from jaxrl.scripts import presets
+
+        status, out, err = _run_cli(
+            [command, "--agent", "sac", "--preset", "list"], capsys
+        )
+        assert status == 0 and not err
+        names = [line.split()[0] for line in out.strip().splitlines()]
+        assert names == presets.presets_for("sac")
+        assert "Pendulum-v1" in out
 
     def test_help_exits_zero(self, capsys):
         status, out, _ = _run_cli(["train", "--help"], capsys)

@@ -1,4 +1,4 @@
-"""Presets and tables: every preset builds a valid config; table rows are consistent."""
+"""The preset registry: every agent has presets; every preset builds a valid config."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import pytest
 
 from jaxrl import agents, envs
 from jaxrl import config as cfg
+from jaxrl.agents import constrained, dqn, mvi, ppo_lagrangian
 from jaxrl.errors import ConfigError
-from jaxrl.scripts import presets
+from jaxrl.scripts import presets, tables
 
 
 @pytest.mark.parametrize("key", sorted(presets.PRESETS), ids=lambda k: "/".join(k))
@@ -19,29 +20,75 @@ def test_every_preset_builds_a_valid_config(key):
     assert preset.env in envs.registered_envs
     config = cfg.validate(preset.make_config())
     assert isinstance(config, agents.get(preset.agent).Config)
+    assert preset.num_seeds >= 1 and preset.description
 
 
-@pytest.mark.parametrize("name", sorted(presets.TABLES))
-def test_table_rows_name_existing_presets_for_every_budget(name):
-    table = presets.get_table(name)
-    assert table.rows
-    for row in table.rows:
-        assert set(row.presets) == set(presets.BUDGETS)
-        for budget in presets.BUDGETS:
-            presets.get_preset(row.agent, row.presets[budget])
-            assert row.num_seeds[budget] >= 1
+def test_every_registered_agent_has_a_preset():
+    assert {agent for agent, _ in presets.PRESETS} == set(agents.AGENTS)
+    for agent in agents.AGENTS:
+        assert presets.presets_for(agent), agent
 
 
-def test_unknown_table_lists_custom_and_row_tables():
-    with pytest.raises(ConfigError, match="mvi-minatar"):
-        presets.get_table("nope")
+@pytest.mark.parametrize(
+    "key",
+    [k for k in sorted(presets.PRESETS) if presets.PRESETS[k].env_kwargs],
+    ids=lambda k: "/".join(k),
+)
+def test_preset_env_kwargs_are_accepted(key):
+    preset = presets.PRESETS[key]
+    env, env_params = envs.make(preset.env, **preset.env_kwargs)
+    assert env_params is not None
+
+
+def test_presets_refer_to_the_agents_factories():
+    """A factory preset is the factory's config; overrides reach the factory."""
+    assert presets.get_preset("dqn", "cartpole").make_config() == dqn.cartpole_config()
+    assert presets.get_preset("mvi", "minatar-breakout").make_config() == (
+        mvi.minatar_config()
+    )
+    reload = presets.get_preset("constrained", "cartpole-reload")
+    base = constrained.cartpole_config().base.replace(num_chunks=3)
+    assert reload.make_config(base=base, eta_lambda=0.0) == constrained.cartpole_config(
+        "reload", base=base, eta_lambda=0.0
+    )
+    ppo = presets.get_preset("ppo_lagrangian", "cartpole").make_config()
+    assert ppo == ppo_lagrangian.cartpole_config("lagrangian")
+    tab = presets.get_preset("mvi_tabular", "garnet").make_config(iters_per_chunk=7)
+    assert (tab.iters_per_chunk, tab.oracle_iters, tab.normalizer_iters) == (7, 100, 30)
+
+
+def test_dqn_minatar_preset_is_the_mvi_dqn_fields():
+    ours = presets.get_preset("dqn", "minatar-breakout").make_config()
+    theirs = mvi.minatar_config()
+    for field in dataclasses.fields(ours):
+        assert getattr(ours, field.name) == getattr(theirs, field.name), field.name
+
+
+def test_unknown_preset_lists_the_valid_ones():
+    with pytest.raises(ConfigError, match="valid: acrobot, cartpole, cartpole-small"):
+        presets.get_preset("mvi", "nope")
+
+
+def test_describe_presets_has_one_line_per_preset():
+    lines = presets.describe_presets("dqn").splitlines()
+    assert [line.split()[0] for line in lines] == presets.presets_for("dqn")
+    assert all(presets.get_preset("dqn", line.split()[0]).env in line for line in lines)
+
+
+def test_table_names_still_resolve_from_presets():
+    assert presets.TABLES is tables.TABLES
+    assert presets.Table is tables.Table and presets.TableRow is tables.TableRow
+    assert presets.get_table("baseline") is tables.get_table("baseline")
+    assert presets.CUSTOM_TABLES == tables.CUSTOM_TABLES
+    with pytest.raises(AttributeError):
+        presets.nope  # noqa: B018
 
 
 @pytest.mark.parametrize("budget", presets.BUDGETS)
 @pytest.mark.parametrize("game", presets.MINATAR_GAMES)
 def test_minatar_agents_share_identical_settings(game, budget):
     """DQN, M-DQN and MVI(q) differ only in their own target fields."""
-    short = game.split("-")[0].lower()
+    short = presets.minatar_short(game)
     configs = {
         agent: presets.get_preset(agent, f"minatar-{short}-{budget}").make_config()
         for agent in presets.MINATAR_AGENTS

@@ -41,6 +41,7 @@ def test_homeostasis_exact_mc_and_stock_advantage():
         deep_seeds=1,
         deep_iters=1,
         deep_atoms=3,
+        name="exact-vs-mc",
     )
     rows = table._exact_and_mc("homeostasis", budget, jax.random.key(0), io.StringIO())
     by = {(r["objective"], r["method"].split(" ")[0]): r for r in rows}

@@ -82,6 +82,7 @@ MICRO = T.Budget(
     instability_env="Pendulum-v1",  # absent: falls back to the first env
     instability_seeds=2,
     instability_iters=20,
+    name="micro",
 )
 
 

@@ -13,7 +13,7 @@ import pytest
 from jaxrl.agents import mvi_tabular as mvi
 from jaxrl.envs import finite_mdp as fm
 from jaxrl.errors import ConfigError
-from jaxrl.scripts import presets, reproduce
+from jaxrl.scripts import reproduce, tables
 from jaxrl.scripts import table_mvi_tabular as table
 
 TINY = table.BUDGETS["tiny"]
@@ -55,10 +55,8 @@ def _direct_final(family, algo, sigma, seed, num_seeds):
 
 
 @pytest.mark.slow  # end to end; CI's set-up command runs a reproduction table
-def test_tiny_budget_end_to_end(tmp_path, monkeypatch):
-    monkeypatch.setitem(
-        presets.CUSTOM_TABLES, table.TABLE, "jaxrl.scripts.table_mvi_tabular:run"
-    )
+def test_tiny_budget_end_to_end(tmp_path):
+    assert tables.get_table(table.TABLE).runner == "jaxrl.scripts.table_mvi_tabular:run"
     log = io.StringIO()
     result = reproduce.reproduce(
         table.TABLE, "tiny", out=str(tmp_path), seed=3, quiet=True, log=log

@@ -1,0 +1,241 @@
+"""``jaxrl bench`` peer: the rejax ``DQN`` adapter (only the benchmark uses it).
+
+rejax (``pip install -e '.[bench]'``) runs beside every ``dqn``/``mvi`` row at
+identical settings (:func:`peer_settings`) with the very same Q-network
+(:class:`PeerQNetwork` wraps :class:`jaxrl.nets.QNetwork`); :class:`GymnaxV0View`
+shows our gymnax 1.0 environments through the 0.0.9 ``step`` rejax calls.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.metadata
+import math
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxrl.errors import ConfigError
+from jaxrl.nets import QNetwork
+from jaxrl.scripts import common
+from jaxrl.scripts.bench_common import BenchResult, compile_chunk, timed_calls
+from jaxrl.scripts.bench_deep import pair_key, settings_text
+
+__all__ = [
+    "PEER",
+    "PEER_LABEL",
+    "peer_available",
+    "peer_settings",
+    "quiet",
+    "PeerQNetwork",
+    "GymnaxV0View",
+    "make_peer",
+    "peer_keys",
+    "bench_peer",
+]
+
+PEER = "rejax"
+PEER_LABEL = "rejax DQN"
+
+
+def peer_available() -> bool:
+    """Whether the peer (``rejax``) can be imported."""
+    try:
+        with quiet():
+            importlib.import_module(PEER)
+    except ImportError:
+        return False
+    return True
+
+
+def peer_settings(config: Any) -> dict[str, Any]:
+    """Map a benchmark :class:`jaxrl.agents.dqn.Config` to rejax ``DQN.create`` arguments.
+
+    The mapping keeps the work per environment step identical:
+
+    * ``num_envs``, ``buffer_size``, ``batch_size``: the same;
+    * ``num_epochs`` (gradient steps per iteration of ``num_envs`` env steps)
+      ``= updates_per_iter`` (our ``train_frequency`` must be 1);
+    * ``target_update_freq`` (counted in env steps) ``= target_update_period *
+      num_envs / updates_per_iter``, ``polyak`` (rejax keeps that fraction of the
+      old target) ``= 1 - polyak``;
+    * ``fill_buffer = batch_size``: rejax samples without replacement and
+      needs that many transitions before learning (the benchmark warms up past
+      it; ours learns from the first iteration);
+    * ``ddqn = False`` (plain DQN target), no observation/reward normalisation;
+    * traced numbers (lr, gamma, clipping, ε schedule) copied where rejax has
+      them (they do not change the cost); ``total_timesteps`` and ``eval_freq``
+      are one chunk, and evaluation is replaced by a no-op.
+
+    The network is set separately (the very same :class:`jaxrl.nets.QNetwork`).
+
+    Args:
+      config: a ``dqn``/``mvi`` config with ``train_frequency == 1``.
+
+    Returns:
+      Keyword arguments for ``rejax.DQN.create`` (without ``env``).
+
+    Raises:
+      ConfigError: if ``train_frequency != 1`` (rejax learns every iteration).
+    """
+    if int(config.train_frequency) != 1:
+        raise ConfigError(
+            "peer_settings needs train_frequency == 1 (rejax has no "
+            f"train-frequency setting), got {config.train_frequency!r}"
+        )
+    steps = config.iters_per_chunk * config.num_envs
+    return {
+        "num_envs": config.num_envs,
+        "buffer_size": config.buffer_size,
+        "batch_size": config.batch_size,
+        "fill_buffer": config.batch_size,
+        "num_epochs": config.updates_per_iter,
+        "target_update_freq": max(
+            1,
+            round(
+                config.target_update_period * config.num_envs / config.updates_per_iter
+            ),
+        ),
+        "polyak": 1.0 - float(config.polyak),
+        "ddqn": False,
+        "normalize_observations": False,
+        "normalize_rewards": False,
+        "learning_rate": float(config.lr),
+        "gamma": float(config.gamma),
+        "max_grad_norm": float(config.max_grad_norm),
+        "eps_start": float(config.eps_start),
+        "eps_end": float(config.eps_end),
+        "exploration_fraction": float(config.eps_decay),
+        "total_timesteps": steps,
+        "eval_freq": steps,
+        "skip_initial_evaluation": True,
+    }
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Silence the deprecation warnings rejax and its dependencies emit."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        yield
+
+
+class PeerQNetwork(nn.Module):
+    """Our :class:`jaxrl.nets.QNetwork` with the ``take`` method rejax's DQN calls."""
+
+    action_dim: int
+    hidden_sizes: tuple[int, ...]
+    activation: str
+    obs_ndim: int
+    conv_features: tuple[int, ...]
+
+    def setup(self) -> None:
+        self.q = QNetwork(
+            num_actions=self.action_dim,
+            hidden_sizes=self.hidden_sizes,
+            activation=self.activation,
+            obs_ndim=self.obs_ndim,
+            conv_features=self.conv_features,
+        )
+
+    def __call__(self, obs: Any) -> Any:
+        """``[B, *obs_shape] -> [B, A]`` action values."""
+        return self.q(obs)
+
+    def take(self, obs: Any, action: Any) -> Any:
+        """``[B]`` action values of the taken actions."""
+        q = self(obs)
+        return jnp.take_along_axis(q, action[:, None].astype(jnp.int32), axis=-1)[:, 0]
+
+
+class GymnaxV0View:
+    """Show a gymnax 1.0 environment through the 0.0.9 ``step`` rejax 0.1.3 calls.
+
+    gymnax 1.0's ``step`` returns ``(obs, state, reward, terminated, truncated,
+    info)``; rejax 0.1.3 unpacks five values ``(obs, state, reward, done,
+    info)``. This view calls the same ``step`` (same auto-reset, same work) and
+    returns ``done = terminated | truncated``. Everything else is forwarded.
+    """
+
+    def __init__(self, env: Any) -> None:
+        self._env = env
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name == "_env":
+            raise AttributeError(name)
+        return getattr(self._env, name)
+
+    def reset(self, key: Any, params: Any = None) -> Any:
+        return self._env.reset(key, params)
+
+    def step(self, key: Any, state: Any, action: Any, params: Any = None) -> Any:
+        obs, state, reward, terminated, truncated, info = self._env.step(
+            key, state, action, params
+        )
+        return obs, state, reward, jnp.logical_or(terminated, truncated), info
+
+
+def make_peer(config: Any, env_name: str) -> Any:
+    """A rejax ``DQN`` at :func:`peer_settings` of ``config`` with our network."""
+    from jaxrl import envs
+
+    with quiet():
+        rejax = importlib.import_module(PEER)
+        from rejax.networks import EpsilonGreedyPolicy
+
+    env, env_params = envs.make(env_name)
+    obs_ndim = len(envs.obs_shape(env, env_params))
+    network = EpsilonGreedyPolicy(PeerQNetwork)(
+        action_dim=envs.num_actions(env, env_params),
+        hidden_sizes=tuple(config.hidden_sizes),
+        activation=config.activation,
+        obs_ndim=obs_ndim,
+        conv_features=tuple(config.conv_features),
+    )
+    algo = rejax.DQN.create(
+        env=GymnaxV0View(env), env_params=env_params, **peer_settings(config)
+    )
+    return algo.replace(agent=network, eval_callback=_no_evaluation)
+
+
+def _no_evaluation(algo: Any, train_state: Any, key: Any) -> Any:
+    del algo, train_state, key
+    return jnp.zeros(())
+
+
+def peer_keys(num_seeds: int) -> Any:
+    """rejax expects raw ``uint32[2]`` keys: the data of our typed keys."""
+    return jax.random.key_data(common.seed_keys(0, num_seeds))
+
+
+def bench_peer(config: Any, env_name: str, num_seeds: int, repeats: int) -> BenchResult:
+    algo = make_peer(config, env_name)
+    with quiet():
+        state = jax.jit(jax.vmap(algo.init_state))(peer_keys(num_seeds))
+        chunk = jax.vmap(lambda ts: (algo.train(train_state=ts)[0],))
+        compiled, compile_s = compile_chunk(chunk, state)
+        steps = config.iters_per_chunk * config.num_envs
+        # rejax learns once global_step > fill_buffer: after these calls, always
+        warmups = math.ceil((config.batch_size + 1) / steps)
+        call_s = timed_calls(compiled, state, repeats=repeats, warmups=warmups)
+    version = importlib.metadata.version(PEER)
+    work = steps * num_seeds
+    return BenchResult(
+        case="peer",
+        agent=f"{PEER_LABEL} {version}",
+        env=env_name,
+        num_seeds=num_seeds,
+        unit="env steps/s",
+        work_per_call=work,
+        compile_s=compile_s,
+        call_s=call_s,
+        throughput=work / call_s,
+        pair=pair_key(config, env_name, num_seeds),
+        settings=settings_text(config),
+    )
