@@ -2,7 +2,9 @@
 
 Uses matplotlib's object API with the Agg canvas (no pyplot, no display, no
 global backend switch), and writes each PNG atomically (temporary file, then
-``os.replace``).
+``os.replace``). This is the one module that imports matplotlib (the ``plots``
+extra): without it, importing this module raises a one-line
+:class:`~jaxrl.errors.ConfigError` saying how to install it.
 """
 
 from __future__ import annotations
@@ -13,12 +15,19 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from jaxrl import metrics as jmetrics
+from jaxrl.errors import ConfigError
 
-__all__ = ["plot_learning_curves", "save_figure"]
+try:  # matplotlib is the optional `plots` extra; the library never imports it
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+except ImportError as err:
+    raise ConfigError(
+        f"figures need matplotlib ({err}): pip install 'jaxrl[plots]'"
+    ) from None
+
+__all__ = ["Figure", "plot_learning_curves", "save_figure"]
 
 _MAX_POINTS = 400  # curves are subsampled to at most this many x positions
 

@@ -173,9 +173,7 @@ def run_tabular(key: Any, budget: Budget) -> tuple[list[dict], dict[str, Any]]:
 
 def plot_iterates(trace: dict[str, Any], path: str) -> None:
     """Save lambda_k and J_c(pi_k) vs k for GDA and ReLOAD (one CMDP)."""
-    from matplotlib.figure import Figure
-
-    from jaxrl.scripts.plotting import save_figure
+    from jaxrl.scripts.plotting import Figure, save_figure
 
     fig = Figure(figsize=(9, 3.5))
     ax_l, ax_c = fig.subplots(1, 2)

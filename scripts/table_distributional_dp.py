@@ -480,12 +480,7 @@ def _markdown(
 
 
 def _plot(path: str, rows: list[dict]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    from jaxrl.scripts.plotting import save_figure
+    from jaxrl.scripts.plotting import Figure, save_figure
 
     fig = Figure(figsize=(12, 4.5))
     for i, task in enumerate(("cliff", "homeostasis")):

@@ -722,9 +722,7 @@ def _markdown(
 
 
 def _plot(path: str, rows: Sequence[Mapping[str, Any]]) -> None:
-    from matplotlib.figure import Figure
-
-    from jaxrl.scripts.plotting import save_figure
+    from jaxrl.scripts.plotting import Figure, save_figure
 
     groups: dict[str, list[Mapping[str, Any]]] = {}
     for r in rows:
@@ -753,9 +751,7 @@ def _plot(path: str, rows: Sequence[Mapping[str, Any]]) -> None:
 
 
 def _plot_instability(path: str, inst: Sequence[Mapping[str, Any]]) -> None:
-    from matplotlib.figure import Figure
-
-    from jaxrl.scripts.plotting import save_figure
+    from jaxrl.scripts.plotting import Figure, save_figure
 
     fig = Figure(figsize=(9, 3.5))
     ax_d, ax_v = fig.subplots(1, 2)

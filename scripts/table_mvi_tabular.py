@@ -410,9 +410,7 @@ def _plot_family(
     points: list[dict[str, Any]],
     levels: Sequence[float],
 ) -> list[str]:
-    from matplotlib.figure import Figure
-
-    from jaxrl.scripts.plotting import plot_learning_curves, save_figure
+    from jaxrl.scripts.plotting import Figure, plot_learning_curves, save_figure
 
     written = []
     fig = Figure(figsize=(11.0, 4.2))

@@ -393,3 +393,20 @@ def test_aggregate(baseline_tiny, tmp_path, capsys):
         tmp_path / "aggregate.csv"
     ).exists()
     assert "dqn/cartpole-tiny" in out and "vi_tabular/garnet" in out
+
+
+def test_figures_without_matplotlib_are_one_error_line():
+    """matplotlib is the optional `plots` extra: without it a command that draws
+    figures stops with one `error:` line saying how to install it."""
+    code = (
+        "import sys; sys.modules['matplotlib'] = None\n"
+        "from jaxrl.scripts import common\n"
+        "def body():\n"
+        "    from jaxrl.scripts import plotting\n"
+        "raise SystemExit(common.run_main(body))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "jaxrl[plots]" in lines[0], proc.stderr
+    assert lines[0].startswith("jaxrl: error: figures need matplotlib")
