@@ -63,7 +63,7 @@ def awr_weights(
       Array([  0.36787945,   1.        , 100.        ], dtype=float32)
     """
     check_range("beta", beta, 0.0)
-    check_positive("max_weight", max_weight)
+    check_positive("max_weight", max_weight, allow_inf=True)  # inf: no clip
     advantage = _float(advantage)
     log_w = beta * advantage
     log_max = jnp.log(max_weight)
@@ -137,7 +137,7 @@ def awr_policy(
     v = jnp.asarray(v, q.dtype)
     chex.assert_rank(v, 0)
     check_range("beta", beta, 0.0)
-    check_positive("max_weight", max_weight)
+    check_positive("max_weight", max_weight, allow_inf=True)  # inf: no clip
     support = p > 0
     # log-weights, shifted by their in-support maximum: exact ratios, no
     # overflow, and no underflow of the whole row.

@@ -20,6 +20,7 @@ import chex
 import jax
 import jax.numpy as jnp
 
+from jaxrl.ops._checks import check_tau
 from jaxrl.types import Array, ArrayLike
 
 __all__ = [
@@ -173,6 +174,7 @@ def soft_state_value(q: ArrayLike, tau: ArrayLike) -> Array:
       >>> float(soft_state_value(jnp.array([1.0, 2.0]), 0.0))
       2.0
     """
+    check_tau(tau)
     q, tau = jnp.asarray(q), jnp.asarray(tau)
     chex.assert_rank([q, tau], [1, 0])
     positive = tau > 0

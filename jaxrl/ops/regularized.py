@@ -36,6 +36,7 @@ import chex
 import jax
 import jax.numpy as jnp
 
+from jaxrl.ops._checks import check_l0, check_tau, check_unit
 from jaxrl.ops.bellman import soft_state_value
 from jaxrl.types import Array, ArrayLike
 
@@ -76,6 +77,7 @@ def scaled_log_softmax(q: ArrayLike, tau: ArrayLike) -> Array:
       >>> scaled_log_softmax(jnp.array([1.0, 3.0]), 0.0)
       Array([-2.,  0.], dtype=float32)
     """
+    check_tau(tau)
     q, tau = jnp.asarray(q), jnp.asarray(tau)
     _check(q, tau)
     advantage = q - jnp.max(q)
@@ -103,6 +105,7 @@ def softmax_policy(q: ArrayLike, tau: ArrayLike) -> Array:
       >>> softmax_policy(jnp.array([2.0, 2.0, 1.0]), 0.0)
       Array([0.5, 0.5, 0. ], dtype=float32)
     """
+    check_tau(tau)
     q, tau = jnp.asarray(q), jnp.asarray(tau)
     _check(q, tau)
     positive = tau > 0
@@ -131,6 +134,7 @@ def soft_value(q: ArrayLike, tau: ArrayLike) -> Array:
       >>> float(soft_value(jnp.array([1.0, 3.0]), 0.0))
       3.0
     """
+    check_tau(tau)
     return soft_state_value(q, tau)
 
 
@@ -162,6 +166,9 @@ def munchausen_bonus(
       >>> round(float(munchausen_bonus(jnp.array([0.0, -5.0]), 1, 0.0, 0.9, -1.0)), 4)
       -0.9
     """
+    check_tau(tau)
+    check_unit("alpha", alpha)
+    check_l0(l0)
     q, a = jnp.asarray(q), jnp.asarray(a)
     chex.assert_rank(a, 0)
     chex.assert_type(a, int)
@@ -208,6 +215,9 @@ def munchausen_target(
       >>> round(float(munchausen_target(q, 1, 1.0, 0.5, q, 0.0, 0.9, -10.0)), 4)
       0.6
     """
+    check_tau(tau)
+    check_unit("alpha", alpha)
+    check_l0(l0)
     r_t, discount_t = jnp.asarray(r_t), jnp.asarray(discount_t)
     chex.assert_rank([r_t, discount_t], [0, 0])
     bonus = munchausen_bonus(q_tm1_target, a_tm1, tau, alpha, l0)
@@ -253,6 +263,9 @@ def munchausen_q_learning(
       >>> float(munchausen_q_learning(q, 0, 1.0, 0.5, q, q, 0.0, 0.9, -1.0))
       0.5
     """
+    check_tau(tau)
+    check_unit("alpha", alpha)
+    check_l0(l0)
     q_tm1, a_tm1 = jnp.asarray(q_tm1), jnp.asarray(a_tm1)
     chex.assert_rank([q_tm1, a_tm1], [1, 0])
     target = munchausen_target(

@@ -44,6 +44,7 @@ import chex
 import jax
 import jax.numpy as jnp
 
+from jaxrl.ops._checks import check_tau, check_unit
 from jaxrl.types import Array, ArrayLike, PRNGKey
 
 __all__ = [
@@ -242,6 +243,7 @@ def soft_q_target(
       >>> float(soft_q_target(1.0, 0.5, jnp.array([4.0, 2.0]), -1.0, 0.5))
       2.25
     """
+    check_tau(alpha, "alpha")
     r_t, discount_t, q_t_target, log_pi_t, alpha = _f32(
         r_t, discount_t, q_t_target, log_pi_t, alpha
     )
@@ -268,6 +270,7 @@ def soft_policy_loss(q: ArrayLike, log_pi: ArrayLike, alpha: ArrayLike) -> Array
       >>> float(soft_policy_loss(jnp.array([3.0, 1.0]), -2.0, 0.5))
       -2.0
     """
+    check_tau(alpha, "alpha")
     q, log_pi, alpha = _f32(q, log_pi, alpha)
     chex.assert_rank([q, log_pi, alpha], [1, 0, 0])
     return alpha * log_pi - jnp.min(q)
@@ -322,6 +325,7 @@ def polyak_update(target: Any, online: Any, tau: ArrayLike) -> Any:
       >>> polyak_update({"w": jnp.zeros(2)}, {"w": jnp.ones(2)}, 0.25)["w"].tolist()
       [0.25, 0.25]
     """
+    check_unit("tau", tau)
     chex.assert_trees_all_equal_structs(target, online)
     tau = jnp.asarray(tau, jnp.float32)
     chex.assert_rank(tau, 0)

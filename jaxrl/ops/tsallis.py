@@ -57,6 +57,7 @@ import chex
 import jax
 import jax.numpy as jnp
 
+from jaxrl.ops._checks import check_l0, check_q, check_tau, check_unit
 from jaxrl.types import Array, ArrayLike
 
 __all__ = [
@@ -107,6 +108,7 @@ def log_q(x: ArrayLike, q: ArrayLike) -> Array:
       >>> log_q(jnp.array([0.0, 0.5, 1.0]), 2.0)
       Array([-1. , -0.5,  0. ], dtype=float32)
     """
+    check_q(q)
     x, q = jnp.asarray(x), jnp.asarray(q)
     chex.assert_rank(q, 0)
     is_one, qm1 = _q_parts(q)
@@ -138,6 +140,7 @@ def exp_q(x: ArrayLike, q: ArrayLike) -> Array:
       >>> exp_q(jnp.array([-2.0, -0.5, 1.0]), 2.0)
       Array([0. , 0.5, 2. ], dtype=float32)
     """
+    check_q(q)
     x, q = jnp.asarray(x), jnp.asarray(q)
     chex.assert_rank(q, 0)
     is_one, qm1 = _q_parts(q)
@@ -171,6 +174,7 @@ def tsallis_entropy(pi: ArrayLike, q: ArrayLike) -> Array:
       >>> float(tsallis_entropy(jnp.array([0.5, 0.5]), 2.0))
       0.5
     """
+    check_q(q)
     pi, q = jnp.asarray(pi), jnp.asarray(q)
     chex.assert_rank([pi, q], [1, 0])
     positive = pi > 0
@@ -199,6 +203,7 @@ def tsallis_kl(pi: ArrayLike, mu: ArrayLike, q: ArrayLike) -> Array:
       >>> float(tsallis_kl(jnp.array([1.0, 0.0]), jnp.array([0.5, 0.5]), 2.0))
       1.0
     """
+    check_q(q)
     pi, mu, q = jnp.asarray(pi), jnp.asarray(mu), jnp.asarray(q)
     chex.assert_rank([pi, mu, q], [1, 1, 0])
     positive = pi > 0
@@ -337,6 +342,7 @@ def tsallis_threshold(
       >>> float(tsallis_threshold(jnp.array([0.0, 0.0]), 2.0))
       0.5
     """
+    check_q(q)
     z, q = jnp.asarray(z), jnp.asarray(q)
     chex.assert_rank([z, q], [1, 0])
     top = jnp.max(z)
@@ -403,6 +409,8 @@ def tsallis_policy(
       >>> tsallis_policy(jnp.array([2.0, 0.0, 1.5]), 1.0, 2.0)
       Array([0.75, 0.  , 0.25], dtype=float32)
     """
+    check_tau(tau)
+    check_q(q)
     qv, tau, q = jnp.asarray(qv), jnp.asarray(tau), jnp.asarray(q)
     return _policy_and_log(qv, tau, q, num_iters)[0]
 
@@ -434,6 +442,8 @@ def scaled_log_q_policy(
       >>> scaled_log_q_policy(jnp.array([2.0, 0.0, 1.5]), 1.0, 2.0)
       Array([-0.25, -1.  , -0.75], dtype=float32)
     """
+    check_tau(tau)
+    check_q(q)
     qv, tau, q = jnp.asarray(qv), jnp.asarray(tau), jnp.asarray(q)
     return _policy_and_log(qv, tau, q, num_iters)[1]
 
@@ -463,6 +473,8 @@ def tsallis_value(
       >>> float(tsallis_value(jnp.array([1.0, 1.0]), 1.0, 2.0))  # 1 + 0.5
       1.5
     """
+    check_tau(tau)
+    check_q(q)
     qv, tau, q = jnp.asarray(qv), jnp.asarray(tau), jnp.asarray(q)
     pi, scaled_log = _policy_and_log(qv, tau, q, num_iters)
     return jnp.sum(pi * (qv - scaled_log))
@@ -500,6 +512,10 @@ def mviq_bonus(
       >>> float(mviq_bonus(jnp.array([2.0, 0.0, 1.5]), 1, 1.0, 0.5, 2.0, -10.0))
       -0.5
     """
+    check_tau(tau)
+    check_unit("alpha", alpha)
+    check_q(q)
+    check_l0(l0)
     a = jnp.asarray(a)
     chex.assert_rank(a, 0)
     chex.assert_type(a, int)
@@ -549,6 +565,10 @@ def mviq_target(
       >>> float(mviq_target(q, 0, 0.0, 1.0, q, 1.0, 0.0, 2.0, -1.0))
       1.5
     """
+    check_tau(tau)
+    check_unit("alpha", alpha)
+    check_q(q)
+    check_l0(l0)
     r_t, discount_t = jnp.asarray(r_t), jnp.asarray(discount_t)
     chex.assert_rank([r_t, discount_t], [0, 0])
     bonus = mviq_bonus(q_tm1_target, a_tm1, tau, alpha, q, l0, num_iters)
@@ -598,6 +618,10 @@ def mviq_q_learning(
       >>> float(mviq_q_learning(q, 0, 0.0, 1.0, q, q, 1.0, 0.0, 2.0, -1.0))
       0.5
     """
+    check_tau(tau)
+    check_unit("alpha", alpha)
+    check_q(q)
+    check_l0(l0)
     q_tm1, a_tm1 = jnp.asarray(q_tm1), jnp.asarray(a_tm1)
     chex.assert_rank([q_tm1, a_tm1], [1, 0])
     target = mviq_target(

@@ -402,7 +402,7 @@ def gumbel_value(
       >>> round(float(gumbel_value(q, 1.0)), 4)  # log((1 + e + e^5) / 3)
       3.9261
     """
-    check_range("beta", beta, 0.0)
+    check_range("beta", beta, 0.0, allow_inf=True)  # [0, inf]
     q, p = _law(q, probs)
     beta = jnp.asarray(beta, q.dtype)
     support = p > 0

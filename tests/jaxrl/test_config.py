@@ -216,7 +216,7 @@ class TestCheckOrder:
         "low, high, name", [(np.nan, 1.0, "lo"), (0.0, np.inf, "hi")]
     )
     def test_non_finite_bounds_are_rejected(self, low, high, name):
-        with pytest.raises(ConfigError, match=rf"{name} must lie in"):
+        with pytest.raises(ConfigError, match=rf"{name} must be finite, got"):
             cfg.check_order("lo", low, "hi", high)
 
     def test_tracers_are_skipped(self):
@@ -234,3 +234,100 @@ def test_non_finite_floats_round_trip_through_strict_json():
     text = cfg.to_json(config)
     json.loads(text, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
     assert cfg.from_json(mvi_tabular.Config, text).l0 == -math.inf
+
+
+class TestNonFinite:
+    """inf and NaN are rejected unless the field documents what infinity means."""
+
+    @pytest.mark.parametrize("value", [np.inf, -np.inf, np.nan])
+    def test_check_range_rejects_non_finite_by_default(self, value):
+        with pytest.raises(ConfigError, match=r"^x must be finite, got -?(inf|nan)$"):
+            cfg.check_range("x", value)
+        with pytest.raises(ConfigError, match=r"^x must be finite, got"):
+            cfg.check_positive("x", value)
+
+    def test_opt_in_accepts_infinity_inside_the_range_only(self):
+        cfg.check_positive("x", np.inf, allow_inf=True)
+        cfg.check_range("x", -np.inf, high=0.0, allow_inf=True)
+        with pytest.raises(ConfigError, match=r"x must lie in \(0.0, inf\], got -inf"):
+            cfg.check_positive("x", -np.inf, allow_inf=True)
+        with pytest.raises(ConfigError, match="x must be finite, got nan"):
+            cfg.check_positive("x", np.nan, allow_inf=True)
+        with pytest.raises(ConfigError, match=r"must lie in \(-inf, 0.0\]"):
+            cfg.check_range(
+                "x", -np.inf, -np.inf, 0.0, low_inclusive=False, allow_inf=True
+            )
+
+    def test_documented_names_accept_their_infinity_only(self):
+        cfg.check_range("l0", -np.inf, high=0.0)
+        with pytest.raises(ConfigError, match="l0 must be finite, got inf"):
+            cfg.check_range("l0", np.inf)
+        cfg.check_positive("lambda_max", np.inf)
+        with pytest.raises(ConfigError, match="lambda_max must be finite"):
+            cfg.check_positive("lambda_max", np.inf, allow_inf=False)
+        with pytest.raises(ConfigError, match="l0 must be finite, got nan"):
+            cfg.check_range("l0", np.nan, high=0.0)
+
+    def test_stacked_sweep_names_the_non_finite_point(self):
+        with pytest.raises(ConfigError, match="lr must be finite, got inf"):
+            cfg.check_positive("lr", np.array([1e-3, np.inf, 1e-2]))
+
+    @staticmethod
+    def _agent_config(name):
+        from jaxrl import agents
+
+        return agents.get(name).Config()
+
+    @pytest.mark.parametrize(
+        "agent, field",
+        [
+            ("dqn", "lr"),
+            ("dqn", "adam_eps"),
+            ("dqn", "max_grad_norm"),
+            ("mvi", "lr"),
+            ("mvi", "tau"),
+            ("mvi", "max_grad_norm"),
+            ("mviq", "tau"),
+            ("mviq", "adam_eps"),
+            ("dist_dqn", "lr"),
+            ("ppo", "lr"),
+            ("ppo", "adam_eps"),
+            ("ppo", "max_grad_norm"),
+            ("sac", "lr"),
+            ("sac", "adam_eps"),
+            ("sac", "tau"),
+            ("mvi_tabular", "tau"),
+            ("dual_rl", "lr"),
+            ("dual_rl", "adam_eps"),
+        ],
+    )
+    @pytest.mark.parametrize("value", [np.inf, np.nan])
+    def test_agent_configs_reject_non_finite(self, agent, field, value):
+        config = self._agent_config(agent)
+        cfg.validate(config)  # the defaults are valid
+        bad = cfg.apply_overrides(config, {field: float(value)})
+        with pytest.raises(ConfigError, match=rf"^{field} must (be finite|lie in)"):
+            cfg.validate(bad)
+        swept = cfg.stack_configs([config, bad])  # a sweep with one bad point
+        with pytest.raises(ConfigError, match=rf"^{field} must"):
+            cfg.validate(swept)
+
+    @pytest.mark.parametrize("agent", ["mvi", "mviq", "mvi_tabular"])
+    def test_l0_minus_inf_still_validates(self, agent):
+        config = cfg.apply_overrides(self._agent_config(agent), {"l0": -np.inf})
+        cfg.validate(config)
+        with pytest.raises(ConfigError, match="l0 must be finite, got nan"):
+            cfg.validate(config.replace(l0=np.nan))
+
+    @pytest.mark.parametrize(
+        "agent, field",
+        [
+            ("cmdp_tabular", "lambda_max"),
+            ("ppo", "vf_clip_eps"),
+            ("dual_rl", "max_grad_norm"),
+        ],
+    )
+    def test_documented_infinite_defaults_validate(self, agent, field):
+        config = self._agent_config(agent)
+        assert getattr(config, field) == np.inf
+        cfg.validate(config)

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl.testing import absltest, parameterized
 
+from jaxrl.errors import ConfigError
 from jaxrl.ops import bellman, regularized
 
 # ----------------------------------------------------------------------------- references
@@ -235,6 +236,86 @@ class MunchausenQLearningTest(parameterized.TestCase):
 
         for tau, alpha in ((0.03, 0.9), (0.1, 0.5), (0.0, 0.0)):
             batch_td(jnp.float32(tau), jnp.float32(alpha), jnp.float32(-1.0))
+
+
+_Q = jnp.array([1.0, 2.0, 0.5])
+
+
+def _m_target(tau=0.1, alpha=0.9, l0=-1.0):
+    return regularized.munchausen_target(_Q, 1, 1.0, 0.9, _Q, tau, alpha, l0)
+
+
+def _m_q_learning(tau=0.1, alpha=0.9, l0=-1.0):
+    return regularized.munchausen_q_learning(_Q, 1, 1.0, 0.9, _Q, _Q, tau, alpha, l0)
+
+
+class EagerArgumentChecksTest(parameterized.TestCase):
+    """Concrete out-of-domain hyperparameters raise; traced ones are not checked."""
+
+    @parameterized.named_parameters(
+        (
+            "tau_negative_log_softmax",
+            lambda: regularized.scaled_log_softmax(_Q, -1.0),
+            r"tau must lie in \[0.0, inf\], got -1",
+        ),
+        (
+            "tau_negative_policy",
+            lambda: regularized.softmax_policy(_Q, -0.1),
+            "tau must lie in",
+        ),
+        (
+            "tau_nan_value",
+            lambda: regularized.soft_value(_Q, np.nan),
+            "tau must be finite, got nan",
+        ),
+        (
+            "tau_negative_soft_state_value",
+            lambda: bellman.soft_state_value(_Q, -1.0),
+            "tau must lie in",
+        ),
+        (
+            "alpha_above_one_bonus",
+            lambda: regularized.munchausen_bonus(_Q, 1, 0.1, 1.5, -1.0),
+            r"alpha must lie in \[0.0, 1.0\], got 1.5",
+        ),
+        ("alpha_negative_target", lambda: _m_target(alpha=-0.1), "alpha must lie in"),
+        (
+            "l0_positive_target",
+            lambda: _m_target(l0=0.5),
+            r"l0 must lie in \[-inf, 0.0\], got 0.5",
+        ),
+        (
+            "tau_inf_q_learning",
+            lambda: _m_q_learning(tau=float("inf")),
+            "tau must be finite, got inf",
+        ),
+        (
+            "l0_nan_q_learning",
+            lambda: _m_q_learning(l0=np.nan),
+            "l0 must be finite, got nan",
+        ),
+    )
+    def test_invalid_concrete_argument_raises(self, call, match):
+        with self.assertRaisesRegex(ConfigError, "^" + match):
+            call()
+
+    def test_documented_edges_pass(self):
+        np.testing.assert_allclose(regularized.soft_value(_Q, 0.0), 2.0)  # hard max
+        free = _m_target(l0=-float("inf"))  # l0 = -inf: no clipping
+        np.testing.assert_allclose(free, _m_target(l0=-1e30), rtol=1e-6)
+
+    def test_traced_invalid_values_compile_once_and_run(self):
+        traces = []
+
+        @jax.jit
+        def target(tau, alpha, l0):
+            traces.append(None)
+            return _m_target(tau, alpha, l0)
+
+        target(0.1, 0.9, -1.0)
+        out = target(0.2, 1.5, 0.5)  # traced: not checked, no error, no retrace
+        self.assertLen(traces, 1)
+        self.assertEqual(out.shape, ())
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import numpy as np
 from absl.testing import absltest, parameterized
 from scipy import stats
 
+from jaxrl.errors import ConfigError
 from jaxrl.ops import sac
 
 # ------------------------------------------------------------------------ references
@@ -244,6 +245,49 @@ class PolyakUpdateTest(parameterized.TestCase):
                 got[name], tau * o[name] + (1 - tau) * t[name], rtol=1e-5, atol=1e-6
             )
             assert got[name].dtype == jnp.float32
+
+
+class EagerArgumentChecksTest(parameterized.TestCase):
+    """Concrete out-of-domain hyperparameters raise; traced ones are not checked."""
+
+    @parameterized.named_parameters(
+        (
+            "alpha_negative_target",
+            lambda: sac.soft_q_target(1.0, 0.5, jnp.array([4.0, 2.0]), -1.0, -0.5),
+            r"alpha must lie in \[0.0, inf\], got -0.5",
+        ),
+        (
+            "alpha_inf_policy_loss",
+            lambda: sac.soft_policy_loss(jnp.array([3.0, 1.0]), -2.0, float("inf")),
+            "alpha must be finite, got inf",
+        ),
+        (
+            "tau_above_one_polyak",
+            lambda: sac.polyak_update({"w": jnp.zeros(2)}, {"w": jnp.ones(2)}, 1.5),
+            r"tau must lie in \[0.0, 1.0\], got 1.5",
+        ),
+        (
+            "tau_negative_polyak",
+            lambda: sac.polyak_update({"w": jnp.zeros(2)}, {"w": jnp.ones(2)}, -0.1),
+            "tau must lie in",
+        ),
+    )
+    def test_invalid_concrete_argument_raises(self, call, match):
+        with self.assertRaisesRegex(ConfigError, "^" + match):
+            call()
+
+    def test_traced_invalid_values_compile_once_and_run(self):
+        traces = []
+
+        @jax.jit
+        def update(tau):
+            traces.append(None)
+            return sac.polyak_update({"w": jnp.zeros(2)}, {"w": jnp.ones(2)}, tau)
+
+        update(0.25)
+        out = update(1.5)  # traced: not checked, no error, no retrace
+        self.assertLen(traces, 1)
+        np.testing.assert_allclose(out["w"], [1.5, 1.5])
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import numpy as np
 from absl.testing import absltest, parameterized
 from scipy import optimize
 
+from jaxrl.errors import ConfigError
 from jaxrl.ops import regularized, tsallis
 
 Q_VALUES = (1.0, 1.5, 2.0, 3.0)
@@ -427,6 +428,109 @@ class MviqTest(parameterized.TestCase):
         for i, q in enumerate(np.asarray(qs)):
             one = jax.vmap(tsallis.mviq_q_learning, _TD_AXES)(*batch, 0.1, 0.9, q, -1.0)
             np.testing.assert_allclose(got[i], one, rtol=1e-5, atol=1e-5)
+
+
+_QV = jnp.array([1.0, 2.0, 0.5])
+_INF = float("inf")
+
+
+def _mviq_target(tau=0.1, alpha=0.9, q=2.0, l0=-1.0):
+    return tsallis.mviq_target(_QV, 1, 1.0, 0.9, _QV, tau, alpha, q, l0)
+
+
+def _mviq_q_learning(tau=0.1, alpha=0.9, q=2.0, l0=-1.0):
+    return tsallis.mviq_q_learning(_QV, 1, 1.0, 0.9, _QV, _QV, tau, alpha, q, l0)
+
+
+class EagerArgumentChecksTest(parameterized.TestCase):
+    """Concrete out-of-domain hyperparameters raise; traced ones are not checked."""
+
+    @parameterized.named_parameters(
+        (
+            "q_below_one",
+            lambda: tsallis.log_q(_QV, 0.5),
+            r"q must lie in \[1.0, inf\], got 0.5",
+        ),
+        ("q_inf_exp", lambda: tsallis.exp_q(_QV, _INF), "q must be finite, got inf"),
+        (
+            "q_nan_entropy",
+            lambda: tsallis.tsallis_entropy(_QV / 3.5, np.nan),
+            "q must be finite, got nan",
+        ),
+        (
+            "q_below_one_kl",
+            lambda: tsallis.tsallis_kl(_QV / 3.5, _QV / 3.5, 0.0),
+            "q must lie in",
+        ),
+        (
+            "q_below_one_threshold",
+            lambda: tsallis.tsallis_threshold(_QV, 0.9),
+            "q must lie in",
+        ),
+        (
+            "tau_negative_policy",
+            lambda: tsallis.tsallis_policy(_QV, -1.0, 2.0),
+            r"tau must lie in \[0.0, inf\], got -1",
+        ),
+        (
+            "q_below_one_policy",
+            lambda: tsallis.tsallis_policy(_QV, 0.1, 0.5),
+            "q must lie in",
+        ),
+        (
+            "tau_negative_scaled_log",
+            lambda: tsallis.scaled_log_q_policy(_QV, -0.5, 2.0),
+            "tau must lie in",
+        ),
+        (
+            "tau_inf_value",
+            lambda: tsallis.tsallis_value(_QV, _INF, 2.0),
+            "tau must be finite, got inf",
+        ),
+        (
+            "alpha_above_one_bonus",
+            lambda: tsallis.mviq_bonus(_QV, 1, 0.1, 1.5, 2.0, -1.0),
+            r"alpha must lie in \[0.0, 1.0\], got 1.5",
+        ),
+        (
+            "l0_positive_target",
+            lambda: _mviq_target(l0=0.5),
+            r"l0 must lie in \[-inf, 0.0\], got 0.5",
+        ),
+        ("l0_plus_inf_target", lambda: _mviq_target(l0=_INF), "l0 must lie in"),
+        ("q_below_one_q_learning", lambda: _mviq_q_learning(q=0.5), "q must lie in"),
+        (
+            "tau_negative_q_learning",
+            lambda: _mviq_q_learning(tau=-1.0),
+            "tau must lie in",
+        ),
+    )
+    def test_invalid_concrete_argument_raises(self, call, match):
+        with self.assertRaisesRegex(ConfigError, "^" + match):
+            call()
+
+    def test_documented_edges_pass(self):
+        tsallis.log_q(_QV, 1.0)  # q = 1: the natural logarithm
+        tsallis.tsallis_policy(_QV, 0.0, 2.0)  # tau = 0: the greedy policy
+        free = _mviq_target(l0=-_INF)  # l0 = -inf: no clipping
+        np.testing.assert_allclose(free, _mviq_target(l0=-1e30), rtol=1e-6)
+
+    def test_traced_invalid_values_compile_once_and_run(self):
+        traces = []
+
+        @jax.jit
+        def policy(tau, q):
+            traces.append(None)
+            return tsallis.tsallis_policy(_QV, tau, q)
+
+        policy(0.1, 2.0)
+        out = policy(-1.0, 0.5)  # traced: not checked, no error, no retrace
+        self.assertLen(traces, 1)
+        self.assertEqual(out.shape, (3,))
+        vmapped = jax.vmap(lambda q: tsallis.log_q(_QV, q))(jnp.array([0.5, 2.0]))
+        np.testing.assert_allclose(
+            vmapped[1], _np_log_q(np.asarray(_QV), 2.0), rtol=1e-6
+        )
 
 
 if __name__ == "__main__":
