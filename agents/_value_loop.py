@@ -78,14 +78,15 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import optax
 from flax import struct
 
 from jaxrl import buffer as buffer_lib
 from jaxrl import rollout
 from jaxrl import transition as transition_lib
-from jaxrl.envs.wrappers import LogWrapper
+from jaxrl.envs.wrappers import episode_metrics, log_unwrap, log_wrap
 from jaxrl.errors import ConfigError
-from jaxrl.loop import chunked_train
+from jaxrl.loop import EVAL_NAMES, chunked_train, greedy_evaluation, run_chunk
 from jaxrl.nets import QNetwork
 from jaxrl.optim import learning_rate_at, make_optimizer
 from jaxrl.transition import Transition
@@ -245,14 +246,6 @@ def _expected_updates(config: Any) -> Array:
     )
 
 
-def _log_env(env: Any) -> Any:
-    return env if isinstance(env, LogWrapper) else LogWrapper(env)
-
-
-def _inner_env(env: Any) -> Any:
-    return env.env if isinstance(env, LogWrapper) else env
-
-
 def epsilon_at(step: Array, config: Any) -> Array:
     """Return ε after ``step`` iterations: linear from ``eps_start`` to ``eps_end``.
 
@@ -309,11 +302,6 @@ def explore(
     return jnp.where(coin, random_action, best)
 
 
-def _global_norm(tree: Any) -> Array:
-    leaves = jax.tree.leaves(tree)
-    return jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in leaves))
-
-
 # ------------------------------------------------------------------------ init / update
 
 
@@ -344,7 +332,7 @@ def init(
       The initial :class:`State`, or ``extension.init`` of it.
     """
     config.validate()
-    env = _log_env(env)
+    env = log_wrap(env)
     key, k_env, k_net = jax.random.split(key, 3)
     obs, env_state = rollout.reset(k_env, env, env_params, config.num_envs)
     obs_0 = jax.tree.map(lambda x: x[0], obs)
@@ -405,7 +393,7 @@ def update(
     )
     metrics = {
         **metrics,
-        "train/grad_norm": _global_norm(grads),
+        "train/grad_norm": optax.tree.norm(grads),
         "train/lr": learning_rate_at(
             state.num_updates,
             config.lr,
@@ -433,20 +421,6 @@ def _learn(
         lambda s, b: update(s, b, config, loss_fn=loss_fn), state, batches
     )
     return state, jax.tree.map(lambda x: x[-1], metrics)
-
-
-def _episode_metrics(info: dict[str, Array]) -> Metrics:
-    done = info["returned_episode"].astype(bool)  # [E]
-    count = jnp.sum(done)
-    safe = jnp.maximum(count, 1).astype(jnp.float32)
-    mean_of = lambda x: jnp.where(
-        count > 0, jnp.sum(jnp.where(done, x.astype(jnp.float32), 0.0)) / safe, jnp.nan
-    )
-    return {
-        "episode/return": mean_of(info["episode_return"]),
-        "episode/length": mean_of(info["episode_length"]),
-        "episode/count": count.astype(jnp.int32),
-    }
 
 
 def _bind_loss(loss_fn: LossFn, extension: Extension, state: Any) -> LossFn:
@@ -526,7 +500,7 @@ def _iteration(
         state, extra_metrics = extension.after_iteration(state, tr, info)
     metrics = {
         **learn_metrics,
-        **_episode_metrics(info),
+        **episode_metrics(info),
         **extra_metrics,
         "train/epsilon": epsilon,
         "train/env_steps": env_steps,
@@ -543,17 +517,22 @@ def _evaluate(
     env_params: Any,
     act_fn: ActFn,
 ) -> Metrics:
-    def policy(k: PRNGKey, obs: ArrayTree) -> Array:
-        del k
-        return jax.vmap(lambda o: act_fn(params, o, None, config, greedy=True))(obs)
-
-    out = rollout.evaluate(
-        key, env, env_params, policy, config.num_eval_episodes, config.eval_max_steps
+    return greedy_evaluation(
+        act_fn,
+        params,
+        key,
+        config,
+        env,
+        env_params,
+        num_episodes=config.num_eval_episodes,
+        max_steps=config.eval_max_steps,
     )
-    return {
-        "eval/return": jnp.mean(out["return"].astype(jnp.float32)),
-        "eval/length": jnp.mean(out["length"].astype(jnp.float32)),
-    }
+
+
+def _split_key(state: Any, extension: Extension | None) -> tuple[Any, PRNGKey]:
+    base = _base(state, extension)
+    key, sub = jax.random.split(base.key)
+    return _with_base(state, base.replace(key=key), extension), sub
 
 
 def _run_chunk(
@@ -569,39 +548,37 @@ def _run_chunk(
     body = functools.partial(
         _iteration,
         config=config,
-        env=_log_env(env),
+        env=log_wrap(env),
         env_params=env_params,
         loss_fn=loss_fn,
         act_fn=act_fn,
         extension=extension,
     )
-    state, metrics = jax.lax.scan(body, state, None, length=config.iters_per_chunk)
-    # EVALUATE (greedy, at the end of the chunk; NaN on the chunk's other iterations)
-    nan_row = jnp.full((config.iters_per_chunk,), jnp.nan, jnp.float32)
-    base = _base(state, extension)
-    if config.num_eval_episodes > 0:
-        key, k_eval = jax.random.split(base.key)
-        base = base.replace(key=key)
-        state = _with_base(state, base, extension)
-        if eval_fn is None:
-            eval_fn = functools.partial(_evaluate, act_fn=act_fn)
+    names = EVAL_NAMES
+    if eval_fn is None:
+        eval_fn = functools.partial(_evaluate, act_fn=act_fn)
+    elif config.num_eval_episodes == 0:
+        # The names of eval_fn's metrics, from its shapes at one episode.
+        base = _base(state, extension)
+        probe = config.replace(num_eval_episodes=1)
         params = _agent_params(base.params, state, extension)
-        eval_metrics = eval_fn(params, k_eval, config, env, env_params)
-        for name, value in eval_metrics.items():
-            metrics[name] = nan_row.at[-1].set(value)
-    else:
-        names = ("eval/return", "eval/length")
-        if eval_fn is not None:
-            # The names of eval_fn's metrics, from its shapes at one episode.
-            probe = config.replace(num_eval_episodes=1)
-            params = _agent_params(base.params, state, extension)
-            shapes = jax.eval_shape(
-                lambda p, k: eval_fn(p, k, probe, env, env_params), params, base.key
-            )
-            names = tuple(shapes)
-        for name in names:
-            metrics[name] = nan_row
-    return state, metrics
+        shapes = jax.eval_shape(
+            lambda p, k: eval_fn(p, k, probe, env, env_params), params, base.key
+        )
+        names = tuple(shapes)
+
+    def evaluate(state: Any, key: PRNGKey) -> Metrics:
+        params = _agent_params(_base(state, extension).params, state, extension)
+        return eval_fn(params, key, config, env, env_params)
+
+    return run_chunk(
+        body,
+        state,
+        config.iters_per_chunk,
+        evaluate=evaluate if config.num_eval_episodes > 0 else None,
+        eval_names=names,
+        split_key=functools.partial(_split_key, extension=extension),
+    )
 
 
 def make_run(
@@ -624,7 +601,7 @@ def make_run(
     loop's (``state.base``) and its ``after_iteration`` metrics are rows too.
     """
     config.validate()
-    inner = _inner_env(env)
+    inner = log_unwrap(env)
 
     def run(state: Any) -> tuple[Any, Metrics]:
         return _run_chunk(
@@ -662,7 +639,7 @@ def make_train(
         eval_fn=eval_fn,
         extension=extension,
     )
-    inner = _inner_env(env)
+    inner = log_unwrap(env)
 
     return chunked_train(
         lambda key: init(

@@ -75,6 +75,7 @@ import numpy as np
 from flax import struct
 
 from jaxrl import config as config_lib
+from jaxrl.agents import _tabular_loop
 from jaxrl.config import static
 from jaxrl.envs import finite_mdp
 from jaxrl.errors import ConfigError
@@ -172,7 +173,7 @@ class Config:
                 f"value_loss must be one of {', '.join(dual.VALUE_LOSSES)}, "
                 f"got {self.value_loss!r}"
             )
-        config_lib.check_positive("beta", self.beta)
+        config_lib.check_positive("beta", self.beta, allow_inf=True)
         if self.value_loss == "total_variation":
             config_lib.check_range("lam", self.lam, 0.5, 1.0)
         else:
@@ -432,7 +433,7 @@ def init_from_data(
       ConfigError: wrong shape, or (concrete) negative entries / zero mass.
     """
     del env
-    mdp = finite_mdp.mdp_from_params(env_params, "dual_tabular")
+    mdp = _tabular_loop.mdp_of(env_params, "dual_tabular")
     d = _check_data(d_data, mdp)
     params = _tables(jnp.zeros_like(mdp.R), d, config)
     return State(params=params, d_data=d, key=key, step=jnp.asarray(0, jnp.int32))
@@ -450,7 +451,7 @@ def init(key: PRNGKey, env: object, env_params: ArrayTree, config: Config) -> St
     Returns:
       The :class:`State`.
     """
-    mdp = finite_mdp.mdp_from_params(env_params, "dual_tabular")
+    mdp = _tabular_loop.mdp_of(env_params, "dual_tabular")
     return init_from_data(key, env, env_params, config, default_data(mdp, config))
 
 
@@ -540,13 +541,25 @@ def update(state: State, data: FiniteMDP, config: Config) -> tuple[State, Metric
     return new_state, {"dp/residual": residual, "dp/value_loss": value}
 
 
-def _iteration(
-    state: State, _: None, *, mdp: FiniteMDP, j_star: Array, config: Config
-) -> tuple[State, Metrics]:
-    """Scan body: one sweep plus the exact suboptimality of the extracted policy."""
-    state, metrics = update(state, mdp, config)
-    j_pi = exact_dp.performance(mdp, state.pi)
-    return state, {**metrics, "dp/suboptimality": j_star - j_pi}
+def _optimal_performance(mdp: FiniteMDP, config: Config) -> Array:
+    """``J*`` by policy iteration (once per chunk, before the sweeps)."""
+    return exact_dp.optimal_performance(mdp, config.oracle_iters)
+
+
+def _suboptimality(
+    state: State, metrics: Metrics, mdp: FiniteMDP, j_star: Array, config: Config
+) -> Metrics:
+    """The exact suboptimality of the extracted policy (after each sweep)."""
+    del metrics, config
+    return {"dp/suboptimality": j_star - exact_dp.performance(mdp, state.pi)}
+
+
+_LOOP = {
+    "agent": "dual_tabular",
+    "update_fn": update,
+    "reference_fn": _optimal_performance,
+    "metrics_fn": _suboptimality,
+}
 
 
 def make_run(config: Config, env: object, env_params: ArrayTree):
@@ -562,16 +575,7 @@ def make_run(config: Config, env: object, env_params: ArrayTree):
     Returns:
       ``run``; its metrics have shape ``[iters_per_chunk]``.
     """
-    config_lib.validate(config)
-    mdp = finite_mdp.mdp_from_params(env_params, "dual_tabular")
-    del env
-
-    def run(state: State) -> tuple[State, Metrics]:
-        j_star = exact_dp.optimal_performance(mdp, config.oracle_iters)
-        body = functools.partial(_iteration, mdp=mdp, j_star=j_star, config=config)
-        return jax.lax.scan(body, state, None, length=config.iters_per_chunk)
-
-    return run
+    return _tabular_loop.make_run(config, env, env_params, **_LOOP)
 
 
 def make_train(config: Config, env: object, env_params: ArrayTree):
@@ -587,10 +591,7 @@ def make_train(config: Config, env: object, env_params: ArrayTree):
     Returns:
       ``train``; its metrics have shape ``[num_chunks * iters_per_chunk]``.
     """
-    run = make_run(config, env, env_params)
-    return chunked_train(
-        lambda key: init(key, env, env_params, config), run, config.num_chunks
-    )
+    return _tabular_loop.make_train(config, env, env_params, init_fn=init, **_LOOP)
 
 
 def make_train_from_data(config: Config, env: object, env_params: ArrayTree):

@@ -74,10 +74,9 @@ import jax.numpy as jnp
 from flax import struct
 
 from jaxrl import config as config_lib
-from jaxrl.agents import vi_tabular
+from jaxrl.agents import _tabular_loop, vi_tabular
 from jaxrl.config import static
 from jaxrl.envs import finite_mdp
-from jaxrl.loop import chunked_train
 from jaxrl.mdp import FiniteMDP
 from jaxrl.ops import exact_dp, tsallis
 from jaxrl.types import Array, ArrayTree, Metrics, PRNGKey
@@ -218,8 +217,14 @@ def init(key: PRNGKey, env: object, env_params: ArrayTree, config: Config) -> St
     Returns:
       The :class:`State`.
     """
-    del env, config
-    mdp = finite_mdp.mdp_from_params(env_params, "mvi_tabular")
+    del env
+    return _tabular_loop.init(
+        key, env_params, config, agent="mvi_tabular", init_fn=_init_state
+    )
+
+
+def _init_state(key: PRNGKey, mdp: FiniteMDP, config: Config) -> State:
+    del config
     return State(q=jnp.zeros_like(mdp.R), key=key, step=jnp.asarray(0, jnp.int32))
 
 
@@ -312,22 +317,34 @@ def _evaluate(mdp: FiniteMDP, pis: Array) -> Array:
     return jax.vmap(exact_dp.policy_evaluation, in_axes=(None, 0))(mdp, pis)
 
 
-def _iteration(
-    state: State, _: None, *, mdp: FiniteMDP, q_star: Array, config: Config
-) -> tuple[State, Metrics]:
-    """Scan body: one sweep plus the exact metrics of the new table's policies."""
-    state, metrics = update(state, mdp, config)
+def _optimal_q(mdp: FiniteMDP, config: Config) -> Array:
+    """``Q*`` by policy iteration (once per chunk, before the sweeps)."""
+    return exact_dp.optimal_q(mdp, config.oracle_iters)
+
+
+def _exact_metrics(
+    state: State, metrics: Metrics, mdp: FiniteMDP, q_star: Array, config: Config
+) -> Metrics:
+    """The exact metrics of the new table's policies (after each sweep)."""
+    del metrics
     j_star = jnp.dot(mdp.mu0, jnp.max(q_star, axis=-1))
     pis = jnp.stack([policy(state.q, config), exact_dp.greedy_policy(state.q)])
     v_pi, v_greedy = _evaluate(mdp, pis)
     j_pi, j_greedy = jnp.dot(mdp.mu0, v_pi), jnp.dot(mdp.mu0, v_greedy)
     q_pi = exact_dp.q_from_v(mdp, v_pi)
-    return state, {
-        **metrics,
+    return {
         "dp/suboptimality": j_star - j_pi,
         "dp/suboptimality_greedy": j_star - j_greedy,
         "dp/value_gap": jnp.max(jnp.abs(q_star - q_pi)),
     }
+
+
+_LOOP = {
+    "agent": "mvi_tabular",
+    "update_fn": update,
+    "reference_fn": _optimal_q,
+    "metrics_fn": _exact_metrics,
+}
 
 
 def make_run(config: Config, env: object, env_params: ArrayTree):
@@ -341,16 +358,7 @@ def make_run(config: Config, env: object, env_params: ArrayTree):
     Returns:
       ``run``; its metrics have shape ``[iters_per_chunk]``.
     """
-    config_lib.validate(config)
-    mdp = finite_mdp.mdp_from_params(env_params, "mvi_tabular")
-    del env
-
-    def run(state: State) -> tuple[State, Metrics]:
-        q_star = exact_dp.optimal_q(mdp, config.oracle_iters)
-        body = functools.partial(_iteration, mdp=mdp, q_star=q_star, config=config)
-        return jax.lax.scan(body, state, None, length=config.iters_per_chunk)
-
-    return run
+    return _tabular_loop.make_run(config, env, env_params, **_LOOP)
 
 
 def make_train(config: Config, env: object, env_params: ArrayTree):
@@ -367,8 +375,4 @@ def make_train(config: Config, env: object, env_params: ArrayTree):
     Returns:
       ``train``; its metrics have shape ``[num_chunks * iters_per_chunk]``.
     """
-    run = make_run(config, env, env_params)
-
-    return chunked_train(
-        lambda key: init(key, env, env_params, config), run, config.num_chunks
-    )
+    return _tabular_loop.make_train(config, env, env_params, init_fn=init, **_LOOP)

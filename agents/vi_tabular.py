@@ -34,16 +34,14 @@ Examples:
 
 from __future__ import annotations
 
-import functools
-
 import jax
 import jax.numpy as jnp
 from flax import struct
 
 from jaxrl import config as config_lib
+from jaxrl.agents import _tabular_loop
 from jaxrl.config import static
 from jaxrl.envs import finite_mdp
-from jaxrl.loop import chunked_train
 from jaxrl.mdp import FiniteMDP
 from jaxrl.ops import exact_dp
 from jaxrl.types import Array, ArrayTree, Metrics, PRNGKey
@@ -116,8 +114,14 @@ def init(key: PRNGKey, env: object, env_params: ArrayTree, config: Config) -> St
     Returns:
       The :class:`State`.
     """
-    del env, config
-    mdp = finite_mdp.mdp_from_params(env_params, "vi_tabular")
+    del env
+    return _tabular_loop.init(
+        key, env_params, config, agent="vi_tabular", init_fn=_init_state
+    )
+
+
+def _init_state(key: PRNGKey, mdp: FiniteMDP, config: Config) -> State:
+    del config
     return State(q=jnp.zeros_like(mdp.R), key=key, step=jnp.asarray(0, jnp.int32))
 
 
@@ -193,13 +197,26 @@ def update(state: State, data: FiniteMDP, config: Config) -> tuple[State, Metric
     return new_state, {"dp/residual": residual}
 
 
-def _iteration(
-    state: State, _: None, *, mdp: FiniteMDP, j_star: Array, config: Config
-) -> tuple[State, Metrics]:
-    """Scan body: one sweep plus the exact suboptimality of the new greedy policy."""
-    state, metrics = update(state, mdp, config)
+def _optimal_performance(mdp: FiniteMDP, config: Config) -> Array:
+    """``J*`` by policy iteration (once per chunk, before the sweeps)."""
+    return exact_dp.optimal_performance(mdp, config.oracle_iters)
+
+
+def _suboptimality(
+    state: State, metrics: Metrics, mdp: FiniteMDP, j_star: Array, config: Config
+) -> Metrics:
+    """The exact suboptimality of the new table's greedy policy."""
+    del metrics, config
     j_greedy = exact_dp.performance(mdp, exact_dp.greedy_policy(state.q))
-    return state, {**metrics, "dp/suboptimality": j_star - j_greedy}
+    return {"dp/suboptimality": j_star - j_greedy}
+
+
+_LOOP = {
+    "agent": "vi_tabular",
+    "update_fn": update,
+    "reference_fn": _optimal_performance,
+    "metrics_fn": _suboptimality,
+}
 
 
 def make_run(config: Config, env: object, env_params: ArrayTree):
@@ -213,16 +230,7 @@ def make_run(config: Config, env: object, env_params: ArrayTree):
     Returns:
       ``run``; its metrics have shape ``[iters_per_chunk]``.
     """
-    config_lib.validate(config)
-    mdp = finite_mdp.mdp_from_params(env_params, "vi_tabular")
-
-    def run(state: State) -> tuple[State, Metrics]:
-        j_star = exact_dp.optimal_performance(mdp, config.oracle_iters)
-        body = functools.partial(_iteration, mdp=mdp, j_star=j_star, config=config)
-        return jax.lax.scan(body, state, None, length=config.iters_per_chunk)
-
-    del env
-    return run
+    return _tabular_loop.make_run(config, env, env_params, **_LOOP)
 
 
 def make_train(config: Config, env: object, env_params: ArrayTree):
@@ -239,8 +247,4 @@ def make_train(config: Config, env: object, env_params: ArrayTree):
     Returns:
       ``train``; its metrics have shape ``[num_chunks * iters_per_chunk]``.
     """
-    run = make_run(config, env, env_params)
-
-    return chunked_train(
-        lambda key: init(key, env, env_params, config), run, config.num_chunks
-    )
+    return _tabular_loop.make_train(config, env, env_params, init_fn=init, **_LOOP)

@@ -33,12 +33,15 @@ from flax import struct
 from gymnax.environments import environment, spaces
 
 from jaxrl.errors import ConfigError
-from jaxrl.types import Array, ArrayLike, PRNGKey
+from jaxrl.types import Array, ArrayLike, Metrics, PRNGKey
 
 __all__ = [
     "Wrapper",
     "LogState",
     "LogWrapper",
+    "log_wrap",
+    "log_unwrap",
+    "episode_metrics",
     "FlattenObservation",
     "V0AdapterState",
     "GymnaxV0StepAdapter",
@@ -231,6 +234,61 @@ class LogWrapper(Wrapper):
             "episode_cost": total_cost,
         }
         return obs, new_state, reward, terminated, truncated, info
+
+
+def log_wrap(env: Any) -> LogWrapper:
+    """Return ``env`` wrapped in :class:`LogWrapper` (unchanged if it already is one)."""
+    return env if isinstance(env, LogWrapper) else LogWrapper(env)
+
+
+def log_unwrap(env: Any) -> Any:
+    """Return the environment inside a :class:`LogWrapper` (``env`` itself otherwise)."""
+    return env.env if isinstance(env, LogWrapper) else env
+
+
+def episode_metrics(info: dict[str, Array], *, with_cost: bool = False) -> Metrics:
+    """Return mean return/length (and count) of the episodes that ended in ``info``.
+
+    The agents' per-iteration ``"episode/..."`` metrics: the mean of
+    :class:`LogWrapper`'s totals over the entries whose ``returned_episode`` is
+    set.
+
+    Args:
+      info: :class:`LogWrapper` step info with any leading axes (``[E]`` for one
+        step, ``[T, E]`` for a rollout).
+      with_cost: static switch: also report ``"episode/cost"`` (the mean of
+        ``info["episode_cost"]``, the summed ``info["cost"]``).
+
+    Returns:
+      ``"episode/return"``, ``"episode/length"`` (float32, ``NaN`` when no
+      episode ended), ``"episode/count"`` (int32) and, with ``with_cost``,
+      ``"episode/cost"``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> info = {"returned_episode": jnp.array([True, False, True]),
+      ...         "episode_return": jnp.array([1.0, 5.0, 3.0]),
+      ...         "episode_length": jnp.array([2, 9, 4])}
+      >>> m = episode_metrics(info)
+      >>> float(m["episode/return"]), float(m["episode/length"]), int(m["episode/count"])
+      (2.0, 3.0, 2)
+    """
+    done = jnp.asarray(info["returned_episode"], bool)
+    count = jnp.sum(done)
+    safe = jnp.maximum(count, 1).astype(jnp.float32)
+
+    def mean_of(x: Array) -> Array:
+        total = jnp.sum(jnp.where(done, jnp.asarray(x, jnp.float32), 0.0))
+        return jnp.where(count > 0, total / safe, jnp.nan)
+
+    metrics = {
+        "episode/return": mean_of(info["episode_return"]),
+        "episode/length": mean_of(info["episode_length"]),
+        "episode/count": count.astype(jnp.int32),
+    }
+    if with_cost:
+        metrics["episode/cost"] = mean_of(info["episode_cost"])
+    return metrics
 
 
 # ----------------------------------------------------------------------------- flatten

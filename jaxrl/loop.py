@@ -1,9 +1,20 @@
-"""Chunked training: ``train(key)`` as ``init`` followed by ``num_chunks`` chunk calls.
+"""The agents' shared loop plumbing: chunks, evaluation at a static cadence, runs.
 
 Every agent exposes ``make_run(config, env, env_params) -> run`` (one chunk) and
-``make_train(...) -> train`` (a whole run). :func:`chunked_train` builds the
-latter from the former so that ``train(key)`` is, by construction, ``init``
-followed by ``num_chunks`` calls of ``run``: the checkpoint/resume contract.
+``make_train(...) -> train`` (a whole run). The pieces every agent family's
+loop is built from live here once:
+
+* :func:`run_chunk`: one chunk, ``lax.scan`` of an iteration function, then an
+  optional evaluation whose metrics fill the chunk's last row (``NaN`` on the
+  others), so the cadence is static: once per chunk;
+* :func:`greedy_evaluation`: the standard ``"eval/return"``, ``"eval/length"``
+  (and per-step ``info`` means such as ``"eval/cost"``) of a greedy policy;
+* :func:`chunked_train`: ``train(key)`` as ``init`` followed by ``num_chunks``
+  calls of ``run``, by construction (the checkpoint/resume contract).
+
+Environment wrappers are not core: an agent loop wraps its environment with
+:func:`jaxrl.envs.wrappers.log_wrap` and reads the episode statistics of the
+wrapper's ``info`` with :func:`jaxrl.envs.wrappers.episode_metrics`.
 """
 
 from __future__ import annotations
@@ -14,9 +25,126 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from jaxrl.types import Metrics, PRNGKey
+from jaxrl import rollout
+from jaxrl.types import Array, ArrayTree, Metrics, Params, PRNGKey
 
-__all__ = ["chunked_train", "flatten_chunks"]
+__all__ = [
+    "chunked_train",
+    "flatten_chunks",
+    "run_chunk",
+    "split_state_key",
+    "greedy_evaluation",
+    "EVAL_NAMES",
+]
+
+EVAL_NAMES: tuple[str, ...] = ("eval/return", "eval/length")
+"""Metric names of :func:`greedy_evaluation` without ``extras_keys``."""
+
+
+def split_state_key(state: Any) -> tuple[Any, PRNGKey]:
+    """Split ``state.key`` into ``(key, sub)``; return ``(state with key, sub)``."""
+    key, sub = jax.random.split(state.key)
+    return state.replace(key=key), sub
+
+
+def run_chunk(
+    iteration: Callable[[Any, Any], tuple[Any, Metrics]],
+    state: Any,
+    length: int,
+    *,
+    evaluate: Callable[[Any, PRNGKey], Metrics] | None = None,
+    eval_names: tuple[str, ...] = (),
+    split_key: Callable[[Any], tuple[Any, PRNGKey]] = split_state_key,
+) -> tuple[Any, Metrics]:
+    """Run ``length`` iterations with ``lax.scan``, then maybe evaluate.
+
+    Args:
+      iteration: the scan body ``(state, None) -> (state, metrics)``.
+      state: the carry.
+      length: static number of iterations (``iters_per_chunk``).
+      evaluate: ``evaluate(state, key) -> {name: []}`` run once after the
+        iterations with a key split off the state by ``split_key``; its values
+        fill the last row of each metric. ``None``: no evaluation this chunk.
+      eval_names: metric names given all-``NaN`` rows when ``evaluate`` is
+        ``None`` (so a run's metric names do not depend on whether it evaluates).
+      split_key: ``state -> (state, key)``; default :func:`split_state_key`.
+
+    Returns:
+      ``(state, metrics)``: the iterations' metrics ``[length, ...]`` plus one
+      float32 ``[length]`` row per evaluation metric, ``NaN`` except the last.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> body = lambda s, _: (s + 1, {"s": s})
+      >>> _, m = run_chunk(body, jnp.int32(0), 3, evaluate=None, eval_names=("eval/x",))
+      >>> m["s"], m["eval/x"]
+      (Array([0, 1, 2], dtype=int32), Array([nan, nan, nan], dtype=float32))
+    """
+    state, metrics = jax.lax.scan(iteration, state, None, length=length)
+    nan_row = jnp.full((length,), jnp.nan, jnp.float32)
+    if evaluate is None:
+        for name in eval_names:
+            metrics[name] = nan_row
+    else:
+        state, k_eval = split_key(state)
+        for name, value in evaluate(state, k_eval).items():
+            metrics[name] = nan_row.at[-1].set(value)
+    return state, metrics
+
+
+def greedy_evaluation(
+    act_fn: Callable[..., Array],
+    params: Params,
+    key: PRNGKey,
+    config: Any,
+    env: Any,
+    env_params: Any,
+    *,
+    num_episodes: int,
+    max_steps: int,
+    extras_keys: tuple[str, ...] = (),
+) -> Metrics:
+    """Return the mean statistics of ``num_episodes`` greedy episodes.
+
+    The policy is ``act_fn(params, obs, None, config, greedy=True)`` on one
+    observation, vmapped over the episodes (:func:`jaxrl.rollout.evaluate`).
+
+    Args:
+      act_fn: the agent's ``act``.
+      params: what ``act_fn`` takes as ``params``.
+      key: typed key.
+      config: the config passed to ``act_fn``.
+      env: the environment (unwrapped).
+      env_params: its parameters.
+      num_episodes: static number of episodes.
+      max_steps: static step cap per episode.
+      extras_keys: step ``info`` keys summed per episode (e.g. ``("cost",)``).
+
+    Returns:
+      ``"eval/return"``, ``"eval/length"`` and ``"eval/<k>"`` per extras key,
+      float32 means over the episodes.
+    """
+
+    def policy(k: PRNGKey, obs: ArrayTree) -> Array:
+        del k
+        return jax.vmap(lambda o: act_fn(params, o, None, config, greedy=True))(obs)
+
+    out = rollout.evaluate(
+        key,
+        env,
+        env_params,
+        policy,
+        num_episodes,
+        max_steps,
+        extras_keys=tuple(extras_keys),
+    )
+    metrics = {
+        "eval/return": jnp.mean(out["return"].astype(jnp.float32)),
+        "eval/length": jnp.mean(out["length"].astype(jnp.float32)),
+    }
+    for k in extras_keys:
+        metrics[f"eval/{k}"] = jnp.mean(out[k])
+    return metrics
 
 
 def flatten_chunks(metrics: Metrics) -> Metrics:

@@ -99,8 +99,9 @@ Examples:
 
 Layout: :mod:`jaxrl.agents.cmdp_tabular.config` (:class:`Config`, :class:`Params`,
 :class:`State`), :mod:`jaxrl.agents.cmdp_tabular.exact` (exact evaluation and the
-exact optimum), :mod:`jaxrl.agents.cmdp_tabular.train` (the agent contract and
-:func:`primal_dual`) and :mod:`jaxrl.agents.cmdp_tabular.lp` (the LP oracle); every
+exact optimum), :mod:`jaxrl.agents.cmdp_tabular.losses` (the policy of the logits,
+:func:`loss` and the primal-dual :func:`update`), :mod:`jaxrl.agents.cmdp_tabular.train`
+(the rest of the agent contract and :func:`primal_dual`) and :mod:`jaxrl.agents.cmdp_tabular.lp` (the LP oracle); every
 public name is re-exported here.
 """
 

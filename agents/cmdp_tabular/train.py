@@ -8,12 +8,18 @@ import jax
 import jax.numpy as jnp
 
 from jaxrl import config as config_lib
+from jaxrl.agents import _tabular_loop
 from jaxrl.agents.cmdp_tabular.config import Config, Params, State
-from jaxrl.agents.cmdp_tabular.exact import _check_cost, evaluate, solve_dual
+from jaxrl.agents.cmdp_tabular.exact import _check_cost, solve_dual
+from jaxrl.agents.cmdp_tabular.losses import (
+    _normalise,
+    average_policy,
+    loss,
+    policy,
+    update,
+)
 from jaxrl.envs import finite_mdp
-from jaxrl.loop import chunked_train
 from jaxrl.mdp import FiniteMDP
-from jaxrl.ops import lagrangian
 from jaxrl.types import Array, ArrayTree, Metrics, PRNGKey
 
 __all__ = [
@@ -28,31 +34,6 @@ __all__ = [
     "make_train",
     "primal_dual",
 ]
-
-
-def policy(params: Params) -> Array:
-    """Return the softmax policy ``pi[S, A]`` of the logits."""
-    return jax.nn.softmax(params.logits, axis=-1)
-
-
-def average_policy(state: State) -> Array:
-    """Return the policy of the average occupancy measure, ``[S, A]``.
-
-    ``pi_bar(a|s) = d_bar(s, a) / sum_b d_bar(s, b)``: the Markov policy whose
-    occupancy is the average ``d_bar`` of the iterates' occupancies, so its
-    values are the averages of their values (``J`` is linear in ``d``). States
-    the iterates never visit get the uniform policy; before the first step the
-    current policy is returned.
-    """
-    d = state.avg_occupancy
-    mass = jnp.sum(d, axis=-1, keepdims=True)
-    uniform = jnp.full_like(d, 1.0 / d.shape[-1])
-    avg = jnp.where(mass > 0, d / jnp.where(mass > 0, mass, 1.0), uniform)
-    return jnp.where(state.step > 0, avg, policy(state.params))
-
-
-def _normalise(logits: Array) -> Array:
-    return logits - jax.nn.logsumexp(logits, axis=-1, keepdims=True)
 
 
 def init_state(mdp: FiniteMDP, key: PRNGKey, config: Config) -> State:
@@ -86,9 +67,14 @@ def init(key: PRNGKey, env: object, env_params: ArrayTree, config: Config) -> St
       The :class:`State`.
     """
     del env
-    mdp = finite_mdp.mdp_from_params(env_params, "cmdp_tabular")
-    _check_cost(mdp)
-    return init_state(mdp, key, config)
+    return _tabular_loop.init(
+        key,
+        env_params,
+        config,
+        agent="cmdp_tabular",
+        init_fn=lambda k, mdp, c: init_state(mdp, k, c),
+        check=_check_cost,
+    )
 
 
 def act(
@@ -116,125 +102,49 @@ def act(
     return jax.random.categorical(key, row).astype(jnp.int32)
 
 
-def loss(
-    params: Params, target_params: Params, batch: FiniteMDP, config: Config
-) -> tuple[Array, Metrics]:
-    r"""Return the saddle objective ``-L(pi_theta, lambda)`` (exact) and metrics.
+def _reference(mdp: FiniteMDP, config: Config) -> tuple[Array, Array] | None:
+    """``(J*, lambda*)`` of the exact dual (once per chunk; ``None`` without oracle).
 
-    ``-L = -J_r(pi_theta) + lambda (J_c(pi_theta) - b)`` is differentiable in both
-    players (through the linear solve): gradient *descent* in ``logits`` ascends
-    the Lagrangian (its gradient is the exact policy gradient
-    :math:`-\frac{1}{1-\gamma} d^\pi(s) \pi(a|s) A^\pi_{r-\lambda c}(s, a)`),
-    gradient *ascent* in ``lam`` follows ``J_c - b``. :func:`update` takes the
-    natural-gradient steps instead.
-
-    Args:
-      params: the :class:`Params`.
-      target_params: unused (the objective has no target).
-      batch: the constrained MDP.
-      config: the config (``budget``).
-
-    Returns:
-      ``(-L, {"cmdp/j_r", "cmdp/j_c", "lagrange/lagrangian"})``.
+    Computed before the scan and fed into its body, so the oracle's solves
+    never run concurrently with the steps' (docs D4).
     """
-    del target_params
-    ev = evaluate(batch, policy(params))
-    value = lagrangian.lagrangian(ev.j_r, ev.j_c, params.lam, config.budget)
-    return -value, {
-        "cmdp/j_r": ev.j_r,
-        "cmdp/j_c": ev.j_c,
-        "lagrange/lagrangian": value,
-    }
-
-
-def update(state: State, data: FiniteMDP, config: Config) -> tuple[State, Metrics]:
-    """One primal-dual step (GDA or ReLOAD, per ``config.method``) with exact gradients.
-
-    Args:
-      state: the agent state at iterate ``k``.
-      data: the constrained MDP.
-      config: the config.
-
-    Returns:
-      ``(state_{k+1}, metrics of iterate k)`` (see the module docstring).
-    """
-    _check_cost(data)
-    theta, lam = state.params.logits, state.params.lam
-    ev = evaluate(data, jax.nn.softmax(theta, axis=-1))
-
-    # GRADIENTS: NPG direction Q^pi_{r - lambda c} and the violation J_c - b.
-    violation = ev.j_c - config.budget
-    grad = Params(
-        logits=lagrangian.lagrangian_reward(ev.q_r, ev.q_c, lam), lam=violation
-    )
-    key, k_q, k_g = jax.random.split(state.key, 3)
-    sigma = jnp.asarray(config.noise_std, theta.dtype)
-    grad = Params(
-        logits=grad.logits + sigma * jax.random.normal(k_q, theta.shape, theta.dtype),
-        lam=grad.lam + sigma * jax.random.normal(k_g, (), theta.dtype),
-    )
-    if config.method == "reload":
-        first = state.step == 0  # g_{-1} = g_0: the first step is a GDA step
-        prev = jax.tree.map(lambda g, p: jnp.where(first, g, p), grad, state.prev_grad)
-        direction = lagrangian.optimistic_gradient(grad, prev)
-    else:
-        direction = grad
-
-    # STEP: NPG ascent on the logits, projected step on the multiplier.
-    new_params = Params(
-        logits=_normalise(theta + config.eta_pi * direction.logits),
-        lam=lagrangian.projected_multiplier_update(
-            lam, direction.lam, config.eta_lambda, config.lambda_max
-        ).astype(lam.dtype),
+    if config.oracle_bisections <= 0:
+        return None
+    return solve_dual(
+        mdp,
+        config.budget,
+        num_bisections=config.oracle_bisections,
+        max_iters=config.oracle_iters,
     )
 
-    # AVERAGES over iterates 0..k (occupancy measures, multipliers).
-    n = (state.step + 1).astype(theta.dtype)
-    avg_occupancy = state.avg_occupancy + (ev.occupancy - state.avg_occupancy) / n
-    avg_lam = state.avg_lam + (lam - state.avg_lam) / n
-    one_minus_gamma = 1.0 - data.gamma
-    metrics = {
-        "cmdp/j_r": ev.j_r,
-        "cmdp/j_c": ev.j_c,
-        "lagrange/lambda": lam,
-        "lagrange/lagrangian": lagrangian.lagrangian(
-            ev.j_r, ev.j_c, lam, config.budget
-        ),
-        "cmdp/j_r_avg": jnp.sum(avg_occupancy * data.R) / one_minus_gamma,
-        "cmdp/j_c_avg": jnp.sum(avg_occupancy * data.C) / one_minus_gamma,
-        "lagrange/lambda_avg": avg_lam,
-    }
-    new_state = state.replace(
-        params=new_params,
-        prev_grad=grad,
-        avg_occupancy=avg_occupancy,
-        avg_lam=avg_lam,
-        key=key,
-        step=state.step + 1,
-    )
-    return new_state, metrics
 
-
-def _step(
+def _distances(
     state: State,
-    _: None,
-    *,
+    metrics: Metrics,
     mdp: FiniteMDP,
-    config: Config,
     reference: tuple[Array, Array] | None,
-) -> tuple[State, Metrics]:
-    """Scan body of :func:`make_run`: one step plus the distances to the optimum."""
-    state, metrics = update(state, mdp, config)
+    config: Config,
+) -> Metrics:
+    """The distances of a step's iterate to the optimum (none without oracle)."""
+    del state, mdp, config
     if reference is None:
-        return state, metrics
+        return {}
     j_star, lam_star = reference
-    return state, {
-        **metrics,
+    return {
         "cmdp/reward_gap": j_star - metrics["cmdp/j_r"],
         "cmdp/reward_gap_avg": j_star - metrics["cmdp/j_r_avg"],
         "lagrange/lambda_error": jnp.abs(metrics["lagrange/lambda"] - lam_star),
         "lagrange/lambda_error_avg": jnp.abs(metrics["lagrange/lambda_avg"] - lam_star),
     }
+
+
+_LOOP = {
+    "agent": "cmdp_tabular",
+    "update_fn": update,
+    "reference_fn": _reference,
+    "metrics_fn": _distances,
+    "check": _check_cost,
+}
 
 
 def make_run(config: Config, env: object, env_params: ArrayTree):
@@ -251,26 +161,7 @@ def make_run(config: Config, env: object, env_params: ArrayTree):
     Raises:
       ConfigError: on an invalid config or an MDP without costs.
     """
-    config_lib.validate(config)
-    mdp = finite_mdp.mdp_from_params(env_params, "cmdp_tabular")
-    _check_cost(mdp)
-    del env
-
-    def run(state: State) -> tuple[State, Metrics]:
-        reference = None
-        if config.oracle_bisections > 0:
-            # Computed before the scan and fed into its body, so the oracle's
-            # solves never run concurrently with the steps' (docs D4).
-            reference = solve_dual(
-                mdp,
-                config.budget,
-                num_bisections=config.oracle_bisections,
-                max_iters=config.oracle_iters,
-            )
-        body = functools.partial(_step, mdp=mdp, config=config, reference=reference)
-        return jax.lax.scan(body, state, None, length=config.iters_per_chunk)
-
-    return run
+    return _tabular_loop.make_run(config, env, env_params, **_LOOP)
 
 
 def make_train(config: Config, env: object, env_params: ArrayTree):
@@ -287,10 +178,7 @@ def make_train(config: Config, env: object, env_params: ArrayTree):
     Returns:
       ``train``; its metrics have shape ``[num_chunks * iters_per_chunk]``.
     """
-    run = make_run(config, env, env_params)
-    return chunked_train(
-        lambda key: init(key, env, env_params, config), run, config.num_chunks
-    )
+    return _tabular_loop.make_train(config, env, env_params, init_fn=init, **_LOOP)
 
 
 def _trace_step(state: State, _: None, *, mdp: FiniteMDP, config: Config):

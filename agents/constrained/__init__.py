@@ -114,9 +114,10 @@ critic and ``"loss/cost_td"``, ``"q_cost/mean"``, ``"td_cost/abs"`` for the cost
 critic (the loss is their sum).
 
 Layout: :mod:`~jaxrl.agents.constrained.config` (``Config``, ``Params``, ``State``,
-preset), :mod:`~jaxrl.agents.constrained.critics` (acting and the two critics' losses),
+preset), :mod:`~jaxrl.agents.constrained.networks` (the critics' network),
+:mod:`~jaxrl.agents.constrained.losses` (the critics' losses and the gradient step),
 :mod:`~jaxrl.agents.constrained.multiplier` (the multiplier player),
-:mod:`~jaxrl.agents.constrained.train` (agent API and loop).
+:mod:`~jaxrl.agents.constrained.train` (agent API, acting and the loop).
 
 Usage::
 
@@ -137,9 +138,9 @@ from jaxrl.agents.constrained.config import (
     State,
     cartpole_config,
 )
-from jaxrl.agents.constrained.critics import act, loss, penalised_batch
+from jaxrl.agents.constrained.losses import loss, penalised_batch, update
 from jaxrl.agents.constrained.multiplier import multiplier_update
-from jaxrl.agents.constrained.train import init, make_run, make_train, update
+from jaxrl.agents.constrained.train import act, init, make_run, make_train
 
 __all__ = [
     "METHODS",

@@ -14,17 +14,73 @@ import jax.numpy as jnp
 
 from jaxrl import config as config_lib
 from jaxrl import rollout
-from jaxrl.agents import _value_loop
+from jaxrl.agents import _value_loop, mvi
 from jaxrl.agents.constrained.config import Config, Params, State
-from jaxrl.agents.constrained.critics import _outputs_per_action, act, loss
+from jaxrl.agents.constrained.losses import loss, update
 from jaxrl.agents.constrained.multiplier import _after_iteration
+from jaxrl.agents.constrained.networks import _critics, _outputs_per_action
 from jaxrl.envs.constrained import budget_from_params
-from jaxrl.transition import Transition
+from jaxrl.ops import lagrangian
+from jaxrl.ops.regularized import softmax_policy
 from jaxrl.types import Array, ArrayTree, Metrics, PRNGKey
 
-__all__ = ["init", "update", "make_run", "make_train"]
+__all__ = ["init", "act", "update", "make_run", "make_train"]
 
 _INFO_KEYS = ("cost", "discounted_cost")
+
+
+def _act_on(
+    q: Array,
+    key: PRNGKey,
+    config: mvi.Config,
+    *,
+    greedy: bool,
+    epsilon: Array | float | None,
+) -> Array:
+    """The base agent's acting rule (:func:`jaxrl.agents.mvi.act`) on given ``q[A]``."""
+    if greedy:
+        del key
+        return jnp.argmax(q).astype(jnp.int32)
+    if config.interact == "stochastic":
+        probs = softmax_policy(q, config.tau)
+        return jax.random.categorical(key, jnp.log(probs)).astype(jnp.int32)
+    eps = config.eps_end if epsilon is None else epsilon
+    return _value_loop.epsilon_greedy(q, key, eps)
+
+
+def act(
+    params: Params,
+    obs: ArrayTree,
+    key: PRNGKey,
+    config: Config,
+    *,
+    greedy: bool = False,
+    epsilon: Array | float | None = None,
+) -> Array:
+    r"""Choose an action for ONE observation with the base agent's policy.
+
+    The policy acts on the Lagrangian values :math:`q_\lambda`: the penalised
+    critic's output (then this is exactly :func:`jaxrl.agents.mvi.act`; the
+    multiplier is in the critic), or :math:`q_r - \lambda q_c` of the separate
+    critics, with ``argmax`` (greedy), ε-greedy or ``softmax(q_lambda / tau)``
+    sampling as the base config's ``interact`` says.
+
+    Args:
+      params: :class:`Params` (``lam`` is used by the separate critics only).
+      obs: ``[*obs_shape]`` one observation.
+      key: PRNG key (unused when ``greedy``).
+      config: the config.
+      greedy: static, take ``argmax_a q_lambda(obs, a)``.
+      epsilon: ε for ε-greedy acting (``None``: ``config.base.eps_end``).
+
+    Returns:
+      ``[]`` int32 action.
+    """
+    if config.critic == "penalised":
+        return mvi.act(params.q, obs, key, config.base, greedy=greedy, epsilon=epsilon)
+    q_r, q_c = _critics(params.q, obs, config, jnp.ndim(obs))
+    q_lam = lagrangian.lagrangian_reward(q_r, q_c, params.lam)
+    return _act_on(q_lam, key, config.base, greedy=greedy, epsilon=epsilon)
 
 
 def init(key: PRNGKey, env: Any, env_params: Any, config: Config) -> State:
@@ -53,34 +109,6 @@ def init(key: PRNGKey, env: Any, env_params: Any, config: Config) -> State:
         outputs_per_action=_outputs_per_action(config),
         extension=_extension(config, env_params),
     )
-
-
-def update(state: State, data: Transition, config: Config) -> tuple[State, Metrics]:
-    """Do one critic gradient step on ``data`` at the current multiplier.
-
-    Args:
-      state: the current state.
-      data: ``Transition[B]`` with ``extras["cost"]``.
-      config: the config.
-
-    Returns:
-      ``(state, metrics)``; the multiplier is unchanged (see
-      :func:`~jaxrl.agents.constrained.multiplier.multiplier_update`).
-    """
-    base, metrics = _value_loop.update(
-        state.base, data, config.base, loss_fn=_network_loss(state.lam, config)
-    )
-    return state.replace(base=base), metrics
-
-
-def _network_loss(lam: Array, config: Config) -> _value_loop.LossFn:
-    """:func:`loss` as a function of the network parameters at multiplier ``lam``."""
-
-    def loss_fn(q, target_params, batch, base_config):
-        del base_config
-        return loss(Params(q=q, lam=lam), target_params, batch, config)
-
-    return loss_fn
 
 
 def _extension(config: Config, env_params: Any) -> _value_loop.Extension:

@@ -66,9 +66,10 @@ Examples:
   >>> round(float(metrics["dp/objective"][-1]), 4)  # V*(0) = 0.5^3 / (1 - 0.5)
   0.25
 
-Layout: :mod:`jaxrl.agents.distributional_dp.config` (objectives and :class:`Config`),
-:mod:`jaxrl.agents.distributional_dp.solvers` (the direct solvers),
-:mod:`jaxrl.agents.distributional_dp.train` (the agent contract) and
+Layout: :mod:`jaxrl.agents.distributional_dp.config` (objectives, :class:`Config`,
+:class:`State`), :mod:`jaxrl.agents.distributional_dp.solvers` (the direct solvers),
+:mod:`jaxrl.agents.distributional_dp.losses` (:func:`loss`, :func:`update`),
+:mod:`jaxrl.agents.distributional_dp.train` (the rest of the agent contract) and
 :mod:`jaxrl.agents.distributional_dp.execution` (:func:`rollout` with the stock
 memory); every public name is re-exported here.
 """
@@ -81,11 +82,13 @@ from jaxrl.agents.distributional_dp.config import (
     METHODS,
     OBJECTIVES,
     Config,
+    State,
     check_objective,
     initial_stock,
     inner_utility,
 )
 from jaxrl.agents.distributional_dp.execution import next_stock_index, rollout
+from jaxrl.agents.distributional_dp.losses import loss, update
 from jaxrl.agents.distributional_dp.solvers import (
     Solution,
     cvar_optimize,
@@ -95,15 +98,7 @@ from jaxrl.agents.distributional_dp.solvers import (
     solve,
     value_iteration,
 )
-from jaxrl.agents.distributional_dp.train import (
-    State,
-    act,
-    init,
-    loss,
-    make_run,
-    make_train,
-    update,
-)
+from jaxrl.agents.distributional_dp.train import act, init, make_run, make_train
 
 __all__ = [
     "OBJECTIVES",

@@ -10,7 +10,7 @@ from jaxrl.config import static
 from jaxrl.errors import ConfigError
 from jaxrl.ops import distributional as dist
 from jaxrl.ops import distributional_dp as ddp
-from jaxrl.types import Array
+from jaxrl.types import Array, PRNGKey
 
 __all__ = [
     "OBJECTIVES",
@@ -19,6 +19,7 @@ __all__ = [
     "inner_utility",
     "initial_stock",
     "Config",
+    "State",
 ]
 
 
@@ -168,3 +169,26 @@ class Config:
             config_lib.check_range(name, getattr(self, name))  # finite, not NaN
         config_lib.check_order("v_min", self.v_min, "v_max", self.v_max)
         config_lib.check_order("stock_min", self.stock_min, "stock_max", self.stock_max)
+
+
+@struct.dataclass
+class State:
+    """Agent state.
+
+    Attributes:
+      laws: ``[S, K, A, N]`` categorical return laws.
+      policy: ``[S, K]`` int32 stock-Markov policy (greedy w.r.t. ``laws``
+        for ``"vi"``; the next policy to evaluate for ``"pi"``).
+      key: typed key (split once by ``init``; updates are deterministic).
+      step: ``[]`` int32 number of updates done.
+    """
+
+    laws: Array
+    policy: Array
+    key: PRNGKey
+    step: Array
+
+    @property
+    def params(self) -> dict[str, Array]:
+        """``{"laws": laws, "policy": policy}``, what ``act`` takes as ``params``."""
+        return {"laws": self.laws, "policy": self.policy}

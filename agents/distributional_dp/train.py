@@ -2,54 +2,20 @@
 
 from __future__ import annotations
 
-import functools
-
 import jax
 import jax.numpy as jnp
-from flax import struct
 
-from jaxrl import config as config_lib
-from jaxrl.agents.distributional_dp.config import Config
+from jaxrl.agents import _tabular_loop
+from jaxrl.agents.distributional_dp.config import Config, State
+from jaxrl.agents.distributional_dp.losses import update
 from jaxrl.agents.distributional_dp.solvers import _check_gamma, objective_metrics
 from jaxrl.envs import finite_mdp
 from jaxrl.errors import ConfigError
-from jaxrl.loop import chunked_train
 from jaxrl.mdp import FiniteMDP
 from jaxrl.ops import distributional_dp as ddp
 from jaxrl.types import Array, ArrayTree, Metrics, PRNGKey
 
-__all__ = [
-    "State",
-    "init",
-    "act",
-    "loss",
-    "update",
-    "make_run",
-    "make_train",
-]
-
-
-@struct.dataclass
-class State:
-    """Agent state.
-
-    Attributes:
-      laws: ``[S, K, A, N]`` categorical return laws.
-      policy: ``[S, K]`` int32 stock-Markov policy (greedy w.r.t. ``laws``
-        for ``"vi"``; the next policy to evaluate for ``"pi"``).
-      key: typed key (split once by ``init``; updates are deterministic).
-      step: ``[]`` int32 number of updates done.
-    """
-
-    laws: Array
-    policy: Array
-    key: PRNGKey
-    step: Array
-
-    @property
-    def params(self) -> dict[str, Array]:
-        """``{"laws": laws, "policy": policy}``, what ``act`` takes as ``params``."""
-        return {"laws": self.laws, "policy": self.policy}
+__all__ = ["init", "act", "make_run", "make_train"]
 
 
 def init(key: PRNGKey, env: object, env_params: ArrayTree, config: Config) -> State:
@@ -65,7 +31,12 @@ def init(key: PRNGKey, env: object, env_params: ArrayTree, config: Config) -> St
       The :class:`State` (policy greedy w.r.t. the initial laws).
     """
     del env
-    mdp = finite_mdp.mdp_from_params(env_params, "distributional_dp")
+    return _tabular_loop.init(
+        key, env_params, config, agent="distributional_dp", init_fn=_init_state
+    )
+
+
+def _init_state(key: PRNGKey, mdp: FiniteMDP, config: Config) -> State:
     key, k_laws = jax.random.split(key)
     dtype = mdp.P.dtype
     support = config.support.astype(dtype)
@@ -127,73 +98,20 @@ def act(
     return jnp.where(explore, random_action, best)
 
 
-def _sup_cramer(a: Array, b: Array, support: Array) -> Array:
-    return jnp.max(ddp.cramer_distance(a, b, support))
+def _objective(
+    state: State, metrics: Metrics, mdp: FiniteMDP, reference: None, config: Config
+) -> Metrics:
+    """The objective of the new greedy policy (after each update)."""
+    del metrics, reference
+    return objective_metrics(mdp, state.laws, state.policy, config)
 
 
-def loss(
-    params: Array, target_params: Array, batch: FiniteMDP, config: Config
-) -> tuple[Array, Metrics]:
-    """Return the sup Cramér residual ``max d(params, T_f target_params)`` and metrics.
-
-    Args:
-      params: ``[S, K, A, N]`` laws.
-      target_params: ``[S, K, A, N]`` laws backed up by the stock-augmented
-        optimality operator ``T_f`` (pass ``params`` for the residual of ``params``).
-      batch: the MDP.
-      config: the config.
-
-    Returns:
-      ``(residual, {"dp/residual": residual, "dp/mean_residual": max |mean diff|})``.
-    """
-    stocks, support = config.stocks, config.support.astype(params.dtype)
-    backed = ddp.stock_bellman_optimality(
-        batch, target_params, stocks, support, config.inner_utility
-    )
-    residual = _sup_cramer(params, backed, support)
-    mean_gap = jnp.max(jnp.abs((params - backed) @ support))
-    return residual, {"dp/residual": residual, "dp/mean_residual": mean_gap}
-
-
-def update(state: State, data: FiniteMDP, config: Config) -> tuple[State, Metrics]:
-    """One VI sweep (``method="vi"``) or one PI step (``"pi"``).
-
-    VI: ``laws <- T_f laws``, ``policy <- greedy(laws)``. PI: ``laws <-``
-    ``eval_iters`` sweeps of the evaluation operator of ``state.policy``
-    (warm-started), ``policy <- greedy(laws)``.
-
-    Args:
-      state: the agent state.
-      data: the MDP.
-      config: the config.
-
-    Returns:
-      ``(new_state, {"dp/residual": sup Cramér distance between old and new laws})``.
-    """
-    stocks = config.stocks.astype(state.laws.dtype)
-    support = config.support.astype(state.laws.dtype)
-    f = config.inner_utility
-    if config.method == "vi":
-        laws = ddp.stock_bellman_optimality(data, state.laws, stocks, support, f)
-    else:
-        laws = ddp.distributional_policy_evaluation(
-            data, state.policy, stocks, support, config.eval_iters, state.laws
-        )
-    policy = ddp.stock_greedy_policy(laws, stocks, support, f)
-    residual = _sup_cramer(laws, state.laws, support)
-    new_state = state.replace(laws=laws, policy=policy, step=state.step + 1)
-    return new_state, {"dp/residual": residual}
-
-
-def _iteration(
-    state: State, _: None, *, mdp: FiniteMDP, config: Config
-) -> tuple[State, Metrics]:
-    """Scan body: one update plus the objective of the new greedy policy."""
-    state, metrics = update(state, mdp, config)
-    return state, {
-        **metrics,
-        **objective_metrics(mdp, state.laws, state.policy, config),
-    }
+_LOOP = {
+    "agent": "distributional_dp",
+    "update_fn": update,
+    "metrics_fn": _objective,
+    "check": _check_gamma,
+}
 
 
 def make_run(config: Config, env: object, env_params: ArrayTree):
@@ -207,16 +125,7 @@ def make_run(config: Config, env: object, env_params: ArrayTree):
     Returns:
       ``run``; its metrics have shape ``[iters_per_chunk]``.
     """
-    config_lib.validate(config)
-    mdp = finite_mdp.mdp_from_params(env_params, "distributional_dp")
-    _check_gamma(mdp)
-    del env
-
-    def run(state: State) -> tuple[State, Metrics]:
-        body = functools.partial(_iteration, mdp=mdp, config=config)
-        return jax.lax.scan(body, state, None, length=config.iters_per_chunk)
-
-    return run
+    return _tabular_loop.make_run(config, env, env_params, **_LOOP)
 
 
 def make_train(config: Config, env: object, env_params: ArrayTree):
@@ -230,8 +139,4 @@ def make_train(config: Config, env: object, env_params: ArrayTree):
     Returns:
       ``train``; its metrics have shape ``[num_chunks * iters_per_chunk]``.
     """
-    run = make_run(config, env, env_params)
-
-    return chunked_train(
-        lambda key: init(key, env, env_params, config), run, config.num_chunks
-    )
+    return _tabular_loop.make_train(config, env, env_params, init_fn=init, **_LOOP)

@@ -107,11 +107,11 @@ gradient penalties, dropout, and reward normalisation by trajectory returns
 (use the traced ``reward_scale`` / ``reward_shift`` with a scale computed from
 the dataset).
 
-Modules: :mod:`~jaxrl.agents.dual_rl.config` (:class:`Config`),
-:mod:`~jaxrl.agents.dual_rl.networks` (networks, :class:`State`, :func:`act`),
+Modules: :mod:`~jaxrl.agents.dual_rl.config` (:class:`Config`, :class:`State`, :class:`Batch`),
+:mod:`~jaxrl.agents.dual_rl.networks` (the networks and their outputs),
 :mod:`~jaxrl.agents.dual_rl.data` (dataset checks, the default data),
-:mod:`~jaxrl.agents.dual_rl.loss` (:func:`loss`, :func:`update`) and
-:mod:`~jaxrl.agents.dual_rl.train` (initialisation, evaluation, the loop).
+:mod:`~jaxrl.agents.dual_rl.losses` (:func:`loss`, :func:`update`) and
+:mod:`~jaxrl.agents.dual_rl.train` (initialisation, :func:`act`, evaluation, the loop).
 
 Examples:
   >>> import gymnax
@@ -137,21 +137,26 @@ from __future__ import annotations
 
 import jax  # noqa: F401  (the doctest's namespace)
 
-from jaxrl.agents.dual_rl.config import DIVERGENCES, METHODS, STABILIZERS, Config
-from jaxrl.agents.dual_rl.data import check_data, default_data
-from jaxrl.agents.dual_rl.loss import loss, update, value_objective
-from jaxrl.agents.dual_rl.networks import (
+from jaxrl.agents.dual_rl.config import (
+    DIVERGENCES,
+    METHODS,
+    STABILIZERS,
     Batch,
+    Config,
+    State,
+)
+from jaxrl.agents.dual_rl.data import check_data, default_data
+from jaxrl.agents.dual_rl.losses import loss, update, value_objective
+from jaxrl.agents.dual_rl.networks import (
     GaussianPolicy,
     Networks,
-    State,
     StateActionCritic,
-    act,
     critic_values,
     policy_log_prob,
     state_values,
 )
 from jaxrl.agents.dual_rl.train import (
+    act,
     evaluate,
     init,
     init_from_data,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from flax import struct
@@ -12,6 +12,11 @@ from jaxrl import config as config_lib
 from jaxrl.config import check_positive, check_range, static
 from jaxrl.errors import ConfigError
 from jaxrl.nets import ACTIVATIONS
+from jaxrl.transition import Transition
+from jaxrl.types import Array, ArrayTree, PRNGKey
+
+if TYPE_CHECKING:
+    from jaxrl.agents.dual_rl.networks import Networks
 
 METHODS = ("xql", "fdvl", "iql", "bc", "recoil")
 """Values of ``Config.method``."""
@@ -217,13 +222,14 @@ class Config:
             "lr",
             "actor_lr",
             "adam_eps",
-            "max_grad_norm",
             "beta",
             "alpha",
         ):
             check_positive(name, getattr(self, name))
-        for name in ("max_weight", "max_clip", "huber_delta", "diverge_threshold"):
+        for name in ("max_weight", "diverge_threshold"):
             check_positive(name, getattr(self, name))
+        for name in ("max_grad_norm", "max_clip", "huber_delta"):  # ``inf``: none
+            check_positive(name, getattr(self, name), allow_inf=True)
         check_range("lr_end_fraction", self.lr_end_fraction, 0.0, 1.0)
         check_range("actor_lr_end_fraction", self.actor_lr_end_fraction, 0.0, 1.0)
         check_range("polyak", self.polyak, 0.0, 1.0, low_inclusive=False)
@@ -251,3 +257,45 @@ class Config:
                     f"log_std_min ({self.log_std_min}) must be below "
                     f"log_std_max ({self.log_std_max})"
                 )
+
+
+@struct.dataclass
+class Batch:
+    """One gradient step's data: ``Transition[B]`` (+ expert ``Transition[B]``).
+
+    Attributes:
+      data: transitions sampled from the dataset.
+      expert: transitions sampled from the expert set (ReCOIL), else ``None``.
+    """
+
+    data: Transition
+    expert: Transition | None = None
+
+
+@struct.dataclass
+class State:
+    """Training state (one seed; ``vmap`` adds ``[S]``).
+
+    Attributes:
+      params: the :class:`Networks`.
+      target_params: target critics (stacked like ``params.critic``).
+      opt_state: ``{"critic", "value", "policy"}`` optimiser states.
+      data: the dataset, ``Transition[N]``.
+      expert: the expert set ``Transition[N_E]`` (ReCOIL), else ``None``.
+      key: typed key, split before every use.
+      step: ``[]`` int32 gradient steps done.
+      data_size: ``[]`` int32 rows of ``data`` that are sampled (the first
+        ones; the rest is padding, so that datasets of different sizes padded
+        to one ``N`` share a compilation).
+      expert_size: ``[]`` int32, the same for ``expert`` (``None`` without).
+    """
+
+    params: Networks
+    target_params: ArrayTree
+    opt_state: dict[str, Any]
+    data: Transition
+    expert: Transition | None
+    key: PRNGKey
+    step: Array
+    data_size: Array | None = None
+    expert_size: Array | None = None

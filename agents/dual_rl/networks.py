@@ -14,8 +14,7 @@ from jax.scipy.stats import norm
 from jaxrl.agents.dual_rl.config import Config
 from jaxrl.nets import MLP, QNetwork
 from jaxrl.ops.policy_gradient import categorical_log_prob
-from jaxrl.transition import Transition
-from jaxrl.types import Array, ArrayTree, PRNGKey
+from jaxrl.types import Array, ArrayTree
 
 # ------------------------------------------------------------------- networks
 
@@ -93,48 +92,6 @@ class Networks:
     def discrete(self) -> bool:
         """Whether the action space is discrete (static)."""
         return self.action_low is None
-
-
-@struct.dataclass
-class Batch:
-    """One gradient step's data: ``Transition[B]`` (+ expert ``Transition[B]``).
-
-    Attributes:
-      data: transitions sampled from the dataset.
-      expert: transitions sampled from the expert set (ReCOIL), else ``None``.
-    """
-
-    data: Transition
-    expert: Transition | None = None
-
-
-@struct.dataclass
-class State:
-    """Training state (one seed; ``vmap`` adds ``[S]``).
-
-    Attributes:
-      params: the :class:`Networks`.
-      target_params: target critics (stacked like ``params.critic``).
-      opt_state: ``{"critic", "value", "policy"}`` optimiser states.
-      data: the dataset, ``Transition[N]``.
-      expert: the expert set ``Transition[N_E]`` (ReCOIL), else ``None``.
-      key: typed key, split before every use.
-      step: ``[]`` int32 gradient steps done.
-      data_size: ``[]`` int32 rows of ``data`` that are sampled (the first
-        ones; the rest is padding, so that datasets of different sizes padded
-        to one ``N`` share a compilation).
-      expert_size: ``[]`` int32, the same for ``expert`` (``None`` without).
-    """
-
-    params: Networks
-    target_params: ArrayTree
-    opt_state: dict[str, Any]
-    data: Transition
-    expert: Transition | None
-    key: PRNGKey
-    step: Array
-    data_size: Array | None = None
-    expert_size: Array | None = None
 
 
 def _head_size(params: ArrayTree, name: str) -> int:
@@ -251,37 +208,3 @@ def _unscale_action(params: Networks, u: Array) -> Array:
     return jnp.clip(
         low + 0.5 * (jnp.clip(u, -1.0, 1.0) + 1.0) * (high - low), low, high
     )
-
-
-def act(
-    params: Networks,
-    obs: ArrayTree,
-    key: PRNGKey | None,
-    config: Config,
-    *,
-    greedy: bool = False,
-) -> Array:
-    """Choose an action for ONE observation from the extracted policy.
-
-    Discrete: the mode (``greedy``) or a sample of the categorical policy.
-    Continuous: the mean (``greedy``) or a Gaussian sample, clipped to the
-    action bounds and mapped to the environment's units.
-
-    Args:
-      params: the networks.
-      obs: ``[*obs_shape]`` one observation (vmap for a batch).
-      key: typed key (unused when ``greedy``).
-      config: the config.
-      greedy: static switch.
-
-    Returns:
-      ``[]`` int32 action, or ``[d]`` float32 action.
-    """
-    out = _policy_out(params, obs, config, jnp.ndim(obs))
-    if params.discrete:
-        if greedy:
-            return jnp.argmax(out).astype(jnp.int32)
-        return jax.random.categorical(key, out).astype(jnp.int32)
-    mean, std = out
-    u = mean if greedy else mean + std * jax.random.normal(key, mean.shape)
-    return _unscale_action(params, u)

@@ -11,26 +11,58 @@ import numpy as np
 
 from jaxrl import buffer as buffer_lib
 from jaxrl import config as config_lib
-from jaxrl import rollout
-from jaxrl.agents.dual_rl.config import Config
+from jaxrl.agents.dual_rl.config import Batch, Config, State
 from jaxrl.agents.dual_rl.data import _action_space, _bounds, check_data, default_data
-from jaxrl.agents.dual_rl.loss import _optimizers, update
+from jaxrl.agents.dual_rl.losses import _optimizers, update
 from jaxrl.agents.dual_rl.networks import (
-    Batch,
     GaussianPolicy,
     Networks,
-    State,
     StateActionCritic,
     _mlp_kw,
-    act,
+    _policy_out,
+    _unscale_action,
 )
 from jaxrl.errors import ConfigError
-from jaxrl.loop import chunked_train
+from jaxrl.loop import EVAL_NAMES, chunked_train, greedy_evaluation, run_chunk
 from jaxrl.nets import QNetwork
 from jaxrl.transition import Transition
-from jaxrl.types import Array, ArrayLike, Metrics, PRNGKey
+from jaxrl.types import Array, ArrayLike, ArrayTree, Metrics, PRNGKey
 
 # --------------------------------------------------------------------- agent
+
+
+def act(
+    params: Networks,
+    obs: ArrayTree,
+    key: PRNGKey | None,
+    config: Config,
+    *,
+    greedy: bool = False,
+) -> Array:
+    """Choose an action for ONE observation from the extracted policy.
+
+    Discrete: the mode (``greedy``) or a sample of the categorical policy.
+    Continuous: the mean (``greedy``) or a Gaussian sample, clipped to the
+    action bounds and mapped to the environment's units.
+
+    Args:
+      params: the networks.
+      obs: ``[*obs_shape]`` one observation (vmap for a batch).
+      key: typed key (unused when ``greedy``).
+      config: the config.
+      greedy: static switch.
+
+    Returns:
+      ``[]`` int32 action, or ``[d]`` float32 action.
+    """
+    out = _policy_out(params, obs, config, jnp.ndim(obs))
+    if params.discrete:
+        if greedy:
+            return jnp.argmax(out).astype(jnp.int32)
+        return jax.random.categorical(key, out).astype(jnp.int32)
+    mean, std = out
+    u = mean if greedy else mean + std * jax.random.normal(key, mean.shape)
+    return _unscale_action(params, u)
 
 
 def init_from_data(
@@ -226,41 +258,38 @@ def evaluate(
       ``{"eval/return", "eval/length", "eval/normalized_score"}`` scalars.
     """
 
-    def policy(k: PRNGKey, obs: Array) -> Array:
-        del k
-        return jax.vmap(lambda o: act(params, o, None, config, greedy=True))(obs)
-
-    out = rollout.evaluate(
-        key, env, env_params, policy, config.num_eval_episodes, config.eval_max_steps
+    metrics = greedy_evaluation(
+        act,
+        params,
+        key,
+        config,
+        env,
+        env_params,
+        num_episodes=config.num_eval_episodes,
+        max_steps=config.eval_max_steps,
     )
-    ret = jnp.mean(out["return"].astype(jnp.float32))
+    ret = metrics["eval/return"]
     low = jnp.asarray(config.random_return, jnp.float32)
     high = jnp.asarray(config.expert_return, jnp.float32)
-    return {
-        "eval/return": ret,
-        "eval/length": jnp.mean(out["length"].astype(jnp.float32)),
-        "eval/normalized_score": 100.0 * (ret - low) / (high - low),
-    }
+    return {**metrics, "eval/normalized_score": 100.0 * (ret - low) / (high - low)}
+
+
+_EVAL_NAMES = (*EVAL_NAMES, "eval/normalized_score")
 
 
 def _run_chunk(
     state: State, config: Config, env: Any, env_params: Any
 ) -> tuple[State, Metrics]:
-    body = functools.partial(_iteration, config=config)
-    state, metrics = jax.lax.scan(body, state, None, length=config.iters_per_chunk)
-    # EVALUATE at the end of the chunk (NaN on the chunk's other steps).
-    nan_row = jnp.full((config.iters_per_chunk,), jnp.nan, jnp.float32)
-    names = ("eval/return", "eval/length", "eval/normalized_score")
-    if config.num_eval_episodes > 0:
-        key, k_eval = jax.random.split(state.key)
-        state = state.replace(key=key)
-        out = evaluate(state.params, k_eval, config, env, env_params)
-        for name in names:
-            metrics[name] = nan_row.at[-1].set(out[name])
-    else:
-        for name in names:
-            metrics[name] = nan_row
-    return state, metrics
+    def chunk_eval(state: State, key: PRNGKey) -> Metrics:
+        return evaluate(state.params, key, config, env, env_params)
+
+    return run_chunk(
+        functools.partial(_iteration, config=config),
+        state,
+        config.iters_per_chunk,
+        evaluate=chunk_eval if config.num_eval_episodes > 0 else None,
+        eval_names=_EVAL_NAMES,
+    )
 
 
 def make_run(config: Config, env: Any, env_params: Any):

@@ -77,7 +77,7 @@ References:
 """
 
 from jaxrl.agents.ppo.config import Config, State, cartpole_config
-from jaxrl.agents.ppo.learner import LossFn, compute_gae, learn, loss, sgd, update
+from jaxrl.agents.ppo.losses import LossFn, compute_gae, learn, loss, sgd, update
 from jaxrl.agents.ppo.networks import ActorCritic, network, optimizer, policy_and_value
 from jaxrl.agents.ppo.train import (
     act,

@@ -8,7 +8,6 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from jaxrl.agents.ppo.config import Config
-from jaxrl.envs.wrappers import LogWrapper
 from jaxrl.nets import MLP, ConvTorso
 from jaxrl.ops.policy_gradient import categorical_entropy, categorical_log_prob
 from jaxrl.optim import make_optimizer
@@ -135,11 +134,3 @@ def optimizer(config: Config) -> Any:
         decay_steps=config.total_updates,
         end_fraction=config.lr_end_fraction,
     )
-
-
-def _log_env(env: Any) -> Any:
-    return env if isinstance(env, LogWrapper) else LogWrapper(env)
-
-
-def _inner_env(env: Any) -> Any:
-    return env.env if isinstance(env, LogWrapper) else env

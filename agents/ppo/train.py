@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -10,19 +9,18 @@ import jax
 import jax.numpy as jnp
 
 from jaxrl import rollout as rollout_lib
+from jaxrl.agents import _onpolicy_loop
 from jaxrl.agents.ppo.config import Config, State
-from jaxrl.agents.ppo.learner import update
+from jaxrl.agents.ppo.losses import update
 from jaxrl.agents.ppo.networks import (
-    _inner_env,
-    _log_env,
     _log_prob,
     network,
     optimizer,
     policy_and_value,
 )
+from jaxrl.envs.wrappers import episode_metrics, log_wrap
 from jaxrl.errors import ConfigError
-from jaxrl.loop import chunked_train
-from jaxrl.optim import learning_rate_at
+from jaxrl.loop import greedy_evaluation
 from jaxrl.transition import Transition
 from jaxrl.types import Array, ArrayTree, Metrics, Params, PRNGKey
 
@@ -93,7 +91,7 @@ def init_state(
       The initial :class:`State`.
     """
     config.validate()
-    env = _log_env(env)
+    env = log_wrap(env)
     space = env.action_space(env_params)
     if not hasattr(space, "n"):
         raise ConfigError(
@@ -175,7 +173,7 @@ def collect(
       policy), ``"value"`` (critic at ``obs``) and ``"next_value"`` (critic at
       the pre-reset ``next_obs``); ``info`` is the ``[T, E]`` step info.
     """
-    env = _log_env(env)
+    env = log_wrap(env)
     key, k_roll = jax.random.split(state.key)
     params = state.params
 
@@ -211,37 +209,6 @@ def collect(
 # ------------------------------------------------------------------------ training loop
 
 
-def episode_metrics(info: dict[str, Array], *, with_cost: bool = False) -> Metrics:
-    """Return mean return/length (and count) of the episodes that ended in ``info``.
-
-    Args:
-      info: ``LogWrapper`` step info with any leading axes (e.g. ``[T, E]``).
-      with_cost: static switch: also report ``"episode/cost"`` (the mean of
-        ``info["episode_cost"]``, the summed ``info["cost"]``).
-
-    Returns:
-      ``"episode/return"``, ``"episode/length"`` (``NaN`` when no episode
-      ended), ``"episode/count"`` (int32) and, with ``with_cost``,
-      ``"episode/cost"``.
-    """
-    done = jnp.asarray(info["returned_episode"], bool)
-    count = jnp.sum(done)
-    safe = jnp.maximum(count, 1).astype(jnp.float32)
-
-    def mean_of(x: Array) -> Array:
-        total = jnp.sum(jnp.where(done, jnp.asarray(x, jnp.float32), 0.0))
-        return jnp.where(count > 0, total / safe, jnp.nan)
-
-    metrics = {
-        "episode/return": mean_of(info["episode_return"]),
-        "episode/length": mean_of(info["episode_length"]),
-        "episode/count": count.astype(jnp.int32),
-    }
-    if with_cost:
-        metrics["episode/cost"] = mean_of(info["episode_cost"])
-    return metrics
-
-
 def evaluate(
     params: Params, key: PRNGKey, config: Config, env: Any, env_params: Any
 ) -> Metrics:
@@ -251,62 +218,16 @@ def evaluate(
     :func:`jaxrl.rollout.evaluate` and averages them.
     """
 
-    def policy(k: PRNGKey, obs: ArrayTree) -> Array:
-        del k
-        return jax.vmap(lambda o: act(params, o, None, config, greedy=True))(obs)
-
-    out = rollout_lib.evaluate(
-        key, env, env_params, policy, config.num_eval_episodes, config.eval_max_steps
+    return greedy_evaluation(
+        act,
+        params,
+        key,
+        config,
+        env,
+        env_params,
+        num_episodes=config.num_eval_episodes,
+        max_steps=config.eval_max_steps,
     )
-    return {
-        "eval/return": jnp.mean(out["return"].astype(jnp.float32)),
-        "eval/length": jnp.mean(out["length"].astype(jnp.float32)),
-    }
-
-
-def _iteration(
-    state: State, _: Any, config: Config, env: Any, env_params: Any
-) -> tuple[State, Metrics]:
-    """One iteration: collect a rollout, then one PPO update (scan body)."""
-    # COLLECT
-    state, rollout, info = collect(state, config, env, env_params)
-    # LEARN
-    lr = learning_rate_at(
-        state.num_updates,
-        config.lr,
-        decay_steps=config.total_updates,
-        end_fraction=config.lr_end_fraction,
-    )
-    state, metrics = update(state, rollout, config)
-    return state, {
-        **metrics,
-        **episode_metrics(info),
-        "train/lr": lr,
-        "train/env_steps": state.step * config.batch_size,
-        "train/num_updates": state.num_updates,
-    }
-
-
-def _run_chunk(
-    state: State, config: Config, env: Any, env_params: Any
-) -> tuple[State, Metrics]:
-    body = functools.partial(
-        _iteration, config=config, env=_log_env(env), env_params=env_params
-    )
-    state, metrics = jax.lax.scan(body, state, None, length=config.iters_per_chunk)
-    # EVALUATE (greedy, at the end of the chunk; NaN on the chunk's other iterations)
-    nan_row = jnp.full((config.iters_per_chunk,), jnp.nan, jnp.float32)
-    if config.num_eval_episodes > 0:
-        key, k_eval = jax.random.split(state.key)
-        state = state.replace(key=key)
-        for name, value in evaluate(
-            state.params, k_eval, config, env, env_params
-        ).items():
-            metrics[name] = nan_row.at[-1].set(value)
-    else:
-        metrics["eval/return"] = nan_row
-        metrics["eval/length"] = nan_row
-    return state, metrics
 
 
 def make_run(
@@ -318,12 +239,9 @@ def make_run(
     metrics have a leading ``[iters_per_chunk]`` axis.
     """
     config.validate()
-    inner = _inner_env(env)
-
-    def run(state: State) -> tuple[State, Metrics]:
-        return _run_chunk(state, config, inner, env_params)
-
-    return run
+    return _onpolicy_loop.make_run(
+        config, env, env_params, collect_fn=collect, update_fn=update, eval_fn=evaluate
+    )
 
 
 def make_train(
@@ -337,8 +255,12 @@ def make_train(
     ``jax.jit(jax.vmap(train))(keys)`` for several seeds.
     """
     config.validate()
-    run = make_run(config, env, env_params)
-    inner = _inner_env(env)
-    return chunked_train(
-        lambda key: init(key, inner, env_params, config), run, config.num_chunks
+    return _onpolicy_loop.make_train(
+        config,
+        env,
+        env_params,
+        init_fn=init,
+        collect_fn=collect,
+        update_fn=update,
+        eval_fn=evaluate,
     )

@@ -72,10 +72,12 @@ batched and unbatched matmuls differently), except ``"loss/total"`` (which adds
 the cost critic's loss) and ``"train/grad_norm"`` (over all parameters).
 
 Layout: :mod:`~jaxrl.agents.ppo_lagrangian.config` (``Config``, ``State``, preset),
-:mod:`~jaxrl.agents.ppo_lagrangian.networks` (cost critic, partitioned optimiser and
-the small operators :func:`lagrangian_advantage`, :func:`episode_costs`,
-:func:`policy_multiplier`), :mod:`~jaxrl.agents.ppo_lagrangian.train` (agent API and
-loop).
+:mod:`~jaxrl.agents.ppo_lagrangian.networks` (cost critic, partitioned optimiser),
+:mod:`~jaxrl.agents.ppo_lagrangian.losses` (the small operators
+:func:`lagrangian_advantage`, :func:`episode_costs`, :func:`policy_multiplier`, the
+advantages, :func:`loss`, :func:`multiplier_step` and :func:`update`),
+:mod:`~jaxrl.agents.ppo_lagrangian.train` (agent API and the hooks of the on-policy
+loop, :mod:`jaxrl.agents._onpolicy_loop`).
 
 Metrics: PPO's (``"loss/*"``, ``"policy/*"``, ``"value/*"``, ``"advantage/mean"``
 of :math:`A_\lambda`, ``"episode/*"``, ``"train/*"``, ``"eval/*"``) plus
@@ -103,25 +105,27 @@ from jaxrl.agents.ppo_lagrangian.config import (
     State,
     cartpole_config,
 )
+from jaxrl.agents.ppo_lagrangian.losses import (
+    advantages,
+    episode_costs,
+    lagrangian_advantage,
+    loss,
+    multiplier_step,
+    policy_multiplier,
+    update,
+)
 from jaxrl.agents.ppo_lagrangian.networks import (
     ActorCostCritic,
     cost_value,
-    episode_costs,
-    lagrangian_advantage,
     network,
     optimizer,
-    policy_multiplier,
 )
 from jaxrl.agents.ppo_lagrangian.train import (
     act,
-    advantages,
     collect,
     init,
-    loss,
     make_run,
     make_train,
-    multiplier_step,
-    update,
 )
 
 __all__ = [

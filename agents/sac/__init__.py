@@ -56,7 +56,7 @@ from jaxrl.agents.sac.config import (
     mountaincar_config,
     pendulum_config,
 )
-from jaxrl.agents.sac.learner import loss, update
+from jaxrl.agents.sac.losses import loss, update
 from jaxrl.agents.sac.networks import Actor, Critic
 from jaxrl.agents.sac.train import act, init, make_run, make_train
 

@@ -10,7 +10,6 @@ import numpy as np
 
 from jaxrl.agents.sac.config import Config, Params
 from jaxrl.config import is_concrete
-from jaxrl.envs.wrappers import LogWrapper
 from jaxrl.errors import ConfigError
 from jaxrl.nets import MLP
 from jaxrl.optim import make_optimizer
@@ -115,11 +114,3 @@ def _optimizers(config: Config):
     net = make_optimizer(config.lr, eps=config.adam_eps)
     temp = make_optimizer(config.alpha_lr, eps=config.adam_eps)
     return net, temp
-
-
-def _log_env(env: Any) -> Any:
-    return env if isinstance(env, LogWrapper) else LogWrapper(env)
-
-
-def _inner_env(env: Any) -> Any:
-    return env.env if isinstance(env, LogWrapper) else env

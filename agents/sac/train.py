@@ -11,19 +11,17 @@ import jax.numpy as jnp
 from jaxrl import buffer as buffer_lib
 from jaxrl import rollout
 from jaxrl import transition as transition_lib
-from jaxrl.agents._value_loop import _episode_metrics
 from jaxrl.agents.sac.config import Config, OptState, Params, State
-from jaxrl.agents.sac.learner import update
+from jaxrl.agents.sac.losses import update
 from jaxrl.agents.sac.networks import (
     _actor,
     _bounds,
     _critic,
     _dist,
-    _inner_env,
-    _log_env,
     _optimizers,
 )
-from jaxrl.loop import chunked_train
+from jaxrl.envs.wrappers import episode_metrics, log_unwrap, log_wrap
+from jaxrl.loop import EVAL_NAMES, chunked_train, greedy_evaluation, run_chunk
 from jaxrl.ops import sac as sac_ops
 from jaxrl.types import Array, ArrayTree, Metrics, PRNGKey
 
@@ -50,7 +48,7 @@ def init(key: PRNGKey, env: Any, env_params: Any, config: Config) -> State:
     """
     config.validate()
     low, high = _bounds(env, env_params)
-    env = _log_env(env)
+    env = log_wrap(env)
     key, k_env, k_actor, k_critic = jax.random.split(key, 4)
     obs, env_state = rollout.reset(k_env, env, env_params, config.num_envs)
     obs_0 = jax.tree.map(lambda x: x[0], obs)
@@ -158,25 +156,11 @@ def _iteration(
     )
     metrics = {
         **learn_metrics,
-        **_episode_metrics(info),
+        **episode_metrics(info),
         "train/env_steps": env_steps,
         "train/num_updates": state.num_updates,
     }
     return state, metrics
-
-
-def _evaluate(params: Params, key: PRNGKey, config: Config, env: Any, env_params: Any):
-    def policy(k: PRNGKey, obs: Array) -> Array:
-        del k
-        return jax.vmap(lambda o: act(params, o, None, config, greedy=True))(obs)
-
-    out = rollout.evaluate(
-        key, env, env_params, policy, config.num_eval_episodes, config.eval_max_steps
-    )
-    return {
-        "eval/return": jnp.mean(out["return"].astype(jnp.float32)),
-        "eval/length": jnp.mean(out["length"].astype(jnp.float32)),
-    }
 
 
 def make_run(config: Config, env: Any, env_params: Any):
@@ -187,26 +171,31 @@ def make_run(config: Config, env: Any, env_params: Any):
     """
     config.validate()
     _bounds(env, env_params)
-    inner = _inner_env(env)
+    inner = log_unwrap(env)
     body = functools.partial(
-        _iteration, config=config, env=_log_env(inner), env_params=env_params
+        _iteration, config=config, env=log_wrap(inner), env_params=env_params
     )
 
+    def evaluate(state: State, key: PRNGKey) -> Metrics:
+        return greedy_evaluation(
+            act,
+            state.params,
+            key,
+            config,
+            inner,
+            env_params,
+            num_episodes=config.num_eval_episodes,
+            max_steps=config.eval_max_steps,
+        )
+
     def run(state: State) -> tuple[State, Metrics]:
-        state, metrics = jax.lax.scan(body, state, None, length=config.iters_per_chunk)
-        # EVALUATE (greedy; NaN on the chunk's other iterations)
-        nan_row = jnp.full((config.iters_per_chunk,), jnp.nan, jnp.float32)
-        names = ("eval/return", "eval/length")
-        if config.num_eval_episodes > 0:
-            key, k_eval = jax.random.split(state.key)
-            state = state.replace(key=key)
-            out = _evaluate(state.params, k_eval, config, inner, env_params)
-            for name in names:
-                metrics[name] = nan_row.at[-1].set(out[name])
-        else:
-            for name in names:
-                metrics[name] = nan_row
-        return state, metrics
+        return run_chunk(
+            body,
+            state,
+            config.iters_per_chunk,
+            evaluate=evaluate if config.num_eval_episodes > 0 else None,
+            eval_names=EVAL_NAMES,
+        )
 
     return run
 
@@ -219,7 +208,7 @@ def make_train(config: Config, env: Any, env_params: Any):
     of a stacked config may differ too).
     """
     run = make_run(config, env, env_params)
-    inner = _inner_env(env)
+    inner = log_unwrap(env)
     return chunked_train(
         lambda key: init(key, inner, env_params, config), run, config.num_chunks
     )

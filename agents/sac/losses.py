@@ -7,9 +7,9 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import optax
 
 from jaxrl import transition as transition_lib
-from jaxrl.agents._value_loop import _global_norm
 from jaxrl.agents.sac.config import Config, OptState, Params, State
 from jaxrl.agents.sac.networks import _critic, _dist, _optimizers
 from jaxrl.ops import sac as sac_ops
@@ -134,7 +134,7 @@ def update(state: State, data: Transition, config: Config) -> tuple[State, Metri
         actor=add(p.actor, u_actor), critic=add(p.critic, u_critic), log_alpha=log_alpha
     )
     target = sac_ops.polyak_update(state.target_params, params.critic, config.tau)
-    norm = _global_norm((grads.actor, grads.critic, grads.log_alpha))
+    norm = optax.tree.norm((grads.actor, grads.critic, grads.log_alpha))
     new_state = state.replace(
         params=params,
         target_params=target,

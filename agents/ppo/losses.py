@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -10,6 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxrl import transition as transition_lib
+from jaxrl.agents._onpolicy_loop import LossFn, sgd_epochs
 from jaxrl.agents.ppo.config import Config, State
 from jaxrl.agents.ppo.networks import _entropy, _log_prob, optimizer, policy_and_value
 from jaxrl.errors import ConfigError
@@ -24,9 +24,6 @@ from jaxrl.transition import Transition
 from jaxrl.types import Array, ArrayLike, Metrics, Params, PRNGKey
 
 __all__ = ["LossFn", "compute_gae", "loss", "sgd", "learn", "update"]
-
-LossFn = Callable[[Params, Any, Transition, Any], tuple[Array, Metrics]]
-"""``loss(params, target_params, batch, config) -> (loss, metrics)``."""
 
 
 def compute_gae(
@@ -129,56 +126,6 @@ def loss(
     }
 
 
-def _global_norm(tree: Any) -> Array:
-    return jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in jax.tree.leaves(tree)))
-
-
-def _sgd_step(
-    carry: tuple[Params, Any],
-    minibatch: Transition,
-    config: Config,
-    loss_fn: LossFn,
-    target_params: Any,
-    opt: Any,
-) -> tuple[tuple[Params, Any], Metrics]:
-    """One Adam step of ``loss_fn`` on a minibatch (scan body of :func:`sgd`)."""
-    params, opt_state = carry
-    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
-    (_, metrics), grads = grad_fn(params, target_params, minibatch, config)
-    updates, opt_state = opt.update(grads, opt_state, params)
-    params = jax.tree.map(lambda p, u: p + u, params, updates)
-    return (params, opt_state), {**metrics, "train/grad_norm": _global_norm(grads)}
-
-
-def _sgd_epoch(
-    carry: tuple[Params, Any, PRNGKey],
-    _: Any,
-    batch: Transition,
-    config: Config,
-    loss_fn: LossFn,
-    target_params: Any,
-    opt: Any,
-) -> tuple[tuple[Params, Any, PRNGKey], Metrics]:
-    """Shuffle ``batch`` into ``num_minibatches`` minibatches and step on each."""
-    params, opt_state, key = carry
-    key, k_perm = jax.random.split(key)
-    n = jax.tree.leaves(batch)[0].shape[0]
-    perm = jax.random.permutation(k_perm, n)
-    shuffled = jax.tree.map(
-        lambda x: jnp.reshape(x[perm], (config.num_minibatches, -1, *x.shape[1:])),
-        batch,
-    )
-    step = functools.partial(
-        _sgd_step,
-        config=config,
-        loss_fn=loss_fn,
-        target_params=target_params,
-        opt=opt,
-    )
-    (params, opt_state), metrics = jax.lax.scan(step, (params, opt_state), shuffled)
-    return (params, opt_state, key), metrics
-
-
 def sgd(
     params: Params,
     opt_state: Any,
@@ -191,6 +138,8 @@ def sgd(
     target_params: Any = None,
 ) -> tuple[Params, Any, Metrics]:
     """Do ``update_epochs`` passes of minibatch Adam steps over a flat batch.
+
+    :func:`jaxrl.agents._onpolicy_loop.sgd_epochs` with PPO's defaults.
 
     Each epoch draws a fresh permutation of the ``N`` transitions and cuts it
     into ``num_minibatches`` minibatches; ``loss_fn`` sees one minibatch
@@ -214,18 +163,16 @@ def sgd(
       ``update_epochs * num_minibatches`` steps.
     """
     opt = optimizer(config) if opt is None else opt
-    epoch = functools.partial(
-        _sgd_epoch,
-        batch=batch,
-        config=config,
+    return sgd_epochs(
+        params,
+        opt_state,
+        key,
+        batch,
+        config,
         loss_fn=loss_fn,
-        target_params=target_params,
         opt=opt,
+        target_params=target_params,
     )
-    (params, opt_state, _), metrics = jax.lax.scan(
-        epoch, (params, opt_state, key), None, length=config.update_epochs
-    )
-    return params, opt_state, jax.tree.map(jnp.mean, metrics)
 
 
 def _explained_variance(value: Array, target: Array) -> Array:

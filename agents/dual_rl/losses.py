@@ -8,13 +8,12 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import optax
 
 from jaxrl import transition as transition_lib
-from jaxrl.agents.dual_rl.config import Config
+from jaxrl.agents.dual_rl.config import Batch, Config, State
 from jaxrl.agents.dual_rl.networks import (
-    Batch,
     Networks,
-    State,
     _scale_action,
     critic_values,
     policy_log_prob,
@@ -188,10 +187,6 @@ def loss(
     }
 
 
-def _global_norm(tree: ArrayTree) -> Array:
-    return jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in jax.tree.leaves(tree)))
-
-
 def update(
     state: State, data: Batch | Transition, config: Config
 ) -> tuple[State, Metrics]:
@@ -227,7 +222,7 @@ def update(
     )
     metrics = {
         **metrics,
-        "train/grad_norm": _global_norm([grads.critic, grads.value, grads.policy]),
+        "train/grad_norm": optax.tree.norm([grads.critic, grads.value, grads.policy]),
         "train/actor_lr": learning_rate_at(
             state.step,
             config.actor_lr,

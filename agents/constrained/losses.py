@@ -1,4 +1,4 @@
-r"""Critics of :mod:`jaxrl.agents.constrained`: acting on and learning Lagrangian values.
+r"""Losses of :mod:`jaxrl.agents.constrained`: learning the Lagrangian critics.
 
 The equations of the ``"penalised"`` and ``"separate"`` critics are in the
 package docstring (:mod:`jaxrl.agents.constrained`, :data:`~jaxrl.agents.constrained.CRITICS`).
@@ -11,15 +11,16 @@ import jax.numpy as jnp
 
 from jaxrl import transition as transition_lib
 from jaxrl.agents import _value_loop, mvi
-from jaxrl.agents.constrained.config import Config, Params
+from jaxrl.agents.constrained.config import Config, Params, State
+from jaxrl.agents.constrained.networks import _critics
 from jaxrl.ops import lagrangian
 from jaxrl.ops.bellman import expected_sarsa
 from jaxrl.ops.losses import huber_loss
 from jaxrl.ops.regularized import munchausen_bonus, scaled_log_softmax, softmax_policy
 from jaxrl.transition import Transition
-from jaxrl.types import Array, ArrayLike, ArrayTree, Metrics, PRNGKey
+from jaxrl.types import Array, ArrayLike, ArrayTree, Metrics
 
-__all__ = ["act", "loss", "penalised_batch"]
+__all__ = ["loss", "update", "penalised_batch"]
 
 
 def _check_extras(batch: Transition) -> Array:
@@ -30,77 +31,6 @@ def _check_extras(batch: Transition) -> Array:
             "environment such as jaxrl.envs.constrained.CostWrapper)"
         )
     return batch.extras["cost"]
-
-
-def _outputs_per_action(config: Config) -> int:
-    return 2 if config.critic == "separate" else 1
-
-
-def _critics(
-    q: ArrayTree, obs: ArrayTree, config: Config, obs_ndim: int
-) -> tuple[Array, Array]:
-    """Return ``(q_r, q_c)`` ``[..., A]`` of the separate critics' network.
-
-    The head is ``2 A`` wide, action-major: output ``2a`` is ``q_r(., a)``,
-    ``2a + 1`` is ``q_c(., a)``.
-    """
-    out = _value_loop.q_values(q, obs, config.base, obs_ndim)
-    pairs = out.reshape((*out.shape[:-1], out.shape[-1] // 2, 2))
-    return pairs[..., 0], pairs[..., 1]
-
-
-def _act_on(
-    q: Array,
-    key: PRNGKey,
-    config: mvi.Config,
-    *,
-    greedy: bool,
-    epsilon: Array | float | None,
-) -> Array:
-    """The base agent's acting rule (:func:`jaxrl.agents.mvi.act`) on given ``q[A]``."""
-    if greedy:
-        del key
-        return jnp.argmax(q).astype(jnp.int32)
-    if config.interact == "stochastic":
-        probs = softmax_policy(q, config.tau)
-        return jax.random.categorical(key, jnp.log(probs)).astype(jnp.int32)
-    eps = config.eps_end if epsilon is None else epsilon
-    return _value_loop.epsilon_greedy(q, key, eps)
-
-
-def act(
-    params: Params,
-    obs: ArrayTree,
-    key: PRNGKey,
-    config: Config,
-    *,
-    greedy: bool = False,
-    epsilon: Array | float | None = None,
-) -> Array:
-    r"""Choose an action for ONE observation with the base agent's policy.
-
-    The policy acts on the Lagrangian values :math:`q_\lambda`: the penalised
-    critic's output (then this is exactly :func:`jaxrl.agents.mvi.act`; the
-    multiplier is in the critic), or :math:`q_r - \lambda q_c` of the separate
-    critics, with ``argmax`` (greedy), ε-greedy or ``softmax(q_lambda / tau)``
-    sampling as the base config's ``interact`` says.
-
-    Args:
-      params: :class:`Params` (``lam`` is used by the separate critics only).
-      obs: ``[*obs_shape]`` one observation.
-      key: PRNG key (unused when ``greedy``).
-      config: the config.
-      greedy: static, take ``argmax_a q_lambda(obs, a)``.
-      epsilon: ε for ε-greedy acting (``None``: ``config.base.eps_end``).
-
-    Returns:
-      ``[]`` int32 action.
-    """
-    if config.critic == "penalised":
-        return mvi.act(params.q, obs, key, config.base, greedy=greedy, epsilon=epsilon)
-    q_r, q_c = _critics(params.q, obs, config, jnp.ndim(obs))
-    q_lam = lagrangian.lagrangian_reward(q_r, q_c, params.lam)
-    return _act_on(q_lam, key, config.base, greedy=greedy, epsilon=epsilon)
 
 
 def penalised_batch(batch: Transition, lam: ArrayLike) -> Transition:
@@ -228,3 +158,31 @@ def loss(
     penalised = penalised_batch(batch, params.lam)
     value, metrics = mvi.loss(params.q, target_params, penalised, config.base)
     return value, {**metrics, "loss/penalised_reward": jnp.mean(penalised.reward)}
+
+
+def update(state: State, data: Transition, config: Config) -> tuple[State, Metrics]:
+    """Do one critic gradient step on ``data`` at the current multiplier.
+
+    Args:
+      state: the current state.
+      data: ``Transition[B]`` with ``extras["cost"]``.
+      config: the config.
+
+    Returns:
+      ``(state, metrics)``; the multiplier is unchanged (see
+      :func:`~jaxrl.agents.constrained.multiplier.multiplier_update`).
+    """
+    base, metrics = _value_loop.update(
+        state.base, data, config.base, loss_fn=_network_loss(state.lam, config)
+    )
+    return state.replace(base=base), metrics
+
+
+def _network_loss(lam: Array, config: Config) -> _value_loop.LossFn:
+    """:func:`loss` as a function of the network parameters at multiplier ``lam``."""
+
+    def loss_fn(q, target_params, batch, base_config):
+        del base_config
+        return loss(Params(q=q, lam=lam), target_params, batch, config)
+
+    return loss_fn
