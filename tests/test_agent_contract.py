@@ -297,7 +297,13 @@ def test_train_shapes_run_keeps_state_and_equals_train(name):
         jax.random.key_data(final.key), jax.random.key_data(state.key)
     )
     joined = jax.tree.map(lambda *xs: jnp.concatenate(xs), *chunks)
-    chex.assert_trees_all_close(joined, metrics, rtol=1e-5, atol=1e-6)
+    # The chunk program and the whole-run program are fused differently by XLA,
+    # so float32 results may differ by rounding. The loosest case is a metric
+    # that is a difference of exactly solved values (dual_tabular's
+    # dp/suboptimality = J* - J(pi), two float32 linear solves): its absolute
+    # error is about eps * |J| / (1 - gamma), seen 4.3e-6 on a value of 0.27.
+    # A chunk boundary that lost or reset state would differ by O(1).
+    chex.assert_trees_all_close(joined, metrics, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("name", NAMES)

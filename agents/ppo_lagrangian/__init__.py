@@ -66,10 +66,12 @@ by PPO (:mod:`jaxrl.agents.ppo`, whose :class:`~jaxrl.agents.ppo.Config` and
 Every numeric field (``eta_lambda``, ``lambda0``, ``lambda_max``,
 ``cost_vf_coef`` and the base's) is traced, so seeds x multiplier step sizes is
 one jitted ``vmap``; with ``eta_lambda = lambda0 = 0`` a run equals
-:func:`jaxrl.agents.ppo.make_train`'s from the same key: the actor-critic parameters
-and every PPO metric bit for bit under the same ``vmap`` batching (XLA rounds
-batched and unbatched matmuls differently), except ``"loss/total"`` (which adds
-the cost critic's loss) and ``"train/grad_norm"`` (over all parameters).
+:func:`jaxrl.agents.ppo.make_train`'s from the same key under the same ``vmap``
+batching: the same episodes and actions, and the actor-critic parameters and
+every PPO metric up to float32 rounding (XLA compiles the two programs with
+different fusions, which may change a reduction's order by an ulp on some CPUs),
+except ``"loss/total"`` (which adds the cost critic's loss) and
+``"train/grad_norm"`` (over all parameters).
 
 Layout: :mod:`~jaxrl.agents.ppo_lagrangian.config` (``Config``, ``State``, preset),
 :mod:`~jaxrl.agents.ppo_lagrangian.networks` (cost critic, partitioned optimiser),

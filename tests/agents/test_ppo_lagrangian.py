@@ -407,7 +407,7 @@ def runs():
     return state, metrics, ppo_state, ppo_metrics
 
 
-def test_zero_multiplier_reproduces_ppo_bitwise(runs):
+def test_zero_multiplier_reproduces_ppo(runs):
     """λ ≡ 0: the actor-critic and every PPO metric equal jaxrl.agents.ppo on CartPole-v1.
 
     Same key, same initial actor/critic (name-derived flax init), same key
@@ -416,16 +416,27 @@ def test_zero_multiplier_reproduces_ppo_bitwise(runs):
     (over all parameters) differ by construction. Both runs are vmapped over
     the same four keys: XLA compiles a vmapped and an unvmapped network
     differently (batched matmuls), which changes float rounding, so bitwise
-    equality needs the same batching on both sides.
+    equality needs the same batching on both sides. Even then the two programs
+    are fused differently, and on some CPUs a reduction (the advantage mean)
+    changes order by an ulp, so parameters and float metrics are compared at
+    float32 rounding (a relative 1e-6; seen: 2.7e-7), while everything the
+    episodes produce (returns, lengths, counts, costs) must be identical.
     """
     state, metrics, ppo_state, ppo_metrics = runs
     net = jax.tree.map(lambda x: x[0], state.base.params["params"])
     want_net = jax.tree.map(lambda x: x[0], ppo_state.params["params"])
-    chex.assert_trees_all_equal({k: net[k] for k in want_net}, want_net)
+    chex.assert_trees_all_close(
+        {k: net[k] for k in want_net}, want_net, rtol=1e-6, atol=1e-9
+    )
     for name, want in ppo_metrics.items():
         if name in ("loss/total", "train/grad_norm"):
             continue
-        np.testing.assert_array_equal(metrics[name][0], want[0], err_msg=name)
+        if name.startswith("episode/"):
+            np.testing.assert_array_equal(metrics[name][0], want[0], err_msg=name)
+        else:
+            np.testing.assert_allclose(
+                metrics[name][0], want[0], rtol=1e-6, atol=1e-9, err_msg=name
+            )
     assert np.all(metrics["lagrange/lambda"][0] == 0.0)
     assert np.nansum(metrics["episode/cost"][0]) > 0  # costs did occur
 
