@@ -131,7 +131,7 @@ class Config(dqn.Config):
             )
         check_range("alpha", self.alpha, 0.0, 1.0)
         check_range("tau", self.tau, 0.0)
-        check_range("l0", self.l0, high=0.0)
+        check_range("l0", self.l0, high=0.0, allow_inf=True)  # -inf: no clipping
 
 
 # ----------------------------------------------------------------------------- presets

@@ -150,7 +150,7 @@ class Config:
         config_lib.check_range("alpha", self.alpha, 0.0, 1.0)
         config_lib.check_range("tau", self.tau, 0.0)
         config_lib.check_range("q", self.q, 1.0)
-        config_lib.check_range("l0", self.l0, -math.inf, 0.0)
+        config_lib.check_range("l0", self.l0, -math.inf, 0.0, allow_inf=True)  # no clip
         config_lib.check_range("noise_std", self.noise_std, 0.0)
         config_lib.check_range("epsilon", self.epsilon, 0.0, 1.0)
 

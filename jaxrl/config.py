@@ -53,7 +53,6 @@ __all__ = [
     "check_integer",
     "check_order",
     "is_concrete",
-    "DOCUMENTED_INFINITIES",
 ]
 
 static = functools.partial(struct.field, pytree_node=False)
@@ -350,20 +349,6 @@ def is_concrete(value: Any) -> bool:
     return not isinstance(value, jax.core.Tracer)
 
 
-# Field names whose infinite value has one documented meaning across the project
-# (the ops define it): ``check_range`` accepts that infinity for a field so named
-# unless the caller says otherwise with ``allow_inf``. Every other field must be
-# finite.
-DOCUMENTED_INFINITIES: dict[str, tuple[float, str]] = {
-    "l0": (-math.inf, "no clipping of the scaled log-policy"),
-    "lambda_max": (math.inf, "no upper bound on the multiplier"),
-    "lam_max": (math.inf, "no upper bound on the multiplier"),
-    "vf_clip_eps": (math.inf, "no value clipping"),
-    "max_clip": (math.inf, "no clipping of the exponent"),
-    "cost_limit": (math.inf, "no constraint"),
-}
-
-
 def check_range(
     name: str,
     value: Any,
@@ -372,16 +357,16 @@ def check_range(
     *,
     low_inclusive: bool = True,
     high_inclusive: bool = True,
-    allow_inf: bool | None = None,
+    allow_inf: bool = False,
 ) -> None:
     """Raise :class:`ConfigError` unless every element of ``value`` lies in the range.
 
-    NaN is always rejected, and so are ``inf`` and ``-inf`` unless the field
-    opts in: ``allow_inf=True`` (for a field whose documentation gives
-    infinity a meaning, e.g. ``max_grad_norm`` "``inf``: none"), or, by default
-    (``allow_inf=None``), a field named in :data:`DOCUMENTED_INFINITIES` (for
-    example ``l0 = -inf``: no clipping). An accepted infinity must still lie
-    in the range (``-inf`` needs ``low = -inf`` inclusive).
+    NaN is always rejected, and so are ``inf`` and ``-inf`` unless the caller
+    opts in with ``allow_inf=True``, which a config does for exactly the fields
+    whose documentation gives infinity a meaning (``l0 = -inf``: no clipping;
+    ``lambda_max = inf``: no upper bound; ``max_grad_norm = inf`` in dual RL:
+    no clipping). An accepted infinity must still lie in the range (``-inf``
+    needs ``low = -inf`` inclusive).
 
     Tracers are skipped (validation is a host-side check on concrete configs,
     stacked sweep configs included, and on concrete arguments of eager ops).
@@ -393,8 +378,7 @@ def check_range(
       high: upper bound.
       low_inclusive: whether ``low`` itself is allowed.
       high_inclusive: whether ``high`` itself is allowed.
-      allow_inf: accept infinities in range (``True``), reject them
-        (``False``) or follow :data:`DOCUMENTED_INFINITIES` (``None``).
+      allow_inf: accept infinities that lie in the range (default: reject).
 
     Raises:
       ConfigError: one line naming the field and the first offending value.
@@ -405,18 +389,13 @@ def check_range(
       Traceback (most recent call last):
       ...
       jaxrl.errors.ConfigError: tau must be finite, got inf
-      >>> check_range("l0", float("-inf"), high=0.0)  # documented: no clipping
+      >>> check_range("l0", float("-inf"), high=0.0, allow_inf=True)  # no clipping
     """
     if not is_concrete(value):
         return
     arr = np.asarray(value, dtype=np.float64)
     nan, inf = np.isnan(arr), np.isinf(arr)
-    if allow_inf is None:  # the project-wide convention for this field name
-        documented = DOCUMENTED_INFINITIES.get(name, (None,))[0]
-        bad_inf = inf if documented is None else inf & (arr != documented)
-    else:
-        bad_inf = inf & (not allow_inf)
-    bad_finite = nan | bad_inf
+    bad_finite = nan | (inf & (not allow_inf))
     if np.any(bad_finite):
         shown = arr[bad_finite].flat[0]
         raise ConfigError(f"{name} must be finite, got {shown:g}")
@@ -430,7 +409,7 @@ def check_range(
         raise ConfigError(f"{name} must lie in {lb}{low}, {high}{hb}, got {shown:g}")
 
 
-def check_positive(name: str, value: Any, *, allow_inf: bool | None = None) -> None:
+def check_positive(name: str, value: Any, *, allow_inf: bool = False) -> None:
     """Raise :class:`ConfigError` unless ``value > 0`` (element-wise, concrete only).
 
     Finite unless the field opts in to ``inf`` (see :func:`check_range`).

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import shutil
 import site
 import subprocess
 import sys
@@ -19,10 +20,18 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 FOLDERS = PYPROJECT["tool"]["setuptools"]["package-dir"]
+_PYCACHE = shutil.ignore_patterns("__pycache__", "*.pyc")
 
 
 def _pip(*args: str, python: str = sys.executable) -> None:
-    cmd = [sys.executable, "-m", "pip", "--python", python, "--disable-pip-version-check"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "--python",
+        python,
+        "--disable-pip-version-check",
+    ]
     proc = subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
 
@@ -42,8 +51,17 @@ def test_every_package_folder_is_listed():
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> pathlib.Path:
+    # Build from a copy: setuptools writes build/ and *.egg-info/ into the source.
+    src = tmp_path_factory.mktemp("src")
+    for name in ("pyproject.toml", "README.md", *FOLDERS.values()):
+        copy = shutil.copytree if (ROOT / name).is_dir() else shutil.copy2
+        copy(
+            ROOT / name,
+            src / name,
+            **({"ignore": _PYCACHE} if copy is shutil.copytree else {}),
+        )
     out = tmp_path_factory.mktemp("wheel")
-    _pip("wheel", "--no-deps", "-q", "-w", str(out), str(ROOT))
+    _pip("wheel", "--no-deps", "-q", "-w", str(out), str(src))
     (path,) = out.glob("jaxrl-*.whl")
     return path
 
@@ -65,11 +83,15 @@ def test_installs_beside_pypi_envs(wheel, tmp_path):
     """In a venv that already has PyPI's ``envs``: both import, and removing
     ``envs`` again leaves ours whole."""
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True
+    )
     python = str(venv / "bin" / "python")
     purelib = subprocess.run(
         [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     # jaxrl's dependencies come from this environment (not downloaded again).
     deps = [p for p in site.getsitepackages() if os.path.isdir(p)]

@@ -147,7 +147,7 @@ class Config:
         check_range("gamma", self.gamma, 0.0, 1.0)
         check_range("gae_lambda", self.gae_lambda, 0.0, 1.0)
         check_range("clip_eps", self.clip_eps, 0.0, 1.0, low_inclusive=False)
-        check_positive("vf_clip_eps", self.vf_clip_eps)
+        check_positive("vf_clip_eps", self.vf_clip_eps, allow_inf=True)  # inf: no clip
         check_range("ent_coef", self.ent_coef, 0.0, math.inf, high_inclusive=False)
         check_range("vf_coef", self.vf_coef, 0.0, math.inf, high_inclusive=False)
 

@@ -258,15 +258,14 @@ class TestNonFinite:
                 "x", -np.inf, -np.inf, 0.0, low_inclusive=False, allow_inf=True
             )
 
-    def test_documented_names_accept_their_infinity_only(self):
-        cfg.check_range("l0", -np.inf, high=0.0)
-        with pytest.raises(ConfigError, match="l0 must be finite, got inf"):
-            cfg.check_range("l0", np.inf)
-        cfg.check_positive("lambda_max", np.inf)
+    def test_infinity_needs_the_explicit_opt_in(self):
+        """No field name is special: only the caller's allow_inf accepts inf."""
+        with pytest.raises(ConfigError, match="l0 must be finite, got -inf"):
+            cfg.check_range("l0", -np.inf, high=0.0)
         with pytest.raises(ConfigError, match="lambda_max must be finite"):
-            cfg.check_positive("lambda_max", np.inf, allow_inf=False)
+            cfg.check_positive("lambda_max", np.inf)
         with pytest.raises(ConfigError, match="l0 must be finite, got nan"):
-            cfg.check_range("l0", np.nan, high=0.0)
+            cfg.check_range("l0", np.nan, high=0.0, allow_inf=True)
 
     def test_stacked_sweep_names_the_non_finite_point(self):
         with pytest.raises(ConfigError, match="lr must be finite, got inf"):
@@ -323,11 +322,22 @@ class TestNonFinite:
         "agent, field",
         [
             ("cmdp_tabular", "lambda_max"),
+            ("constrained", "lambda_max"),
+            ("ppo_lagrangian", "lambda_max"),
             ("ppo", "vf_clip_eps"),
             ("dual_rl", "max_grad_norm"),
+            ("dual_rl", "max_clip"),
         ],
     )
-    def test_documented_infinite_defaults_validate(self, agent, field):
-        config = self._agent_config(agent)
-        assert getattr(config, field) == np.inf
+    def test_documented_infinities_validate(self, agent, field):
+        config = cfg.apply_overrides(self._agent_config(agent), {field: np.inf})
         cfg.validate(config)
+
+
+def test_env_cost_limit_inf_means_no_constraint():
+    from jaxrl import envs
+
+    _, params = envs.make("CartPole-Constrained-v0", cost_limit=np.inf)
+    assert params.cost_limit == np.inf
+    with pytest.raises(ConfigError, match="cost_limit must be finite, got nan"):
+        envs.make("CartPole-Constrained-v0", cost_limit=np.nan)
