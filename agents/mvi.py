@@ -84,6 +84,7 @@ __all__ = [
     "make_run",
     "epsilon_at",
     "act_with",
+    "act_on_q",
     "loss_with",
     "cartpole_config",
     "acrobot_config",
@@ -262,6 +263,23 @@ def act_with(
 ) -> Array:
     """:func:`act` with the stochastic policy ``policy_fn(q[A]) -> probs[A]``."""
     q = _value_loop.q_values(params, obs, config, jnp.ndim(obs))
+    return act_on_q(q, key, config, policy_fn, greedy=greedy, epsilon=epsilon)
+
+
+def act_on_q(
+    q: Array,
+    key: PRNGKey,
+    config: Config,
+    policy_fn: Callable[[Array], Array],
+    *,
+    greedy: bool = False,
+    epsilon: Array | float | None = None,
+) -> Array:
+    """The acting rule of :func:`act_with` on given action values ``q[A]``.
+
+    ``argmax`` when ``greedy``; else ``config.interact`` picks ε-greedy
+    (``epsilon``, default ``config.eps_end``) or sampling ``policy_fn(q)``.
+    """
     if greedy:
         del key
         return jnp.argmax(q).astype(jnp.int32)

@@ -160,7 +160,8 @@ class ConstrainedParams:
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming a bad field (concrete values only)."""
-        check_range("cost_limit", self.cost_limit, 0.0, math.inf, allow_inf=True)  # no limit
+        # inf: no constraint
+        check_range("cost_limit", self.cost_limit, 0.0, math.inf, allow_inf=True)
         check_range("cost_gamma", self.cost_gamma, 0.0, 1.0, low_inclusive=False)
 
 

@@ -88,7 +88,8 @@ class Config:
             low_inclusive=False,
             high_inclusive=False,
         )
-        config_lib.check_positive("lambda_max", self.lambda_max, allow_inf=True)  # inf: no bound
+        # inf: no upper bound
+        config_lib.check_positive("lambda_max", self.lambda_max, allow_inf=True)
         config_lib.check_range("lambda0", self.lambda0, 0.0, math.inf)
         if config_lib.is_concrete(self.lambda0) and config_lib.is_concrete(
             self.lambda_max

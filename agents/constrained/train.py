@@ -9,17 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import jax
 import jax.numpy as jnp
 
 from jaxrl import config as config_lib
-from jaxrl import rollout
 from jaxrl.agents import _value_loop, mvi
 from jaxrl.agents.constrained.config import Config, Params, State
 from jaxrl.agents.constrained.losses import loss, update
 from jaxrl.agents.constrained.multiplier import _after_iteration
 from jaxrl.agents.constrained.networks import _critics, _outputs_per_action
 from jaxrl.envs.constrained import budget_from_params
+from jaxrl.loop import greedy_evaluation
 from jaxrl.ops import lagrangian
 from jaxrl.ops.regularized import softmax_policy
 from jaxrl.types import Array, ArrayTree, Metrics, PRNGKey
@@ -27,25 +26,6 @@ from jaxrl.types import Array, ArrayTree, Metrics, PRNGKey
 __all__ = ["init", "act", "update", "make_run", "make_train"]
 
 _INFO_KEYS = ("cost", "discounted_cost")
-
-
-def _act_on(
-    q: Array,
-    key: PRNGKey,
-    config: mvi.Config,
-    *,
-    greedy: bool,
-    epsilon: Array | float | None,
-) -> Array:
-    """The base agent's acting rule (:func:`jaxrl.agents.mvi.act`) on given ``q[A]``."""
-    if greedy:
-        del key
-        return jnp.argmax(q).astype(jnp.int32)
-    if config.interact == "stochastic":
-        probs = softmax_policy(q, config.tau)
-        return jax.random.categorical(key, jnp.log(probs)).astype(jnp.int32)
-    eps = config.eps_end if epsilon is None else epsilon
-    return _value_loop.epsilon_greedy(q, key, eps)
 
 
 def act(
@@ -80,7 +60,8 @@ def act(
         return mvi.act(params.q, obs, key, config.base, greedy=greedy, epsilon=epsilon)
     q_r, q_c = _critics(params.q, obs, config, jnp.ndim(obs))
     q_lam = lagrangian.lagrangian_reward(q_r, q_c, params.lam)
-    return _act_on(q_lam, key, config.base, greedy=greedy, epsilon=epsilon)
+    policy = lambda q: softmax_policy(q, config.base.tau)
+    return mvi.act_on_q(q_lam, key, config.base, policy, greedy=greedy, epsilon=epsilon)
 
 
 def init(key: PRNGKey, env: Any, env_params: Any, config: Config) -> State:
@@ -138,24 +119,18 @@ def _extension(config: Config, env_params: Any) -> _value_loop.Extension:
 def _evaluate(
     params: Params, key: PRNGKey, config: Config, env: Any, env_params: Any
 ) -> Metrics:
-    def policy(k: PRNGKey, obs: ArrayTree) -> Array:
-        del k
-        return jax.vmap(lambda o: act(params, o, None, config, greedy=True))(obs)
-
-    out = rollout.evaluate(
+    """Greedy evaluation of the Lagrangian policy, with the episodes' cost."""
+    return greedy_evaluation(
+        act,
+        params,
         key,
+        config,
         env,
         env_params,
-        policy,
-        config.base.num_eval_episodes,
-        config.base.eval_max_steps,
+        num_episodes=config.base.num_eval_episodes,
+        max_steps=config.base.eval_max_steps,
         extras_keys=("cost",),
     )
-    return {
-        "eval/return": jnp.mean(out["return"]),
-        "eval/length": jnp.mean(out["length"].astype(jnp.float32)),
-        "eval/cost": jnp.mean(out["cost"]),
-    }
 
 
 def _loop_fns(config: Config) -> dict[str, Any]:

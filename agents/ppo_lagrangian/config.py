@@ -89,7 +89,8 @@ class Config:
             )
         config_lib.validate(self.base)
         config_lib.check_range("eta_lambda", self.eta_lambda, 0.0, math.inf)
-        config_lib.check_positive("lambda_max", self.lambda_max, allow_inf=True)  # inf: no bound
+        # inf: no upper bound
+        config_lib.check_positive("lambda_max", self.lambda_max, allow_inf=True)
         config_lib.check_range("lambda0", self.lambda0, 0.0, math.inf)
         config_lib.check_range("cost_vf_coef", self.cost_vf_coef, 0.0, math.inf)
         if config_lib.is_concrete(self.lambda0) and config_lib.is_concrete(

@@ -187,8 +187,11 @@ _MULTI_DEVICE_SCRIPT = textwrap.dedent(
             "replicated": bool(w.sharding.is_fully_replicated),
             "shard_shapes": sorted({{s.data.shape for s in w.addressable_shards}}),
             "one_device": len(one[0]["w"].sharding.device_set),
-            "equal": all(
-                np.array_equal(a, b)
+            "keys_equal": np.array_equal(
+                _bits(many)[0]["key"], _bits(one)[0]["key"]
+            ),
+            "max_rel_diff": max(
+                float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-30)))
                 for a, b in zip(
                     jax.tree.leaves(_bits(many)), jax.tree.leaves(_bits(one))
                 )
@@ -220,7 +223,11 @@ def test_sharded_over_four_devices_in_subprocess():
     assert even["shape"] == [2, 4, 3]
     assert even["devices"] == 4 and not even["replicated"]
     assert even["shard_shapes"] == [[1, 2, 3]]
-    assert even["one_device"] == 1 and even["equal"]
-    padded = out["padded"]  # G * S = 3: padded to 4, stripped; still bitwise equal
+    # Sharding changes the shapes XLA compiles per device, and on some CPUs a
+    # matmul then rounds differently (seen: a relative 1e-7). The same keys and
+    # float32-rounding agreement show that no point or seed was mixed up.
+    assert even["one_device"] == 1 and even["keys_equal"]
+    assert even["max_rel_diff"] < 1e-5
+    padded = out["padded"]  # G * S = 3: padded to 4, stripped; still the same runs
     assert padded["shape"] == [3, 1, 3]
-    assert padded["equal"]
+    assert padded["keys_equal"] and padded["max_rel_diff"] < 1e-5

@@ -122,6 +122,6 @@ def test_budget_set_and_lookup():
 @pytest.mark.parametrize("module", [presets, tables], ids=lambda m: m.__name__)
 def test_docstring_examples(module):
     """The registry's and the tables' docstring examples run (tests/test_doctests.py
-    covers the library; D11 keeps jaxrl.scripts out of it)."""
+    covers the library; D10 keeps jaxrl.scripts out of it)."""
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
