@@ -82,7 +82,7 @@ import optax
 from flax import struct
 
 from jaxrl import buffer as buffer_lib
-from jaxrl import rollout
+from jaxrl import envs, rollout
 from jaxrl import transition as transition_lib
 from jaxrl.envs.wrappers import episode_metrics, log_unwrap, log_wrap
 from jaxrl.errors import ConfigError
@@ -336,7 +336,8 @@ def init(
     key, k_env, k_net = jax.random.split(key, 3)
     obs, env_state = rollout.reset(k_env, env, env_params, config.num_envs)
     obs_0 = jax.tree.map(lambda x: x[0], obs)
-    num_actions = env.action_space(env_params).n
+    user = type(config).__module__.rsplit(".", 1)[-1]  # dqn, mvi, mviq, dist_dqn
+    num_actions = envs.num_actions(log_unwrap(env), env_params, user=user)
     net = network(config, int(num_actions) * int(outputs_per_action), jnp.ndim(obs_0))
     params = net.init(k_net, obs_0)
     opt_state = _optimizer(config).init(params)

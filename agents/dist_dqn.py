@@ -88,7 +88,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from jaxrl import rollout
+from jaxrl import envs, rollout
 from jaxrl import transition as transition_lib
 from jaxrl.agents import _value_loop, distributional_dp, dqn
 from jaxrl.agents._value_loop import State, epsilon_at
@@ -239,15 +239,16 @@ def stock_env(env: Any, env_params: Any, config: Config) -> tuple[Any, StockPara
     stock0_low=config.stock0_low, stock0_high=config.stock0_high)``.
 
     Raises:
-      ConfigError: if ``env`` is already stock-augmented, or it is one of our
-        finite-MDP environments whose discount differs from ``config.gamma``
-        (both concrete).
+      ConfigError: if ``env`` is already stock-augmented, has no ``Discrete``
+        action space, or is one of our finite-MDP environments whose discount
+        differs from ``config.gamma`` (both concrete).
     """
     inner = env.env if isinstance(env, LogWrapper) else env
     if isinstance(inner, StockWrapper):
         raise ConfigError(
             "dist_dqn adds the stock itself: pass the environment without StockWrapper"
         )
+    envs.num_actions(inner, env_params, user="dist_dqn")
     mdp = getattr(env_params, "mdp", None)
     if mdp is not None and is_concrete(mdp.gamma) and is_concrete(config.gamma):
         if not np.isclose(float(mdp.gamma), float(config.gamma), rtol=1e-6):

@@ -258,22 +258,32 @@ def is_discrete(env: Any, params: Any) -> bool:
     return isinstance(env.action_space(params), spaces.Discrete)
 
 
-def num_actions(env: Any, params: Any) -> int:
+def num_actions(env: Any, params: Any, user: str = "num_actions") -> int:
     """Return the number of discrete actions.
 
+    Args:
+      env: the environment.
+      params: its parameters.
+      user: who needs the discrete actions (an agent's name), for the message.
+
     Raises:
-      ConfigError: if the action space is not ``Discrete``.
+      ConfigError: if the action space is not ``Discrete`` (one line naming
+        ``user``, the env and its action space).
 
     Examples:
       >>> env, params = make("Breakout-MinAtar")
       >>> num_actions(env, params)
       3
+      >>> num_actions(*make("Pendulum-v1"), user="dqn")
+      Traceback (most recent call last):
+      ...
+      jaxrl.errors.ConfigError: dqn needs a Discrete action space; Pendulum-v1 has a Box one
     """
     space = env.action_space(params)
     if not isinstance(space, spaces.Discrete):
         raise ConfigError(
-            f"{env.name} has a {type(space).__name__} action space; "
-            "num_actions needs a Discrete one"
+            f"{user} needs a Discrete action space; "
+            f"{env.name} has a {type(space).__name__} one"
         )
     return int(space.n)
 

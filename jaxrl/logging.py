@@ -24,20 +24,22 @@ Examples:
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import math
 import os
 import sys
-import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import jax
 import numpy as np
 
 __all__ = [
+    "atomic_file",
     "write_atomic",
     "write_json_atomic",
     "write_jsonl_atomic",
@@ -69,32 +71,36 @@ def _fsync_dir(directory: str) -> None:
         os.close(fd)
 
 
-def write_atomic(path: str | os.PathLike, chunks: Iterable[str]) -> None:
-    """Write text chunks to ``path`` atomically.
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[str]:
+    """Yield a temporary path beside ``path``; on success it replaces ``path``.
 
-    The chunks are written to a temporary file in the same directory, flushed
-    and ``fsync``-ed, then renamed over ``path`` with ``os.replace``. If iterating
-    ``chunks`` raises (or the process dies) the previous content of ``path`` is
-    left untouched and the temporary file is removed.
+    The temporary file is created empty with the mode a plain ``open`` would
+    give (``0o666`` less the process umask, unlike :func:`tempfile.mkstemp`'s
+    ``0o600``), so results stay readable as the user's other files are. After
+    the block it is ``fsync``-ed and renamed over ``path`` with ``os.replace``:
+    a reader (or a crash) sees the old file or the complete new one. If the
+    block raises (``KeyboardInterrupt`` and ``SystemExit`` included, e.g. the
+    command line's SIGTERM handler) the temporary file is removed and ``path``
+    is left untouched.
 
     Args:
       path: the target file; its parent directory is created if missing.
-      chunks: strings to write in order (a generator is consumed lazily).
+      suffix: the temporary file's suffix (some writers pick a format by it).
 
-    Raises:
-      Whatever iterating ``chunks`` raises, after cleaning up.
+    Yields:
+      The temporary file's path, to be written (by name) inside the block.
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory
+    tmp = os.path.join(
+        directory, f".{os.path.basename(path)}.{uuid.uuid4().hex[:12]}{suffix}"
     )
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            for chunk in chunks:
-                f.write(chunk)
-            f.flush()
+        yield tmp
+        with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -104,6 +110,25 @@ def write_atomic(path: str | os.PathLike, chunks: Iterable[str]) -> None:
             pass
         raise
     _fsync_dir(directory)
+
+
+def write_atomic(path: str | os.PathLike, chunks: Iterable[str]) -> None:
+    """Write text chunks to ``path`` atomically (see :func:`atomic_file`).
+
+    If iterating ``chunks`` raises (or the process dies) the previous content
+    of ``path`` is left untouched and the temporary file is removed.
+
+    Args:
+      path: the target file; its parent directory is created if missing.
+      chunks: strings to write in order (a generator is consumed lazily).
+
+    Raises:
+      Whatever iterating ``chunks`` raises, after cleaning up.
+    """
+    with atomic_file(path) as tmp:
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
+            for chunk in chunks:
+                f.write(chunk)
 
 
 def to_jsonable(value: Any) -> Any:

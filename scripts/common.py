@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
@@ -69,8 +71,10 @@ def run_main(fn: Callable[[], int | None], prog: str = "jaxrl") -> int:
       prog: the program name used as a prefix.
 
     Returns:
-      The exit status (0 on success, 2 on bad input, 130 on Ctrl-C).
+      The exit status (0 on success, 2 on bad input or a filesystem error, 130
+      on Ctrl-C, 143 on SIGTERM; temporary files are cleaned up on both).
     """
+    previous = _raise_on_sigterm()
     try:
         status = fn()
     except UsageError as err:
@@ -79,10 +83,37 @@ def run_main(fn: Callable[[], int | None], prog: str = "jaxrl") -> int:
     except ConfigError as err:
         print(f"{prog}: error: {one_line(str(err))}", file=sys.stderr)
         return 2
+    except OSError as err:  # a file in the way of --out, an unwritable folder, ...
+        print(f"{prog}: error: {one_line(str(err))}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"{prog}: interrupted (resume with --resume)", file=sys.stderr)
         return 130
+    except _Terminated:
+        print(f"{prog}: terminated (resume with --resume)", file=sys.stderr)
+        return 128 + signal.SIGTERM
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return 0 if status is None else int(status)
+
+
+class _Terminated(BaseException):
+    """Raised by the SIGTERM handler of :func:`run_main` (like KeyboardInterrupt)."""
+
+
+def _raise_on_sigterm() -> Any:
+    """Make SIGTERM raise :class:`_Terminated` so that ``finally`` blocks run
+    (half-written temporary files are removed); return the previous handler, or
+    ``None`` outside the main thread, where handlers cannot be set."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum: int, frame: Any) -> None:
+        del signum, frame
+        raise _Terminated
+
+    return signal.signal(signal.SIGTERM, handler)
 
 
 def add_common_run_args(parser: argparse.ArgumentParser) -> None:

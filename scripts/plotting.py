@@ -10,12 +10,12 @@ extra): without it, importing this module raises a one-line
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from jaxrl import logging as jlog
 from jaxrl import metrics as jmetrics
 from jaxrl.errors import ConfigError
 
@@ -33,20 +33,10 @@ _MAX_POINTS = 400  # curves are subsampled to at most this many x positions
 
 
 def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 120) -> None:
-    """Save ``fig`` as PNG to ``path`` atomically (parent created if missing)."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
+    """Save ``fig`` as PNG to ``path`` atomically (see :func:`jaxrl.logging.atomic_file`)."""
     FigureCanvasAgg(fig)
-    fd, tmp = tempfile.mkstemp(prefix=".plot.", suffix=".png", dir=directory)
-    os.close(fd)
-    try:
+    with jlog.atomic_file(path, suffix=".png") as tmp:
         fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def plot_learning_curves(

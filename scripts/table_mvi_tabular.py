@@ -42,7 +42,6 @@ import datetime
 import json
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -206,18 +205,9 @@ def _mdp_description(family: str, budget: Budget) -> str:
 
 
 def _save_npz_atomic(path: str, arrays: dict[str, np.ndarray], meta: dict) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".results.", suffix=".npz", dir=directory)
-    os.close(fd)
-    try:
+    with jlog.atomic_file(path, suffix=".npz") as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, meta=np.asarray(json.dumps(meta, sort_keys=True)), **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _load_npz(path: str, meta: dict) -> dict[str, np.ndarray] | None:

@@ -8,6 +8,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from jaxrl import envs
 from jaxrl import rollout as rollout_lib
 from jaxrl.agents import _onpolicy_loop
 from jaxrl.agents.ppo.config import Config, State
@@ -18,7 +19,7 @@ from jaxrl.agents.ppo.networks import (
     optimizer,
     policy_and_value,
 )
-from jaxrl.envs.wrappers import episode_metrics, log_wrap
+from jaxrl.envs.wrappers import episode_metrics, log_unwrap, log_wrap
 from jaxrl.errors import ConfigError
 from jaxrl.loop import greedy_evaluation
 from jaxrl.transition import Transition
@@ -92,11 +93,7 @@ def init_state(
     """
     config.validate()
     env = log_wrap(env)
-    space = env.action_space(env_params)
-    if not hasattr(space, "n"):
-        raise ConfigError(
-            f"ppo needs a Discrete action space, {env.name} has {type(space).__name__}"
-        )
+    num_actions = envs.num_actions(log_unwrap(env), env_params, user="ppo")
     key, k_env, k_net = jax.random.split(key, 3)
     obs, env_state = rollout_lib.reset(k_env, env, env_params, config.num_envs)
     obs_0 = jax.tree.map(lambda x: x[0], obs)
@@ -105,7 +102,7 @@ def init_state(
             "conv_features needs image observations [H, W, C], "
             f"{env.name} gives shape {jnp.shape(obs_0)}"
         )
-    net = network_fn(config, int(space.n), jnp.ndim(obs_0))
+    net = network_fn(config, num_actions, jnp.ndim(obs_0))
     params = net.init(k_net, obs_0)
     opt = optimizer(config) if opt is None else opt
     return State(

@@ -6,6 +6,8 @@ import csv
 import io
 import json
 import os
+import pathlib
+import stat
 
 import jax
 import jax.numpy as jnp
@@ -184,3 +186,29 @@ def test_rows_to_metrics_inverts_metrics_to_rows():
     assert seeds == [4, 9] and iters.tolist() == [5, 6, 7]
     np.testing.assert_array_equal(back["x"], x)
     np.testing.assert_array_equal(back["k"], np.ones((2, 3)))
+
+
+def test_atomic_files_get_the_umask_default_mode(tmp_path):
+    """Results are created like open() creates files (0o666 less the umask), not
+    with a temporary file's private 0o600."""
+    old = os.umask(0o022)
+    try:
+        jlog.write_atomic(tmp_path / "a.md", ["x"])
+        with jlog.atomic_file(tmp_path / "b.npz", suffix=".npz") as tmp:
+            pathlib.Path(tmp).write_bytes(b"x")
+    finally:
+        os.umask(old)
+    for name in ("a.md", "b.npz"):
+        assert stat.S_IMODE(os.stat(tmp_path / name).st_mode) == 0o644
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.md", "b.npz"]
+
+
+def test_atomic_file_failure_keeps_the_old_file(tmp_path):
+    target = tmp_path / "t.json"
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        with jlog.atomic_file(target) as tmp:
+            pathlib.Path(tmp).write_text("new")
+            raise RuntimeError("boom")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["t.json"]

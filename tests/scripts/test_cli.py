@@ -98,6 +98,30 @@ class TestBadArguments:
                 ["unknown preset", "cartpole-small", "minatar-breakout-tiny"],
             ),
             (["train", "--agent", "nope", "--preset", "list"], ["unknown agent"]),
+            (
+                ["train", "--agent", "dqn", "--env", "Pendulum-v1"],
+                ["dqn needs a Discrete action space; Pendulum-v1 has a Box one"],
+            ),
+            (
+                ["train", "--agent", "mvi", "--env", "Pendulum-v1"],
+                ["mvi needs a Discrete action space"],
+            ),
+            (
+                ["train", "--agent", "mviq", "--env", "Pendulum-v1"],
+                ["mviq needs a Discrete action space"],
+            ),
+            (
+                ["train", "--agent", "dist_dqn", "--env", "Pendulum-v1"],
+                ["Discrete action space"],
+            ),
+            (
+                ["train", "--agent", "ppo", "--env", "Pendulum-v1"],
+                ["ppo needs a Discrete action space"],
+            ),
+            (
+                ["train", "--agent", "dqn", "--preset", "cartpole", "--set", "lr=inf"],
+                ["lr must be finite, got inf"],
+            ),
             (["train", "--agent", "dqn"], ["--env"]),
             (["train", "--env", "CartPole-v1"], ["--agent"]),
             (
@@ -410,3 +434,33 @@ def test_figures_without_matplotlib_are_one_error_line():
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "jaxrl[plots]" in lines[0], proc.stderr
     assert lines[0].startswith("jaxrl: error: figures need matplotlib")
+
+
+def test_out_through_a_regular_file_is_one_error_line(tmp_path, capsys):
+    blocker = tmp_path / "results"
+    blocker.write_text("not a folder")
+    status, _, err = _run_cli([*VI_RUN, "--run-dir", str(blocker / "run")], capsys)
+    _assert_one_line_error(status, err, "Not a directory", "results")
+    assert blocker.read_text() == "not a folder"
+
+
+def test_sigterm_removes_the_half_written_file(tmp_path):
+    """SIGTERM during a save: exit 143, the target untouched, no temp file left."""
+    target = tmp_path / "table.md"
+    target.write_text("earlier results")
+    code = (
+        "import os, signal, sys\n"
+        "from jaxrl import logging as jlog\n"
+        "from jaxrl.scripts import common\n"
+        "def body():\n"
+        f"    with jlog.atomic_file({str(target)!r}) as tmp:\n"
+        "        with open(tmp, 'w') as f:\n"
+        "            f.write('half')\n"
+        "        os.kill(os.getpid(), signal.SIGTERM)\n"
+        "raise SystemExit(common.run_main(body))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 143, proc.stderr
+    assert proc.stderr.strip() == "jaxrl: terminated (resume with --resume)"
+    assert target.read_text() == "earlier results"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["table.md"]
