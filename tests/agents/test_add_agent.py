@@ -7,10 +7,7 @@ tests exactly as a registered agent would be.
 
 from __future__ import annotations
 
-import pathlib
 import re
-import sys
-import types
 
 import jax
 import numpy as np
@@ -18,8 +15,8 @@ import pytest
 
 from jaxrl import agents, envs, testing
 from tests import test_agent_contract as contract
+from tests.doc_examples import DOC, doc_module
 
-DOC = pathlib.Path(__file__).resolve().parents[2] / "docs" / "api.md"
 NAME = "toy"
 ENV = ("Garnet-v0", {"num_states": 5, "num_actions": 3, "branching": 2})
 # The contract case, as it would stand in tests/test_agent_contract.py CASES.
@@ -36,13 +33,8 @@ def _doc_code() -> str:
 
 @pytest.fixture(scope="module")
 def toy():
-    module = types.ModuleType("jaxrl_doc_toy_agent")
-    sys.modules[module.__name__] = module  # dataclasses look their module up
-    try:
-        exec(compile(_doc_code(), str(DOC), "exec"), module.__dict__)
+    with doc_module("jaxrl_doc_toy_agent", _doc_code()) as module:
         yield module
-    finally:
-        del sys.modules[module.__name__]
 
 
 @pytest.fixture

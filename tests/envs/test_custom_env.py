@@ -9,10 +9,7 @@ stacked environment parameters, as the section claims.
 
 from __future__ import annotations
 
-import pathlib
 import re
-import sys
-import types
 
 import jax
 import jax.numpy as jnp
@@ -20,8 +17,7 @@ import numpy as np
 import pytest
 
 from jaxrl.agents import dqn
-
-DOC = pathlib.Path(__file__).resolve().parents[2] / "docs" / "api.md"
+from tests.doc_examples import DOC, doc_module
 
 
 def _example_code() -> str:
@@ -37,13 +33,8 @@ def _example_code() -> str:
 
 @pytest.fixture(scope="module")
 def example():
-    module = types.ModuleType("jaxrl_doc_custom_env")
-    sys.modules[module.__name__] = module  # dataclasses look their module up
-    try:
-        exec(compile(_example_code(), str(DOC), "exec"), module.__dict__)
+    with doc_module("jaxrl_doc_custom_env", _example_code()) as module:
         yield module
-    finally:
-        del sys.modules[module.__name__]
 
 
 def _np_step(pos, time, action, slipped, length, max_steps):
