@@ -35,9 +35,11 @@ from jaxrl import config as config_lib
 from jaxrl.envs import finite_mdp
 from jaxrl.loop import chunked_train, run_chunk
 from jaxrl.mdp import FiniteMDP
-from jaxrl.types import ArrayTree, Metrics, PRNGKey
+from jaxrl.ops import exact_dp
+from jaxrl.types import Array, ArrayTree, Metrics, PRNGKey
 
 __all__ = [
+    "optimal_performance",
     "UpdateFn",
     "ReferenceFn",
     "MetricsFn",
@@ -86,6 +88,12 @@ def init(
 ) -> Any:
     """Return ``init_fn(key, mdp, config)`` for the MDP of ``env_params``."""
     return init_fn(key, mdp_of(env_params, agent, check), config)
+
+
+def optimal_performance(mdp: FiniteMDP, config: Any) -> Array:
+    """``J*`` by policy iteration (``config.oracle_iters`` steps): a ``reference_fn``
+    for agents whose metrics are suboptimalities ``J* - J(pi)``."""
+    return exact_dp.optimal_performance(mdp, config.oracle_iters)
 
 
 def make_run(

@@ -541,11 +541,6 @@ def update(state: State, data: FiniteMDP, config: Config) -> tuple[State, Metric
     return new_state, {"dp/residual": residual, "dp/value_loss": value}
 
 
-def _optimal_performance(mdp: FiniteMDP, config: Config) -> Array:
-    """``J*`` by policy iteration (once per chunk, before the sweeps)."""
-    return exact_dp.optimal_performance(mdp, config.oracle_iters)
-
-
 def _suboptimality(
     state: State, metrics: Metrics, mdp: FiniteMDP, j_star: Array, config: Config
 ) -> Metrics:
@@ -557,7 +552,7 @@ def _suboptimality(
 _LOOP = {
     "agent": "dual_tabular",
     "update_fn": update,
-    "reference_fn": _optimal_performance,
+    "reference_fn": _tabular_loop.optimal_performance,
     "metrics_fn": _suboptimality,
 }
 
