@@ -54,6 +54,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from jaxrl import buffer as buffer_lib
 from jaxrl import transition as transition_lib
 from jaxrl.agents import _value_loop
 from jaxrl.agents._value_loop import State, epsilon_at
@@ -160,6 +161,11 @@ class Config:
             raise ConfigError(
                 "num_eval_episodes must be a non-negative integer, "
                 f"got {self.num_eval_episodes!r}"
+            )
+        if self.buffer_size > buffer_lib.MAX_CAPACITY:
+            raise ConfigError(
+                f"buffer_size must be <= {buffer_lib.MAX_CAPACITY} (int32 slot "
+                f"indices), got {self.buffer_size}"
             )
         if self.batch_size > self.buffer_size:
             raise ConfigError(

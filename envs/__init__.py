@@ -152,7 +152,15 @@ def _make_own(name: str, kwargs: Mapping[str, Any]) -> tuple[Any, Any]:
     valid, any_kw = _keyword_names(factory)
     factory_kwargs = {k: v for k, v in kwargs.items() if any_kw or k in valid}
     overrides = {k: v for k, v in kwargs.items() if k not in factory_kwargs}
-    env, params = factory(**factory_kwargs)
+    try:
+        env, params = factory(**factory_kwargs)
+    except ConfigError:
+        raise
+    except ValueError as err:  # e.g. gamma="abc": a value the factory cannot convert
+        detail = " ".join(str(err).split())
+        raise ConfigError(
+            f"cannot build {name} with {factory_kwargs}: {detail}"
+        ) from None
     return env, _override_params(name, params, overrides, valid, "factory arguments")
 
 

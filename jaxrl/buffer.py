@@ -66,6 +66,7 @@ from jaxrl.transition import Transition
 from jaxrl.types import Array, ArrayTree, PRNGKey
 
 __all__ = [
+    "MAX_CAPACITY",
     "BufferState",
     "init",
     "add",
@@ -91,6 +92,10 @@ class BufferState:
     data: ArrayTree
     insert: Array
     count: Array
+
+
+MAX_CAPACITY = 2**30
+"""The largest capacity: slot indices are int32 and ``insert + N < 2 * capacity``."""
 
 
 def _check_int(name: str, value: Any, low: int) -> int:
@@ -136,7 +141,8 @@ def init(example: ArrayTree, capacity: int) -> BufferState:
       A :class:`BufferState` whose ``data`` leaves are zeros shaped ``[C, ...]``.
 
     Raises:
-      ConfigError: if ``capacity`` is not a positive int or ``example`` has no arrays.
+      ConfigError: if ``capacity`` is not an int in ``[1, MAX_CAPACITY]`` or
+        ``example`` has no arrays.
 
     Examples:
       >>> import jax.numpy as jnp
@@ -145,6 +151,10 @@ def init(example: ArrayTree, capacity: int) -> BufferState:
       ((5, 2), 0)
     """
     _check_int("capacity", capacity, 1)
+    if capacity > MAX_CAPACITY:  # slot arithmetic (insert + N) must fit in int32
+        raise ConfigError(
+            f"capacity must be <= {MAX_CAPACITY} (int32 slot indices), got {capacity}"
+        )
     leaves = jax.tree.leaves(example)
     if not leaves:
         raise ConfigError("buffer example item has no array leaves")

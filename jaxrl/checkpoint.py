@@ -22,6 +22,13 @@ synchronous checkpointer, so all writing has finished when it returns; a crash
 mid-save leaves only a ``*-tmp-*`` directory, which :func:`latest_step` ignores.
 Existing steps are never overwritten, and :func:`restore` never deletes anything.
 
+Damaged files (a step whose bytes were garbled, truncated or removed after it
+was written) raise :class:`CorruptCheckpointError`, a :class:`ConfigError`;
+:func:`restore_latest_intact` reads the newest step that is intact, newest
+first, and reports the damaged steps it skipped. A step that does not *match* the
+target (another tree, shape or dtype) is a plain :class:`ConfigError` and is
+never skipped: an older step of the same run would not match either.
+
 Multi-host: call :func:`save` and :func:`restore` on every process (orbax
 synchronises them); the JSON item is written by the primary process. Leaves that
 are not fully addressable on one process get no checksum. :func:`restore` reads
@@ -44,7 +51,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -55,11 +62,51 @@ from etils import epath
 from jaxrl.errors import ConfigError
 from jaxrl.types import ArrayTree
 
-__all__ = ["save", "restore", "latest_step", "all_steps"]
+__all__ = [
+    "save",
+    "restore",
+    "restore_latest_intact",
+    "Restored",
+    "CorruptCheckpointError",
+    "latest_step",
+    "all_steps",
+]
 
 _FORMAT = "jaxrl-checkpoint-v1"
 _STATE = "state"
 _META = "meta"
+
+
+class CorruptCheckpointError(ConfigError):
+    """A checkpoint step whose files are missing, truncated or garbled.
+
+    Attributes:
+      path: the step directory.
+      reason: what is wrong, in a few words, without the path (e.g.
+        ``"leaf .params['w'] fails its checksum"``).
+    """
+
+    def __init__(self, path: Any, reason: str, message: str | None = None) -> None:
+        super().__init__(message or f"checkpoint {path} is corrupt: {reason}")
+        self.path = str(path)
+        self.reason = reason
+
+
+class Restored(NamedTuple):
+    """What :func:`restore_latest_intact` returns.
+
+    Attributes:
+      state: the restored state.
+      metadata: the metadata given to :func:`save`.
+      step: the step that was read.
+      skipped: ``(step, reason)`` of every newer step that was corrupt, newest
+        first.
+    """
+
+    state: ArrayTree
+    metadata: dict[str, Any]
+    step: int
+    skipped: list[tuple[int, str]]
 
 
 # ----------------------------------------------------------------------------- leaves
@@ -333,10 +380,11 @@ def restore(
       saved) and the metadata dict given to :func:`save` (``{}`` if none).
 
     Raises:
-      ConfigError: naming the checkpoint path, if there is no checkpoint, the
-        files are missing, truncated or garbled, or the tree structure, a shape,
-        a dtype or a key implementation differs from ``target_state``. Nothing
-        is ever deleted.
+      CorruptCheckpointError: naming the checkpoint path, if the step's files
+        are missing, truncated or garbled.
+      ConfigError: naming the checkpoint path, if there is no checkpoint or the
+        tree structure, a shape, a dtype or a key implementation differs from
+        ``target_state``. Nothing is ever deleted.
     """
     root = epath.Path(directory)
     if step is None:
@@ -361,16 +409,20 @@ def restore(
                 path, args=ocp.args.Composite(**{_META: ocp.args.JsonRestore()})
             )[_META]
     except Exception as err:  # orbax/tensorstore raise many types
-        raise ConfigError(
-            f"checkpoint {path} is corrupt or unreadable (metadata): {_one_line(err)}"
+        raise CorruptCheckpointError(
+            path,
+            f"metadata unreadable: {_one_line(err)}",
+            f"checkpoint {path} is corrupt or unreadable (metadata): {_one_line(err)}",
         ) from None
     if (
         not isinstance(doc, dict)
         or doc.get("format") != _FORMAT
         or "manifest" not in doc
     ):
-        raise ConfigError(
-            f"checkpoint {path} is corrupt or not a jaxrl checkpoint (metadata)"
+        raise CorruptCheckpointError(
+            path,
+            "metadata is not a jaxrl manifest",
+            f"checkpoint {path} is corrupt or not a jaxrl checkpoint (metadata)",
         )
     saved = doc["manifest"]
     _compare(path, saved, wanted)
@@ -388,30 +440,75 @@ def restore(
     except ConfigError:
         raise
     except Exception as err:
-        raise ConfigError(
-            f"checkpoint {path} is corrupt or unreadable (arrays): {_one_line(err)}"
+        raise CorruptCheckpointError(
+            path,
+            f"arrays unreadable: {_one_line(err)}",
+            f"checkpoint {path} is corrupt or unreadable (arrays): {_one_line(err)}",
         ) from None
 
     values = []
     for name, entry, (_, target) in zip(names, saved, leaves, strict=True):
         array = flat.get(name) if isinstance(flat, dict) else None
         if array is None:
-            raise ConfigError(
-                f"checkpoint {path} is corrupt: leaf {entry['path']} is missing"
-            )
+            raise CorruptCheckpointError(path, f"leaf {entry['path']} is missing")
         array = np.asarray(array)
         if (
             list(array.shape) != entry["stored_shape"]
             or str(array.dtype) != entry["stored_dtype"]
         ):
-            raise ConfigError(
-                f"checkpoint {path} is corrupt: leaf {entry['path']} reads as "
-                f"{array.dtype}{list(array.shape)}, stored as "
-                f"{entry['stored_dtype']}{entry['stored_shape']}"
+            raise CorruptCheckpointError(
+                path,
+                f"leaf {entry['path']} reads as {array.dtype}{list(array.shape)}, "
+                f"stored as {entry['stored_dtype']}{entry['stored_shape']}",
             )
         if entry["crc32"] is not None and _crc(array) != entry["crc32"]:
-            raise ConfigError(
-                f"checkpoint {path} is corrupt: leaf {entry['path']} fails its checksum"
+            raise CorruptCheckpointError(
+                path, f"leaf {entry['path']} fails its checksum"
             )
         values.append(_place(array, entry, target))
     return jax.tree_util.tree_unflatten(treedef, values), doc.get("metadata", {})
+
+
+def restore_latest_intact(
+    directory: str | epath.PathLike, target_state: ArrayTree
+) -> Restored:
+    """Restore the newest step of ``directory`` that is intact.
+
+    Steps are tried newest first; a step that raises
+    :class:`CorruptCheckpointError` is skipped (and listed in
+    ``Restored.skipped``), any other error stops the search. Nothing is deleted
+    or renamed.
+
+    Args:
+      directory: the checkpoint root given to :func:`save`.
+      target_state: as for :func:`restore`.
+
+    Returns:
+      A :class:`Restored` ``(state, metadata, step, skipped)``.
+
+    Raises:
+      ConfigError: there is no checkpoint, every step is corrupt (one line
+        naming each step and its reason), or the newest readable step does not
+        match ``target_state``.
+
+    Examples:
+      >>> import tempfile, jax.numpy as jnp
+      >>> d = tempfile.mkdtemp()
+      >>> save(d, 1, {"x": jnp.arange(3)}); save(d, 2, {"x": jnp.arange(3) + 1})
+      >>> restore_latest_intact(d, {"x": jnp.zeros(3, jnp.int32)}).step
+      2
+    """
+    root = epath.Path(directory)
+    steps = all_steps(root)
+    if not steps:
+        raise ConfigError(f"no checkpoint found in {root}")
+    skipped: list[tuple[int, str]] = []
+    for step in reversed(steps):
+        try:
+            state, metadata = restore(root, target_state, step)
+        except CorruptCheckpointError as err:
+            skipped.append((step, err.reason))
+            continue
+        return Restored(state, metadata, step, skipped)
+    detail = "; ".join(f"step {step}: {reason}" for step, reason in skipped)
+    raise ConfigError(f"no intact checkpoint in {root} ({detail})")

@@ -10,7 +10,12 @@ loop is built from live here once:
 * :func:`greedy_evaluation`: the standard ``"eval/return"``, ``"eval/length"``
   (and per-step ``info`` means such as ``"eval/cost"``) of a greedy policy;
 * :func:`chunked_train`: ``train(key)`` as ``init`` followed by ``num_chunks``
-  calls of ``run``, by construction (the checkpoint/resume contract).
+  calls of ``run``, by construction (the checkpoint/resume contract);
+* :func:`tree_is_finite` and :func:`health_metrics`: whether a state has only
+  finite floats, as a ``"health/finite"`` metric row (the drivers' per-chunk
+  divergence check; agents' own ``make_run`` outputs do not carry it);
+* :func:`tree_nbytes`: the bytes a state or metrics tree occupies, from
+  ``jax.eval_shape`` results too (sizing a run before allocating it).
 
 Environment wrappers are not core: an agent loop wraps its environment with
 :func:`jaxrl.envs.wrappers.log_wrap` and reads the episode statistics of the
@@ -19,6 +24,7 @@ wrapper's ``info`` with :func:`jaxrl.envs.wrappers.episode_metrics`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +32,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxrl import rollout
+from jaxrl.metrics import HEALTH_METRIC
 from jaxrl.types import Array, ArrayTree, Metrics, Params, PRNGKey
 
 __all__ = [
@@ -34,6 +41,9 @@ __all__ = [
     "run_chunk",
     "split_state_key",
     "greedy_evaluation",
+    "tree_nbytes",
+    "tree_is_finite",
+    "health_metrics",
     "EVAL_NAMES",
 ]
 
@@ -45,6 +55,52 @@ def split_state_key(state: Any) -> tuple[Any, PRNGKey]:
     """Split ``state.key`` into ``(key, sub)``; return ``(state with key, sub)``."""
     key, sub = jax.random.split(state.key)
     return state.replace(key=key), sub
+
+
+def tree_is_finite(tree: ArrayTree) -> Array:
+    """Return whether every floating leaf of ``tree`` is finite (a bool scalar).
+
+    Floating and complex leaves count; integer, boolean and PRNG-key leaves are
+    ignored, and a tree without floating leaves is finite. Pure and jit-able:
+    the drivers evaluate it on each seed's state after every chunk (under
+    ``vmap`` it gives one flag per seed) to detect a diverged run.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> bool(tree_is_finite({"w": jnp.ones(3), "key": jax.random.key(0), "n": 7}))
+      True
+      >>> bool(tree_is_finite({"w": jnp.array([1.0, jnp.inf])}))
+      False
+    """
+    ok = jnp.asarray(True)
+    for leaf in jax.tree.leaves(tree):
+        dtype = getattr(leaf, "dtype", None)
+        if dtype is not None and jnp.issubdtype(dtype, jax.dtypes.prng_key):
+            continue
+        leaf = jnp.asarray(leaf)
+        if jnp.issubdtype(leaf.dtype, jnp.inexact):
+            ok = ok & jnp.all(jnp.isfinite(leaf))
+    return ok
+
+
+def health_metrics(state: Any, length: int) -> Metrics:
+    """The drivers' per-chunk divergence check as a metric row.
+
+    Returns ``{"health/finite": [length]}`` (float32): 1.0 if every float of
+    ``state`` is finite (:func:`tree_is_finite`), else 0.0, on the last row
+    (the state after the chunk) and NaN on the others, like an evaluation. The
+    name is :data:`jaxrl.metrics.HEALTH_METRIC`; the host reads the rows with
+    :func:`jaxrl.metrics.first_divergence`.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> health_metrics({"w": jnp.array([jnp.nan])}, 3)["health/finite"]
+      Array([nan, nan,  0.], dtype=float32)
+    """
+    flag = tree_is_finite(state).astype(jnp.float32)
+    # concatenated, not ``.at[-1]``: no index arithmetic, so any length traces
+    row = jnp.concatenate([jnp.full((length - 1,), jnp.nan, jnp.float32), flag[None]])
+    return {HEALTH_METRIC: row}
 
 
 def run_chunk(
@@ -184,3 +240,26 @@ def chunked_train(
         return state, flatten_chunks(metrics)
 
     return train
+
+
+def tree_nbytes(tree: ArrayTree) -> int:
+    """Return the bytes held by the array leaves of ``tree``, without allocating.
+
+    Leaves may be arrays, ``jax.ShapeDtypeStruct`` (what ``jax.eval_shape``
+    returns) or Python scalars; each counts ``prod(shape) * itemsize`` in exact
+    Python integers. A typed PRNG key counts its key data (8 bytes for the
+    default threefry key). So ``tree_nbytes(jax.eval_shape(init, key))`` is the
+    memory of one seed's state before any of it exists.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> tree = {"w": jax.ShapeDtypeStruct((3, 4), jnp.float32), "key": jax.random.key(0)}
+      >>> tree_nbytes(tree)
+      56
+    """
+    total = 0
+    for leaf in jax.tree.leaves(tree):
+        if not (hasattr(leaf, "shape") and hasattr(leaf, "dtype")):
+            leaf = jax.typeof(leaf)
+        total += math.prod(leaf.shape) * leaf.dtype.itemsize
+    return total

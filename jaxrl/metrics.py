@@ -12,6 +12,11 @@ percentile interval. With ``strata`` (one array per task/environment) each
 stratum is resampled separately and the statistic is taken over the union, the
 stratified bootstrap of Agarwal et al. (2021).
 
+Divergence: :func:`first_divergence` finds each seed's first diverged iteration
+from the drivers' per-chunk state check (:data:`HEALTH_METRIC`) and an agent's
+own :data:`AGENT_DIVERGED_METRIC`; summaries leave diverged seeds out and count
+them, and :func:`mask_after` cuts their curves at the divergence.
+
 References:
   Efron & Tibshirani, *An Introduction to the Bootstrap* (1993), ch. 13
   (percentile interval).
@@ -31,7 +36,7 @@ Examples:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -45,7 +50,25 @@ __all__ = [
     "curve_summary",
     "final_values",
     "normalized_score",
+    "HEALTH_METRIC",
+    "AGENT_DIVERGED_METRIC",
+    "SPARSE_NAMESPACES",
+    "first_divergence",
+    "mask_after",
 ]
+
+HEALTH_METRIC = "health/finite"
+"""The drivers' per-chunk state check: 1.0 (every float of the seed's state is
+finite, :func:`jaxrl.loop.tree_is_finite`) or 0.0 on each chunk's last
+iteration, NaN on the others."""
+
+AGENT_DIVERGED_METRIC = "train/diverged"
+"""An agent's own divergence flag (1.0 on a step the agent judges diverged, e.g.
+:mod:`jaxrl.agents.dual_rl`'s non-finite loss or ``|V|`` above a threshold)."""
+
+SPARSE_NAMESPACES = ("episode/", "eval/", "health/")
+"""Metric namespaces that are NaN on iterations without a finished episode,
+evaluation or check; their NaN never signals divergence."""
 
 Statistic = Callable[..., np.ndarray]
 
@@ -327,3 +350,106 @@ def normalized_score(score: Any, random_score: Any, expert_score: Any) -> np.nda
     if np.any(span == 0):
         raise ValueError("expert and random scores must differ")
     return (r - lo) / span
+
+
+def _turn_index(finite: np.ndarray, start: int, end: int) -> int | None:
+    """Where a dense metric's ``finite`` row ``[T]`` turns non-finite for good in
+    ``[start, end]``: the index after its last finite value up to ``end``, if
+    that lies in ``[start, end]`` and the metric had no gap before ``start``."""
+    before = finite[:start]
+    if before.any() and not before[int(np.argmax(before)) :].all():
+        return None  # finite, then not, then maybe finite again: a sparse metric
+    upto = np.flatnonzero(finite[: end + 1])
+    if upto.size == 0:
+        return None  # never finite (e.g. still in the replay warm-up)
+    turn = int(upto[-1]) + 1
+    return turn if start <= turn <= end else None
+
+
+def first_divergence(metrics: Mapping[str, Any]) -> np.ndarray:
+    """Per seed, the index of the first diverged iteration (``-1``: healthy).
+
+    A seed diverged when the drivers' check :data:`HEALTH_METRIC` is 0 on some
+    chunk (a non-finite float in its state after that chunk) or the agent's own
+    :data:`AGENT_DIVERGED_METRIC` is positive on some iteration.
+
+    The reported index is the earliest of: the first positive agent flag; and,
+    for the first failed check at index ``e`` (a chunk ``[b, e]``, ``b`` one
+    after the previous check), the first iteration in ``[b, e]`` after which a
+    dense training metric (outside :data:`SPARSE_NAMESPACES`, finite on every
+    iteration since its first finite value before ``b``) stays non-finite up to
+    ``e``; ``e`` itself if no metric turns. NaN from a replay warm-up (a metric
+    not yet finite) does not count, nor does a metric that already had gaps.
+    Without a health column only the agent flag counts (results written before
+    the check existed).
+
+    Args:
+      metrics: ``{name: [S, T]}`` per-seed, per-iteration values (what
+        :func:`jaxrl.logging.rows_to_metrics` returns).
+
+    Returns:
+      ``[S]`` int64: an index into the ``T`` axis, or ``-1``.
+
+    Examples:
+      >>> nan = np.nan
+      >>> m = {"loss": np.array([[nan, 1.0, 2.0, 3.0], [nan, 1.0, nan, nan]]),
+      ...      "health/finite": np.array([[nan, 1.0, nan, 1.0], [nan, 1.0, nan, 0.0]])}
+      >>> first_divergence(m).tolist()
+      [-1, 2]
+    """
+    arrays = {n: _as_float(v) for n, v in metrics.items()}
+    shapes = {a.shape for a in arrays.values()}
+    if not arrays:
+        return np.zeros(0, dtype=np.int64)
+    if len(shapes) != 1 or len(next(iter(shapes))) != 2:
+        raise ValueError(f"metrics must share one [seeds, iters] shape, got {shapes}")
+    num_seeds, _ = next(iter(shapes))
+    out = np.full(num_seeds, -1, dtype=np.int64)
+    health = arrays.get(HEALTH_METRIC)
+    flag = arrays.get(AGENT_DIVERGED_METRIC)
+    dense = {
+        n: np.isfinite(a)
+        for n, a in arrays.items()
+        if n != AGENT_DIVERGED_METRIC and not n.startswith(SPARSE_NAMESPACES)
+    }
+    for s in range(num_seeds):
+        found: list[int] = []
+        if flag is not None:
+            hits = np.flatnonzero(flag[s] > 0)  # NaN compares False
+            if hits.size:
+                found.append(int(hits[0]))
+        if health is not None:
+            checked = np.flatnonzero(np.isfinite(health[s]))
+            failed = checked[health[s][checked] == 0]
+            if failed.size:
+                end = int(failed[0])
+                earlier = checked[checked < end]
+                start = int(earlier[-1]) + 1 if earlier.size else 0
+                turns = [_turn_index(f[s], start, end) for f in dense.values()]
+                turns = [t for t in turns if t is not None]
+                found.append(min(turns) if turns else end)
+        if found:
+            out[s] = min(found)
+    return out
+
+
+def mask_after(values: Any, first: Any) -> np.ndarray:
+    """Set ``values[s, t]`` to NaN from each seed's index ``first[s]`` on.
+
+    Args:
+      values: ``[S, T]`` curves.
+      first: ``[S]`` indices from :func:`first_divergence` (``-1``: keep all).
+
+    Returns:
+      A float64 copy ``[S, T]``.
+
+    Examples:
+      >>> mask_after(np.ones((2, 3)), np.array([-1, 1])).tolist()
+      [[1.0, 1.0, 1.0], [1.0, nan, nan]]
+    """
+    arr = _as_float(values).copy()
+    first = np.asarray(first).reshape(-1)
+    cols = np.arange(arr.shape[-1])
+    cut = (first[:, None] >= 0) & (cols[None, :] >= first[:, None])
+    arr[cut] = np.nan
+    return arr

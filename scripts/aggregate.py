@@ -4,7 +4,10 @@ Finds every run directory (one holding ``metrics.jsonl``) under the given
 paths, takes each seed's final value of a metric (its last finite value) and
 reports mean, 95% percentile-bootstrap CI, IQM and seed count per run, one row
 per run (agent/preset, or grid point), plus a learning-curve PNG with one mean
-line and CI band per run. With ``--random`` and ``--expert`` scores are
+line and CI band per run. Diverged seeds (:func:`jaxrl.metrics.first_divergence`)
+are never averaged in: they are counted in ``n_diverged`` and left out of the
+statistics and curves (a run whose seeds all diverged is plotted up to the
+divergence and labelled ``(diverged)``). With ``--random`` and ``--expert`` scores are
 normalised (0 = random, 1 = expert) before aggregation.
 
 Usage::
@@ -28,6 +31,7 @@ from jaxrl import logging as jlog
 from jaxrl import metrics as jmetrics
 from jaxrl.errors import ConfigError
 from jaxrl.scripts import common
+from jaxrl.scripts.train import plot_curve
 
 __all__ = ["find_runs", "aggregate", "build_parser", "run_from_args", "main"]
 
@@ -42,6 +46,7 @@ _COLUMNS = [
     "ci_high",
     "iqm",
     "n",
+    "n_diverged",
 ]
 
 
@@ -98,11 +103,18 @@ def aggregate(
       The table rows.
 
     Raises:
-      ConfigError: no runs, a metric missing from every run, or only one of
-        the normalisation scores.
+      ConfigError: no runs, a metric missing from every run, only one of
+        the normalisation scores, or scores that are equal or not finite.
     """
     if (random_score is None) != (expert_score is None):
         raise ConfigError("pass both --random and --expert to normalise scores")
+    if random_score is not None and not (
+        np.isfinite([random_score, expert_score]).all() and random_score != expert_score
+    ):
+        raise ConfigError(
+            f"--random and --expert must be finite and differ, got {random_score:g} "
+            f"and {expert_score:g}"
+        )
     runs = find_runs(paths)
     out = out or paths[0]
     common_root = (
@@ -118,6 +130,8 @@ def aggregate(
         arrays, _, iters = jlog.rows_to_metrics(
             jlog.read_jsonl(os.path.join(run, "metrics.jsonl"))
         )
+        first = jmetrics.first_divergence(arrays)
+        arrays.pop(jmetrics.HEALTH_METRIC, None)
         name = common.default_metric(list(arrays), metric or config.get("metric"))
         if metric is not None and metric not in arrays:
             continue
@@ -126,7 +140,7 @@ def aggregate(
         values = arrays[name]
         if random_score is not None:
             values = jmetrics.normalized_score(values, random_score, expert_score)
-        finals = jmetrics.final_values(values)
+        finals = jmetrics.final_values(values[first < 0])
         finals = finals[np.isfinite(finals)]
         label = _label(run, config, common_root)
         if finals.size:
@@ -137,8 +151,8 @@ def aggregate(
                 "ci_high": float(high),
                 "iqm": float(jmetrics.iqm(finals)),
             }
-        else:
-            stats = {"mean": None, "ci_low": None, "ci_high": None, "iqm": None}
+        else:  # no healthy seed with a finite value (as in summary.json: NaN)
+            stats = dict.fromkeys(("mean", "ci_low", "ci_high", "iqm"), float("nan"))
         rows.append(
             {
                 "run": label,
@@ -148,9 +162,11 @@ def aggregate(
                 "metric": name + (" (normalised)" if random_score is not None else ""),
                 **stats,
                 "n": int(finals.size),
+                "n_diverged": int(np.sum(first >= 0)),
             }
         )
-        curves[label], xs[label] = values, iters
+        shown, curve = plot_curve(label, values, first)
+        curves[shown], xs[shown] = curve, iters
     if not rows:
         raise ConfigError(
             f"metric {metric!r} not found in any run under {', '.join(paths)}"
@@ -159,7 +175,8 @@ def aggregate(
     jlog.write_csv_atomic(os.path.join(out, "aggregate.csv"), rows, _COLUMNS)
     caption = (
         "Final value per seed (last finite); mean, 95% percentile-bootstrap CI "
-        f"({num_resamples} resamples) and IQM over seeds."
+        f"({num_resamples} resamples) and IQM over seeds; diverged seeds "
+        "(n_diverged) are left out."
     )
     jlog.write_atomic(
         os.path.join(out, "aggregate.md"),

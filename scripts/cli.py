@@ -3,7 +3,10 @@
 Each subcommand is implemented in its own module (``scripts/train.py`` and so
 on, each also runnable as ``python -m scripts.<name>``); this module only
 dispatches. Bad arguments or an invalid config print ONE line on stderr and exit
-with status 2, without a traceback.
+with status 2, without a traceback. ``train`` and ``sweep`` exit with status 3
+when every seed (of every grid point) diverged, after writing their results and
+one ``warning:`` line naming the diverged seeds; partial divergence warns and
+exits 0. Ctrl-C exits with 130, SIGTERM with 143.
 
 Usage::
 
@@ -74,8 +77,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Raises:
       SystemExit: with status 2 after printing one error line on stderr for bad
-        arguments or an invalid config (130 on Ctrl-C); with status 0 for
-        ``--help``.
+        arguments or an invalid config (130 on Ctrl-C, 143 on SIGTERM); with
+        status 3 when ``train``/``sweep`` finished but every seed diverged;
+        with status 0 for ``--help``.
     """
     status = common.run_main(lambda: _dispatch(argv), prog="jaxrl")
     if status != 0:

@@ -6,6 +6,10 @@ report; with ``--iters > 0`` also the last-iterate and averaged-iterate errors o
 both primal-dual methods of :mod:`jaxrl.agents.cmdp_tabular` after that many
 exact steps.
 
+``--budget inf`` means no constraint (the unconstrained optimum, ``lambda* = 0``);
+non-finite numbers in the report are written as the strings ``"inf"`` / ``"-inf"``
+(strict JSON, docs/decisions.md D5).
+
 Usage::
 
     python -m jaxrl.scripts.cmdp_lp --env HazardGrid-v0 --budget 0.5
@@ -43,6 +47,17 @@ def _parse_env_args(items: Sequence[str]) -> dict[str, Any]:
         except json.JSONDecodeError:
             out[name.strip()] = text
     return out
+
+
+def _strict(value: Any) -> Any:
+    """``value`` with non-finite floats as strings (``"inf"``), for strict JSON."""
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_strict(v) for v in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return str(value)
+    return value
 
 
 def _compare(
@@ -106,7 +121,7 @@ def _run(args: Any) -> int:
                     mdp, cmdp_tabular.average_policy(state), state.avg_lam, sol, budget
                 ),
             }
-    json.dump(report, sys.stdout, indent=2)
+    json.dump(_strict(report), sys.stdout, indent=2, allow_nan=False)
     sys.stdout.write("\n")
     return 0
 
@@ -126,7 +141,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--env-arg", action="append", default=[], help="factory argument name=value"
     )
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--budget", type=float, default=None, help="budget b")
+    group.add_argument(
+        "--budget", type=float, default=None, help="budget b (inf: no constraint)"
+    )
     group.add_argument(
         "--budget-fraction",
         type=float,

@@ -8,12 +8,13 @@ Every entry point reports bad input as ONE line on stderr and exits with status
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NoReturn
 
 from jaxrl import config as jconfig
@@ -31,11 +32,24 @@ __all__ = [
     "split_env_keys",
     "seed_keys",
     "run_dir",
+    "RunLock",
+    "existing_results",
+    "clear_results",
+    "results_exist_error",
+    "guarded_run_dir",
     "default_metric",
     "add_common_run_args",
     "list_presets",
     "markdown_table",
     "format_number",
+    "STATE_COPIES",
+    "MemoryEstimate",
+    "estimate_memory",
+    "host_available_memory",
+    "available_memory",
+    "format_bytes",
+    "check_memory",
+    "progress_unit",
 ]
 
 
@@ -73,6 +87,8 @@ def run_main(fn: Callable[[], int | None], prog: str = "jaxrl") -> int:
     Returns:
       The exit status (0 on success, 2 on bad input or a filesystem error, 130
       on Ctrl-C, 143 on SIGTERM; temporary files are cleaned up on both).
+      Other statuses come from ``fn`` itself: ``train`` and ``sweep`` return 3
+      when every seed diverged (results written all the same).
     """
     previous = _raise_on_sigterm()
     try:
@@ -155,7 +171,9 @@ def add_common_run_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--table", default=None, help="results sub-folder (default: the command)"
     )
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--quiet", action="store_true", help="no progress (bar or lines)"
+    )
 
 
 def list_presets(args: argparse.Namespace) -> bool:
@@ -378,6 +396,191 @@ def run_dir(out: str, table: str, agent: str, preset: str) -> str:
     return os.path.join(out, table, agent, preset)
 
 
+# ----------------------------------------------------------------------------- run dirs
+# No run writes over earlier results unless asked (--resume continues them,
+# --overwrite removes them first), and one run at a time writes into a dir.
+
+LOCK_NAME = ".lock"
+#: What ``train`` and ``sweep`` write into a run dir (plus ``*.png``).
+RUN_FILES = ("config.json", "metrics.jsonl", "summary.json", "sweep.md", "sweep.csv")
+#: What ``reproduce`` and the table scripts write into ``<out>/<table>/``.
+TABLE_FILES = ("table.md", "table.csv", "results.json")
+_RUN_PATTERNS = ("*.png",)
+_TABLE_PATTERNS = ("*.png", "*.csv", "*_results.npz")
+
+
+class RunLock:
+    """An exclusive lock on a results directory, held for a ``with`` block.
+
+    ``fcntl.flock`` on ``<path>/.lock`` (created if missing, left in place): the
+    kernel drops the lock when its holder exits or crashes, so a stale lock file
+    never blocks a later run. The holder writes ``pid N on HOST`` into the file
+    for the message of a run that finds the lock taken. flock locks belong to an
+    open file, so a second ``RunLock`` on the same directory fails even in the
+    same process. Without flock (no ``fcntl`` module, or a filesystem that does
+    not support it) the run goes ahead unlocked.
+
+    Raises (on entering):
+      ConfigError: another run holds the lock (the message names the directory
+        and the holder).
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def __enter__(self) -> RunLock:
+        import errno
+
+        os.makedirs(self.path, exist_ok=True)
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no lock
+            return self
+        fd = os.open(os.path.join(self.path, LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 256, 0).decode("utf-8", "replace").strip()
+            os.close(fd)
+            raise ConfigError(
+                f"{self.path} is in use by another run ({holder or 'holder unknown'}); "
+                "wait for it to finish or choose another --out"
+            ) from None
+        except OSError as err:
+            os.close(fd)
+            if err.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+                return self  # the filesystem has no locks
+            raise
+        import socket
+
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            try:
+                os.ftruncate(fd, 0)
+            finally:
+                os.close(fd)  # releases the lock
+
+
+def _is_sweep_point(path: str) -> bool:
+    """A grid point's folder written by ``sweep``: a ``config.json`` naming a
+    non-empty grid point, and nothing but run files."""
+    import json
+
+    try:
+        names = os.listdir(path)
+        with open(os.path.join(path, "config.json"), encoding="utf-8") as f:
+            record = json.load(f)
+    except (OSError, ValueError):
+        return False
+    return (
+        isinstance(record, dict)
+        and record.get("runner") == "sweep"
+        and bool(record.get("point"))
+        and all(_matches(n, RUN_FILES, _RUN_PATTERNS) for n in names)
+    )
+
+
+def _matches(name: str, names: Sequence[str], patterns: Sequence[str]) -> bool:
+    import fnmatch
+
+    return name in names or any(fnmatch.fnmatch(name, p) for p in patterns)
+
+
+def existing_results(path: str, *, table: bool = False) -> list[str]:
+    """The entries of ``path`` that an earlier run wrote (sorted; folders end in ``/``).
+
+    A run dir (``train``, ``sweep``): :data:`RUN_FILES`, PNGs, ``ckpt/`` and
+    ``sweep``'s grid-point folders. A table dir (``table=True``, reproduce's
+    ``<out>/<table>/``): :data:`TABLE_FILES`, PNG and CSV files and
+    ``*_results.npz``; its other folders (run dirs, datasets) are not counted.
+    Anything else (the lock file, a user's notes) is not a result. A missing
+    ``path`` has none.
+    """
+    try:
+        entries = sorted(os.scandir(path), key=lambda e: e.name)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    names, patterns = (
+        (TABLE_FILES, _TABLE_PATTERNS) if table else (RUN_FILES, _RUN_PATTERNS)
+    )
+    found = []
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            if not table and (entry.name == "ckpt" or _is_sweep_point(entry.path)):
+                found.append(entry.name + "/")
+        elif _matches(entry.name, names, patterns):
+            found.append(entry.name)
+    return found
+
+
+def clear_results(path: str, *, table: bool = False) -> list[str]:
+    """Remove what :func:`existing_results` lists in ``path`` (nothing else).
+
+    Returns:
+      The removed entries' names.
+    """
+    import shutil
+
+    found = existing_results(path, table=table)
+    for name in found:
+        full = os.path.join(path, name.rstrip("/"))
+        if name.endswith("/"):
+            shutil.rmtree(full)
+        else:
+            os.remove(full)
+    return found
+
+
+def results_exist_error(
+    path: str, found: Sequence[str], *, resumable: bool = True
+) -> ConfigError:
+    """The one-line refusal to write into ``path``, which holds ``found``."""
+    shown = ", ".join(found[:4]) + (", ..." if len(found) > 4 else "")
+    hint = (
+        "pass --resume to continue that run or --overwrite to replace it"
+        if resumable
+        else "pass --overwrite to replace them or choose another --out"
+    )
+    return ConfigError(f"{path} already holds results ({shown}); {hint}")
+
+
+@contextlib.contextmanager
+def guarded_run_dir(
+    path: str,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    resumable: bool = True,
+) -> Iterator[None]:
+    """Lock the run dir ``path`` (:class:`RunLock`) and check what it holds.
+
+    Inside the block the caller owns ``path``: earlier results are gone if
+    ``overwrite`` (only what :func:`existing_results` lists), kept if ``resume``
+    (the caller continues them), and otherwise there were none.
+
+    Raises:
+      ConfigError: both ``resume`` and ``overwrite``; another run holds the
+        lock; or ``path`` holds results and neither flag was given (or only
+        ``resume`` where the command cannot resume, ``resumable=False``).
+    """
+    if resume and overwrite:
+        raise ConfigError("pass either --resume or --overwrite, not both")
+    with RunLock(path):
+        found = existing_results(path)
+        if found and overwrite:
+            clear_results(path)
+        elif found and not (resume and resumable):
+            raise results_exist_error(path, found, resumable=resumable)
+        yield
+
+
 _PREFERRED_METRICS = (
     "eval/return",
     "episode/return",
@@ -414,10 +617,11 @@ def format_number(value: Any, digits: int = 4) -> str:
 
 
 def format_headline(head: dict[str, Any]) -> str:
-    """Format a summary as ``mean [ci_low, ci_high] (n=N)``."""
+    """Format a summary as ``mean [ci_low, ci_high] (n=N)`` (``, K diverged`` if any)."""
+    diverged = head.get("n_diverged") or 0
     return (
         f"{head['mean']:.4g} [{head['ci_low']:.4g}, {head['ci_high']:.4g}] "
-        f"(n={head['n']})"
+        f"(n={head['n']}{f', {diverged} diverged' if diverged else ''})"
     )
 
 
@@ -434,3 +638,268 @@ def markdown_table(
         cells = [format_number(row.get(c)).replace("|", "\\|") for c in columns]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------- run size
+# Before a run allocates anything that grows with the number of seeds (seed
+# keys, per-seed environments, the state), its memory is estimated from shapes
+# alone (jax.eval_shape of ONE seed) and a run that cannot fit is refused with
+# one line. Progress lines count env steps where the config says how many one
+# iteration takes.
+
+#: Copies of the training state counted per run. A chunk's jitted ``run`` does
+#: not donate its input, so the input state and the output state are alive at
+#: once (a sweep's ``scan`` carries the state the same way). Temporaries of one
+#: iteration (activations, a sampled batch) are not counted: next to a state
+#: holding a replay buffer they are small. So the check refuses runs that
+#: cannot fit; it does not promise that every run it accepts fits.
+STATE_COPIES = 2
+
+#: A bound on one iteration's metrics (256 scalars of 8 bytes; agents report
+#: a few dozen 4-byte scalars). When the estimate fits even with it, the
+#: check skips tracing ``make_run`` for the exact metric sizes.
+_METRICS_BOUND_PER_ITER = 256 * 8
+
+
+@dataclasses.dataclass(frozen=True)
+class MemoryEstimate:
+    """The memory of a vmapped run, from shapes alone (:func:`estimate_memory`).
+
+    Attributes:
+      runs: vmapped runs (seeds times grid points).
+      state: bytes of one run's training state, plus its own environment
+        parameters when every seed draws its environment.
+      metrics: bytes of one run's metrics held at once (one chunk for
+        ``train``, the whole run for ``sweep``), with the drivers'
+        ``health/finite`` row.
+      exact: whether ``metrics`` was measured (``jax.eval_shape`` of
+        ``make_run``) rather than bounded by ``_METRICS_BOUND_PER_ITER``.
+    """
+
+    runs: int
+    state: int
+    metrics: int
+    exact: bool = True
+
+    @property
+    def per_run(self) -> int:
+        """Bytes per run: :data:`STATE_COPIES` states plus the metrics."""
+        return STATE_COPIES * self.state + self.metrics
+
+    @property
+    def total(self) -> int:
+        """Bytes of all runs together."""
+        return self.runs * self.per_run
+
+
+def estimate_memory(
+    spec: RunSpec,
+    *,
+    num_points: int = 1,
+    whole_run: bool = False,
+    exact_metrics: bool = True,
+) -> MemoryEstimate:
+    """Estimate the memory of ``spec``'s vmapped run without allocating it.
+
+    ``jax.eval_shape`` of one seed's ``init`` (and, with ``exact_metrics``, of
+    one chunk's ``run``) gives the exact per-seed sizes
+    (:func:`jaxrl.loop.tree_nbytes`); only the environment is built.
+
+    Args:
+      spec: the resolved run; ``spec.num_seeds`` seeds.
+      num_points: grid points (``sweep``), each running every seed.
+      whole_run: hold the metrics of all ``num_chunks`` chunks (``sweep`` returns
+        them at once) instead of one chunk (``train``).
+      exact_metrics: trace ``make_run`` for the metric sizes; otherwise bound
+        them by ``_METRICS_BOUND_PER_ITER`` per iteration (no trace).
+
+    Raises:
+      ConfigError: the environment or the agent rejects the config.
+    """
+    import functools
+
+    import jax
+
+    from jaxrl.loop import health_metrics, tree_nbytes
+
+    module, config = spec.module, spec.config
+    if spec.env_key_arg is None:
+        env, env_params = make_env(spec)
+    else:  # one environment per seed: its params are part of the seed's state
+        env, env_params = make_env(spec, jax.random.key(0))[0], None
+
+    def one(key: Any, with_metrics: bool) -> Any:
+        params, own = env_params, {}
+        if params is None:
+            k_env, key = jax.random.split(key)
+            params = own["env_params"] = make_env(spec, k_env)[1]
+        state = module.init(key, env, params, config)
+        if not with_metrics:
+            return {"state": state, **own}, {}
+        state, metrics = module.make_run(config, env, params)(state)
+        # what the drivers add to each chunk's metrics (the divergence check)
+        health = health_metrics(state, int(config.iters_per_chunk))
+        return {"state": state, **own}, {**metrics, **health}
+
+    state, metrics = jax.eval_shape(
+        functools.partial(one, with_metrics=exact_metrics), jax.random.key(0)
+    )
+    chunks = int(config.num_chunks) if whole_run else 1
+    if exact_metrics:
+        metric_bytes = chunks * tree_nbytes(metrics)
+    else:
+        metric_bytes = chunks * int(config.iters_per_chunk) * _METRICS_BOUND_PER_ITER
+    return MemoryEstimate(
+        runs=int(spec.num_seeds) * int(num_points),
+        state=tree_nbytes(state),
+        metrics=metric_bytes,
+        exact=exact_metrics,
+    )
+
+
+def host_available_memory() -> int | None:
+    """The host's available memory in bytes (``MemAvailable``), or ``None`` if unknown.
+
+    Reads ``/proc/meminfo``; elsewhere falls back to the free pages of
+    ``os.sysconf``.
+    """
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024  # the value is in kB
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def available_memory(devices: Sequence[Any] | None = None) -> int | None:
+    """Bytes free for a run on ``devices`` (default: the first device), or ``None``.
+
+    CPU devices share the host's memory (:func:`host_available_memory`, counted
+    once). Accelerators report ``bytes_limit - bytes_in_use`` of
+    ``device.memory_stats()``, summed over ``devices``; ``None`` if a device
+    does not report them.
+    """
+    import jax
+
+    devices = list(jax.devices()[:1] if devices is None else devices)
+    if all(d.platform == "cpu" for d in devices):
+        return host_available_memory()
+    total = 0
+    for device in devices:
+        try:
+            stats = device.memory_stats()
+        except (NotImplementedError, RuntimeError):
+            stats = None
+        if not stats or "bytes_limit" not in stats:
+            return None
+        total += max(int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0)), 0)
+    return total
+
+
+def format_bytes(num: int | float) -> str:
+    """``72000`` -> ``"72 kB"`` (decimal units, 3 significant digits)."""
+    value = float(num)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if value < 999.5:
+            return f"{value:.3g} {unit}"
+        value /= 1000
+    return f"{value:.3g} PB" if value < 999.5 else f"{value:.0f} PB"
+
+
+def check_memory(
+    spec: RunSpec,
+    *,
+    num_points: int = 1,
+    whole_run: bool = False,
+    devices: Sequence[Any] | None = None,
+    available: int | None = None,
+) -> MemoryEstimate | None:
+    """Refuse a run whose estimated memory exceeds what is available.
+
+    Call it before anything that grows with the number of seeds is allocated.
+    The estimate is :func:`estimate_memory` (``STATE_COPIES`` states plus the
+    metrics, per run, times runs); the metric sizes are traced only when a
+    cheap bound on them does not fit.
+
+    Args:
+      spec: the resolved run.
+      num_points: grid points (``sweep``).
+      whole_run: the metrics of the whole run are held at once (``sweep``).
+      devices: where the run lives (default: the first device).
+      available: bytes available (default :func:`available_memory`); when
+        unknown the check is skipped.
+
+    Returns:
+      The estimate, or ``None`` when the available memory is unknown.
+
+    Raises:
+      ConfigError: one line naming ``--num-seeds``, the estimate and the
+        available memory.
+    """
+    if available is None:
+        available = available_memory(devices)
+    if available is None:
+        return None
+    kwargs = {"num_points": num_points, "whole_run": whole_run}
+    estimate = estimate_memory(spec, exact_metrics=False, **kwargs)
+    if estimate.total <= available:
+        return estimate
+    estimate = estimate_memory(spec, exact_metrics=True, **kwargs)
+    if estimate.total <= available:
+        return estimate
+    if estimate.per_run > available:  # one seed alone does not fit: name the sizes
+        c = spec.config
+        iters = (
+            f"num_chunks x iters_per_chunk = {int(c.num_chunks) * int(c.iters_per_chunk)}"
+            if whole_run
+            else f"iters_per_chunk = {int(c.iters_per_chunk)}"
+        )
+        fix = (
+            "iters_per_chunk" + (" or num_chunks" if whole_run else "")
+            if estimate.metrics >= estimate.state
+            else "the sizes held in the state (buffer_size, network widths, num_envs)"
+        )
+        raise ConfigError(
+            f"one seed needs about {format_bytes(estimate.per_run)} of memory "
+            f"({STATE_COPIES} x {format_bytes(estimate.state)} of training state and "
+            f"{format_bytes(estimate.metrics)} of metrics for {iters} iterations) but "
+            f"{format_bytes(available)} {'is' if available == 1 else 'are'} available; "
+            f"reduce {fix}"
+        )
+    runs = f"--num-seeds {spec.num_seeds}"
+    per, fewer = "seed", "seeds"
+    if num_points > 1:
+        runs += f" x {num_points} grid points"
+        per, fewer = "seed and grid point", "seeds or grid points"
+    metrics = "all metrics" if whole_run else "one chunk of metrics"
+    raise ConfigError(
+        f"{runs} needs about {format_bytes(estimate.total)} of memory "
+        f"({format_bytes(estimate.per_run)} per {per}: {STATE_COPIES} copies of the "
+        f"training state and {metrics}) but {format_bytes(available)} "
+        f"{'is' if available == 1 else 'are'} available; use fewer {fewer}"
+    )
+
+
+def progress_unit(config: Any) -> tuple[str, int]:
+    """What progress lines count: ``(unit, units per iteration)``.
+
+    Env steps per seed where the config says how many a run takes
+    (``total_env_steps``, on the config or its nested ``base`` with the same
+    number of iterations), else iterations per seed.
+    """
+    iters = int(config.num_chunks) * int(config.iters_per_chunk)
+    for cfg in (config, getattr(config, "base", None)):
+        steps = getattr(cfg, "total_env_steps", None)
+        if (
+            isinstance(steps, int)
+            and iters > 0
+            and int(cfg.num_chunks) * int(cfg.iters_per_chunk) == iters
+            and steps % iters == 0
+        ):
+            return "env steps per seed", steps // iters
+    return "iterations per seed", 1

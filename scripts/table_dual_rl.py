@@ -809,7 +809,7 @@ def run(
     meta = json.loads(json.dumps(meta))
     if resume and os.path.exists(cache):
         with open(cache) as f:
-            saved = json.load(f)
+            saved = jlog.from_jsonable(json.load(f))  # "nan" strings -> floats
         if saved.get("meta") == meta:
             print(f"[{TABLE}/{budget}] reusing {cache}", file=log)
             return {"dir": table_dir, **saved["results"], "wall_time": 0.0}

@@ -3,18 +3,32 @@
 The run is ``jit(vmap(init))(keys)`` followed by ``num_chunks`` calls of
 ``jit(vmap(run))(state)``. After every chunk the per-seed metric rows are
 appended to ``metrics.jsonl`` and the full vmapped state is checkpointed
-(``ckpt/<chunks done>``). ``--resume`` restores the latest checkpoint and
-continues; because every chunk is the same compiled function applied to the
-same state, the result is bitwise identical to an uninterrupted run. At the end
+(``ckpt/<chunks done>``). ``--resume`` restores the newest intact checkpoint
+and continues; because every chunk is the same compiled function applied to the
+same state, the result is bitwise identical to an uninterrupted run. (A corrupt
+newest checkpoint is reported in one line, moved aside to
+``ckpt/<step>.corrupt``, and the run continues from the older one.) At the end
 ``config.json``, ``summary.json`` (final value of every metric: mean, 95%
 bootstrap CI, IQM over seeds) and ``learning_curve.png`` are written to
 ``<out>/<table>/<agent>/<preset>/``.
+
+Divergence: after every chunk each seed's state is checked for non-finite
+floats (the metric ``health/finite``). Diverged seeds are listed in
+``summary.json`` and left out of its statistics, one ``warning:`` line names
+them, and the command exits with status 3 when every seed diverged.
+
+A run dir that already holds results is refused (one line, exit 2) unless
+``--resume`` continues them or ``--overwrite`` first removes them (only the
+files runs write, and ``ckpt/``). A run holds ``<run dir>/.lock`` (an flock,
+released by the kernel even if the run crashes); a second run into the same dir
+stops with one line naming the holder.
 
 Usage::
 
     jaxrl train --agent dqn --preset cartpole-small --num-seeds 4
     jaxrl train --agent dqn --env CartPole-v1 --set lr=1e-3 --set num_chunks=4 --out /tmp/r
     jaxrl train --agent dqn --preset cartpole --resume          # continue after a crash
+    jaxrl train --agent dqn --preset cartpole --overwrite       # replace the earlier run
     jaxrl train --agent dqn --preset list                       # the agent's presets
     python -m jaxrl.scripts.train --agent dqn --preset cartpole-tiny --max-chunks 1
 """
@@ -34,11 +48,26 @@ import numpy as np
 
 from jaxrl import config as jconfig
 from jaxrl import logging as jlog
+from jaxrl import loop as jloop
 from jaxrl import metrics as jmetrics
 from jaxrl.errors import ConfigError
 from jaxrl.scripts import common
 
-__all__ = ["TrainResult", "train", "write_summary", "build_parser", "main"]
+__all__ = [
+    "TrainResult",
+    "EXIT_DIVERGED",
+    "train",
+    "write_summary",
+    "diverged_seeds",
+    "describe_diverged",
+    "plot_curve",
+    "build_parser",
+    "main",
+]
+
+EXIT_DIVERGED = 3
+"""Exit status of ``jaxrl train`` when every seed diverged (``jaxrl sweep``: every
+seed of every grid point); the results files are written all the same."""
 
 
 @dataclasses.dataclass
@@ -119,6 +148,41 @@ def config_record(spec: common.RunSpec, seed: int, **extra: Any) -> dict[str, An
     }
 
 
+def diverged_seeds(
+    first: np.ndarray, seed_ids: Sequence[int], iters: np.ndarray
+) -> list[dict[str, int]]:
+    """``[{"seed", "iteration"}]`` of the diverged seeds, from
+    :func:`jaxrl.metrics.first_divergence` indices over ``iters``."""
+    return [
+        {"seed": int(seed), "iteration": int(iters[i])}
+        for seed, i in zip(seed_ids, first, strict=True)
+        if i >= 0
+    ]
+
+
+def describe_diverged(diverged: Sequence[dict[str, int]], num_seeds: int) -> str:
+    """``"2 of 2 seeds diverged (seed 0 at iteration 9, seed 1 at iteration 12)"``."""
+    where = ", ".join(
+        f"seed {d['seed']} at iteration {d['iteration']}" for d in diverged
+    )
+    return f"{len(diverged)} of {num_seeds} seeds diverged ({where})"
+
+
+def plot_curve(label: str, values: np.ndarray, first: np.ndarray) -> tuple[str, Any]:
+    """``(label, [S', T] curves)`` to plot for a run with divergence indices ``first``.
+
+    The healthy seeds, with ``" (k diverged)"`` added to the label when some
+    diverged; when every seed diverged, all of them up to their first diverged
+    iteration (NaN after), labelled ``" (diverged)"``.
+    """
+    healthy = first < 0
+    if healthy.all():
+        return label, values
+    if healthy.any():
+        return f"{label} ({int(np.sum(~healthy))} diverged)", values[healthy]
+    return f"{label} (diverged)", jmetrics.mask_after(values, first)
+
+
 def write_summary(
     out_dir: str,
     spec_info: dict[str, Any],
@@ -131,7 +195,13 @@ def write_summary(
 
     The final value of a metric for a seed is its last finite value (so
     evaluation metrics reported once per chunk count); the summary gives the
-    mean, 95% bootstrap CI, IQM, std and count over seeds.
+    mean, 95% bootstrap CI, IQM, std and count over seeds. Diverged seeds
+    (:func:`jaxrl.metrics.first_divergence`: a non-finite float in the state
+    after a chunk, or the agent's ``train/diverged`` flag) are listed under
+    ``"diverged"`` with their first diverged iteration and left out of every
+    statistic; each statistic also gives ``n_diverged``. The plot shows the
+    healthy seeds (all seeds up to their divergence, labelled ``(diverged)``,
+    when none is healthy).
 
     Args:
       out_dir: the run directory holding ``metrics.jsonl``.
@@ -146,9 +216,16 @@ def write_summary(
     """
     rows = jlog.read_jsonl(os.path.join(out_dir, "metrics.jsonl"))
     arrays, seed_ids, iters = jlog.rows_to_metrics(rows)
+    first = jmetrics.first_divergence(arrays)
+    healthy = first < 0
+    arrays.pop(jmetrics.HEALTH_METRIC, None)
     metric = common.default_metric(list(arrays), metric)
+    n_diverged = int(np.sum(~healthy))
     final = {
-        name: jmetrics.summarize(jmetrics.final_values(values))
+        name: {
+            **jmetrics.summarize(jmetrics.final_values(values[healthy])),
+            "n_diverged": n_diverged,
+        }
         for name, values in arrays.items()
     }
     summary = {
@@ -156,10 +233,14 @@ def write_summary(
         "metric": metric,
         "iterations": int(iters.size),
         "seed_ids": seed_ids,
+        "n_diverged": n_diverged,
+        "diverged": diverged_seeds(first, seed_ids, iters),
         "final": final,
         "headline": final.get(metric) if metric else None,
         "note": "final = each seed's last finite value; mean and 95% percentile-bootstrap CI "
-        "over seeds (2000 resamples, numpy seed 0)",
+        "over seeds (2000 resamples, numpy seed 0); diverged seeds (a non-finite state "
+        "after a chunk, or the agent's train/diverged flag; iteration = the first "
+        "diverged one) are left out of every statistic (n counts the others)",
     }
     jlog.write_json_atomic(os.path.join(out_dir, "summary.json"), summary)
     if plot and metric is not None:
@@ -167,7 +248,7 @@ def write_summary(
 
         label = f"{spec_info.get('agent', '')}/{spec_info.get('preset', '')}"
         plot_learning_curves(
-            {label: arrays[metric]},
+            dict([plot_curve(label, arrays[metric], first)]),
             os.path.join(out_dir, "learning_curve.png"),
             x=iters,
             ylabel=metric,
@@ -182,6 +263,7 @@ def train(
     seed: int = 0,
     out_dir: str,
     resume: bool = False,
+    overwrite: bool = False,
     max_chunks: int | None = None,
     checkpoint: bool = True,
     quiet: bool = False,
@@ -191,16 +273,24 @@ def train(
 ) -> TrainResult:
     """Run (or resume) a chunked, vmapped training run and write its results.
 
+    The run holds ``out_dir``'s lock (:class:`jaxrl.scripts.common.RunLock`)
+    throughout, and writes over earlier results there only if asked.
+
     Args:
       spec: the resolved run (:func:`jaxrl.scripts.common.resolve_run`).
       seed: root seed; seed ``i`` uses ``split(key(seed), S)[i]``.
       out_dir: results directory.
-      resume: continue from the latest checkpoint in ``out_dir/ckpt`` (a
-        fresh start if there is none). Without it, old checkpoints there are
-        removed.
+      resume: continue from the newest intact checkpoint in ``out_dir/ckpt``
+        (a fresh start if there is none). A corrupt newer checkpoint is
+        reported on ``log``, moved aside to ``ckpt/<step>.corrupt`` and the
+        run continues from the newest intact one.
+      overwrite: first remove the earlier results in ``out_dir`` (the files
+        runs write and ``ckpt/``; see
+        :func:`jaxrl.scripts.common.existing_results`). Without ``resume`` or
+        ``overwrite``, a run dir holding results is refused.
       max_chunks: stop after this many chunks in this call (resume later).
       checkpoint: save a checkpoint after every chunk.
-      quiet: no progress bar.
+      quiet: no progress bar or progress lines.
       plot: write ``learning_curve.png``.
       log: a text stream for status lines (default ``sys.stderr``).
       keep_checkpoints: how many of the newest checkpoints to keep (older
@@ -210,8 +300,53 @@ def train(
       A :class:`TrainResult`.
 
     Raises:
-      ConfigError: bad environment, or a checkpoint that does not match.
+      ConfigError: bad environment; ``out_dir`` holds results and neither
+        ``resume`` nor ``overwrite`` was given (or both were); another run
+        holds ``out_dir``; a checkpoint that does not match; no intact
+        checkpoint; a finished run without checkpoints to resume.
     """
+    # Before anything that grows with the seeds is allocated or written:
+    common.check_memory(spec)
+    with common.guarded_run_dir(out_dir, resume=resume, overwrite=overwrite):
+        return _train(
+            spec,
+            seed=seed,
+            out_dir=out_dir,
+            resume=resume,
+            max_chunks=max_chunks,
+            checkpoint=checkpoint,
+            quiet=quiet,
+            plot=plot,
+            log=log,
+            keep_checkpoints=keep_checkpoints,
+        )
+
+
+def _set_aside(ckpt_dir: str, step: int) -> str:
+    """Rename the corrupt step ``ckpt/<step>`` to ``ckpt/<step>.corrupt`` (kept
+    for inspection; :func:`jaxrl.checkpoint.all_steps` ignores it)."""
+    src = os.path.join(ckpt_dir, str(step))
+    dst, n = src + ".corrupt", 1
+    while os.path.exists(dst):
+        dst, n = f"{src}.corrupt-{n}", n + 1
+    os.rename(src, dst)
+    return dst
+
+
+def _train(
+    spec: common.RunSpec,
+    *,
+    seed: int,
+    out_dir: str,
+    resume: bool,
+    max_chunks: int | None,
+    checkpoint: bool,
+    quiet: bool,
+    plot: bool,
+    log: Any,
+    keep_checkpoints: int,
+) -> TrainResult:
+    """The body of :func:`train`, with ``out_dir`` locked and checked."""
     from jaxrl import checkpoint as jckpt
 
     log = sys.stderr if log is None else log
@@ -231,20 +366,26 @@ def train(
     identity = _identity(spec, seed)
     os.makedirs(out_dir, exist_ok=True)
 
+    unit, scale = common.progress_unit(config)
     progress = jlog.make_progress_callback(
         num_chunks * ipc,
         f"{spec.agent}/{spec.preset}",
         quiet=quiet,
         ordered=jax.device_count() == 1,
+        unit=unit,
+        scale=scale,
     )
 
     def init_one(key: Any, params: Any) -> Any:
         return module.init(key, env, params, config)
 
     def chunk_one(state: Any, params: Any, seed_index: Any, chunk: Any) -> Any:
+        # Progress is reported by the host loop after each chunk (an in-jit
+        # callback under the seed vmap would be unrolled once per seed).
+        del seed_index, chunk
         state, metrics = module.make_run(config, env, params)(state)
-        progress(seed_index, (chunk + 1) * ipc - 1)
-        return state, metrics
+        # The divergence check: is every float of the state still finite?
+        return state, {**metrics, **jloop.health_metrics(state, ipc)}
 
     # env_params are closed over (constants), never traced: gymnax params may
     # hold Python numbers that environments use statically.
@@ -257,24 +398,35 @@ def train(
         )
     )
 
-    # RESTORE OR START
+    # RESTORE OR START (train() has checked out_dir: without resume it holds
+    # no earlier results)
     start_chunk = 0
     state = None
     if resume:
-        step = jckpt.latest_step(ckpt_dir) if os.path.isdir(ckpt_dir) else None
-        if step is not None:
+        if jckpt.all_steps(ckpt_dir):
             target = jax.eval_shape(init_fn, agent_keys)
-            state, meta = jckpt.restore(ckpt_dir, target, step)
+            restored = jckpt.restore_latest_intact(ckpt_dir, target)
+            state, meta = restored.state, restored.metadata
             _check_identity(meta, identity, ckpt_dir)
-            start_chunk = int(meta.get("chunks_done", step))
+            for bad, reason in restored.skipped:  # newest first
+                aside = os.path.basename(_set_aside(ckpt_dir, bad))
+                print(
+                    f"checkpoint {bad} is corrupt ({reason}); resuming from "
+                    f"{restored.step} (moved it to ckpt/{aside})",
+                    file=log,
+                )
+            start_chunk = int(meta.get("chunks_done", restored.step))
             print(
                 f"resuming from {ckpt_dir} after chunk {start_chunk}/{num_chunks}",
                 file=log,
             )
+        elif os.path.exists(os.path.join(out_dir, "summary.json")):
+            raise ConfigError(
+                f"{out_dir} holds a finished run without checkpoints; nothing to "
+                "resume (pass --overwrite to run it again)"
+            )
         else:
             print(f"no checkpoint in {ckpt_dir}; starting from scratch", file=log)
-    elif os.path.isdir(ckpt_dir):
-        shutil.rmtree(ckpt_dir)
     if state is None:
         state = init_fn(agent_keys)
     metrics_log = jlog.JsonlAppender(
@@ -290,7 +442,7 @@ def train(
         num_chunks if max_chunks is None else min(num_chunks, start_chunk + max_chunks)
     )
     seed_index = np.arange(spec.num_seeds, dtype=np.int32)
-    progress.update_to(start_chunk * ipc)
+    progress.start_at(start_chunk * ipc)
     try:
         for chunk in range(start_chunk, end_chunk):
             state, metrics = run_fn(state, seed_index, chunk)
@@ -304,6 +456,7 @@ def train(
                 }
                 jckpt.save(ckpt_dir, chunk + 1, state, meta)
                 _prune_checkpoints(ckpt_dir, keep=keep_checkpoints)
+            progress.update_to((chunk + 1) * ipc)  # a bar, or one line per chunk
     finally:
         progress.close()
 
@@ -315,6 +468,13 @@ def train(
         }
         info["preset"] = spec.preset
         summary = write_summary(out_dir, info, spec.metric, plot=plot)
+        if summary["diverged"]:
+            print(
+                f"warning: {spec.agent}/{spec.preset}: "
+                f"{describe_diverged(summary['diverged'], spec.num_seeds)}; "
+                "left out of the statistics",
+                file=log,
+            )
     else:
         print(
             f"stopped after chunk {end_chunk}/{num_chunks}; continue with --resume",
@@ -336,10 +496,17 @@ def build_parser(parser: common.ArgumentParser | None = None) -> common.Argument
         prog="jaxrl train", description=__doc__.split("\n")[0]
     )
     common.add_common_run_args(parser)
-    parser.add_argument(
+    again = parser.add_mutually_exclusive_group()
+    again.add_argument(
         "--resume",
         action="store_true",
-        help="continue from the latest checkpoint in the run dir",
+        help="continue from the newest intact checkpoint in the run dir",
+    )
+    again.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="remove the run dir's earlier results first (without --resume or "
+        "--overwrite a run dir holding results is refused)",
     )
     parser.add_argument(
         "--max-chunks",
@@ -363,7 +530,12 @@ def build_parser(parser: common.ArgumentParser | None = None) -> common.Argument
 
 
 def run_from_args(args: Any) -> int:
-    """Execute ``train`` from parsed arguments; print the results dir and headline."""
+    """Execute ``train`` from parsed arguments; print the results dir and headline.
+
+    Returns:
+      0, or :data:`EXIT_DIVERGED` (3) when the run finished and every seed
+      diverged (the results are written all the same).
+    """
     if common.list_presets(args):
         return 0
     spec = common.resolve_run(
@@ -382,6 +554,7 @@ def run_from_args(args: Any) -> int:
         seed=args.seed,
         out_dir=out_dir,
         resume=args.resume,
+        overwrite=args.overwrite,
         max_chunks=args.max_chunks,
         checkpoint=not args.no_checkpoint,
         quiet=args.quiet,
@@ -397,6 +570,10 @@ def run_from_args(args: Any) -> int:
                 f"in {result.wall_time:.1f}s"
             )
     print(out_dir)
+    if result.finished and result.summary is not None:
+        seeds = result.summary["seed_ids"]
+        if seeds and result.summary["n_diverged"] == len(seeds):
+            return EXIT_DIVERGED
     return 0
 
 

@@ -46,7 +46,13 @@ budgets is one ``vmap``). The environment only supplies the cost table
 :func:`jaxrl.envs.finite_mdp.hazard_gridworld`); :func:`budget_range` gives the
 interesting range of budgets of an MDP. An infeasible budget (below the smallest
 achievable cost) makes the multiplier grow without bound (up to
-``lambda_max``).
+``lambda_max``). ``budget = inf`` means no constraint: the violation is ``-inf``,
+the first multiplier step sets :math:`\lambda = 0` (``eta_lambda = 0`` keeps
+``lambda0``) and the run is unconstrained NPG; :func:`solve_dual` and
+:func:`solve_cmdp_lp` then return the unconstrained optimum with
+:math:`\lambda^* = 0`, exactly as for a finite budget above :func:`budget_range`'s
+``b_max``. ``"lagrange/lagrangian"`` is :math:`J_r` while :math:`\lambda = 0`
+(``+inf`` at an iterate with :math:`\lambda > 0`); no metric is NaN.
 
 Metrics of step ``k`` (``train`` stacks them to ``[num_chunks * iters_per_chunk]``)
 describe the iterate :math:`(\pi_k, \lambda_k)` *before* the step (they come from

@@ -39,7 +39,10 @@ class Config:
       eta_pi: eta_pi >= 0, policy (NPG) step size.
       eta_lambda: eta_lambda >= 0, multiplier step size (0 freezes the
         multiplier at ``lambda0``).
-      budget: b, the cost budget (finite).
+      budget: b, the cost budget; ``inf``: no constraint (the violation is
+        ``-inf``, the multiplier goes to 0 at the first step and the run is
+        unconstrained NPG; written as ``"inf"`` in JSON). ``-inf`` and NaN are
+        rejected.
       lambda0: lambda_0 in ``[0, lambda_max]``, initial multiplier.
       lambda_max: upper bound of the multiplier projection (``inf``: none).
       init_noise: std of the Gaussian initial logits (0: uniform policy).
@@ -80,13 +83,8 @@ class Config:
             config_lib.check_integer(name, getattr(self, name), low)
         config_lib.check_range("eta_pi", self.eta_pi, 0.0, math.inf)
         config_lib.check_range("eta_lambda", self.eta_lambda, 0.0, math.inf)
-        config_lib.check_range(
-            "budget",
-            self.budget,
-            -math.inf,
-            math.inf,
-            low_inclusive=False,
-            high_inclusive=False,
+        config_lib.check_range(  # inf: no constraint
+            "budget", self.budget, low_inclusive=False, allow_inf=True
         )
         # inf: no upper bound
         config_lib.check_positive("lambda_max", self.lambda_max, allow_inf=True)

@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from jaxrl import config as config_lib
 from jaxrl.errors import ConfigError
 from jaxrl.mdp import FiniteMDP
 from jaxrl.ops import exact_dp, lagrangian
@@ -129,12 +130,17 @@ def solve_dual(
     steps on the sign of the subgradient (the upper end, which is feasible);
     ``J_r* = D(lambda*)``. Every step is
     one policy iteration (:func:`jaxrl.ops.exact_dp.optimal_q`), so this is a
-    scipy-free, jit-able oracle (``scripts/cmdp_lp.py`` solves the primal LP).
-    Infeasible budgets (no bracket within ``2^60``) give NaN.
+    scipy-free, jit-able oracle (:func:`~jaxrl.agents.cmdp_tabular.solve_cmdp_lp`
+    solves the primal LP). Infeasible budgets (no bracket within ``2^60``,
+    ``-inf`` included) give NaN. A slack budget, ``inf`` (no constraint)
+    included, gives exactly the unconstrained optimum ``J*_r`` and
+    :math:`\lambda^* = 0` (the budget term :math:`\lambda^* b` is 0, not
+    ``0 * inf``).
 
     Args:
       mdp: the constrained MDP.
-      budget: the budget ``b`` (may be traced).
+      budget: the budget ``b`` (may be traced; ``inf``: no constraint; a
+        concrete NaN is rejected).
       num_bisections: static number of bisection steps (precision
         ``lambda_hi / 2^num_bisections``).
       max_iters: static bound on policy-iteration steps per solve.
@@ -143,7 +149,7 @@ def solve_dual(
       ``(J_r*, lambda*)`` scalars.
 
     Raises:
-      ConfigError: if ``mdp.C`` is None.
+      ConfigError: if ``mdp.C`` is None or the budget is NaN.
 
     Examples:
       >>> import numpy as np
@@ -152,8 +158,12 @@ def solve_dual(
       >>> j, lam = solve_dual(mdp, 1.0)
       >>> round(float(j), 4), round(float(lam), 4)
       (1.0, 1.0)
+      >>> [float(x) for x in solve_dual(mdp, float("inf"))]  # no constraint
+      [2.0, 0.0]
     """
     _check_cost(mdp, "solve_dual")
+    # -inf: infeasible (NaN result); inf: no constraint
+    config_lib.check_range("budget", budget, allow_inf=True)
     dtype = mdp.P.dtype
     budget = jnp.asarray(budget, dtype)
     solve = functools.partial(_lagrangian_solution, mdp, max_iters=max_iters)
@@ -185,7 +195,7 @@ def solve_dual(
 
     _, lam = jax.lax.fori_loop(0, num_bisections, bisect, (zero, hi))
     value, _ = solve(lam)
-    j_r = value + lam * budget
+    j_r = value + jnp.where(lam > 0, lam * budget, 0.0)  # lam* = 0: no 0 * inf
     nan = jnp.asarray(jnp.nan, dtype)
     return jnp.where(costly, nan, j_r), jnp.where(costly, nan, lam)
 

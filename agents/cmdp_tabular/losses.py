@@ -90,7 +90,8 @@ def update(state: State, data: FiniteMDP, config: Config) -> tuple[State, Metric
     theta, lam = state.params.logits, state.params.lam
     ev = evaluate(data, jax.nn.softmax(theta, axis=-1))
 
-    # GRADIENTS: NPG direction Q^pi_{r - lambda c} and the violation J_c - b.
+    # GRADIENTS: NPG direction Q^pi_{r - lambda c} and the violation J_c - b
+    # (-inf for b = inf; the lagrangian ops take 0 * inf = 0, so no NaN).
     violation = ev.j_c - config.budget
     grad = Params(
         logits=lagrangian.lagrangian_reward(ev.q_r, ev.q_c, lam), lam=violation
@@ -134,7 +135,9 @@ def update(state: State, data: FiniteMDP, config: Config) -> tuple[State, Metric
     }
     new_state = state.replace(
         params=new_params,
-        prev_grad=grad,
+        # Saturated: the violation is -inf for b = inf and the state must stay
+        # finite (the divergence check); the next step is the same.
+        prev_grad=jax.tree.map(lagrangian.saturate, grad),
         avg_occupancy=avg_occupancy,
         avg_lam=avg_lam,
         key=key,

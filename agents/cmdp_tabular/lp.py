@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 from scipy import optimize
 
+from jaxrl import config as config_lib
 from jaxrl.errors import ConfigError
 from jaxrl.mdp import FiniteMDP
 
@@ -99,9 +100,13 @@ def min_cost(mdp: FiniteMDP) -> float:
 def solve_cmdp_lp(mdp: FiniteMDP, budget: float) -> dict[str, Any]:
     r"""Solve ``max_pi J_r(pi) s.t. J_c(pi) <= budget`` exactly (scipy HiGHS LP).
 
+    A budget ``inf`` means no constraint: the budget row is dropped, so the
+    result is the unconstrained optimum (the LP of value iteration) with
+    ``lam = 0``, as for any slack budget.
+
     Args:
       mdp: an unbatched constrained MDP (``mdp.C`` set).
-      budget: the budget :math:`b` (finite).
+      budget: the budget :math:`b` (``inf``: no constraint).
 
     Returns:
       A dict of float64 NumPy values: ``J_r`` (optimal return), ``J_c`` (its
@@ -111,8 +116,9 @@ def solve_cmdp_lp(mdp: FiniteMDP, budget: float) -> dict[str, Any]:
       slack).
 
     Raises:
-      ConfigError: if ``mdp`` has no cost table, the budget is not finite, or the
-        budget is infeasible (below :func:`min_cost`, named in the message).
+      ConfigError: if ``mdp`` has no cost table, the budget is NaN, or the
+        budget is infeasible (below :func:`min_cost`, named in the message;
+        ``-inf`` included).
 
     Examples:
       >>> from jaxrl.mdp import make_mdp
@@ -122,14 +128,19 @@ def solve_cmdp_lp(mdp: FiniteMDP, budget: float) -> dict[str, Any]:
       (1.0, [[0.5, 0.5]], 1.0)
     """
     P, R, C, mu0, gamma = _tensors(mdp)
+    config_lib.check_range("budget", budget, allow_inf=True)  # NaN: one line
     budget = float(budget)
-    if not np.isfinite(budget):
-        raise ConfigError(f"budget must be finite, got {budget}")
+    if budget == -np.inf:
+        raise ConfigError(
+            f"budget -inf is infeasible: the smallest achievable expected "
+            f"discounted cost is {min_cost(mdp):.6g}"
+        )
     S, A = R.shape
+    constrained = np.isfinite(budget)  # inf: no budget row
     res = optimize.linprog(
         -R.ravel(),
-        A_ub=C.reshape(1, S * A),
-        b_ub=[(1.0 - gamma) * budget],
+        A_ub=C.reshape(1, S * A) if constrained else None,
+        b_ub=[(1.0 - gamma) * budget] if constrained else None,
         A_eq=_flow_constraints(P, gamma),
         b_eq=(1.0 - gamma) * mu0,
         bounds=(0, None),
@@ -148,5 +159,5 @@ def solve_cmdp_lp(mdp: FiniteMDP, budget: float) -> dict[str, Any]:
         "J_c": float(C.ravel() @ res.x) / (1.0 - gamma),
         "policy": _policy(d),
         "occupancy": d,
-        "lam": max(0.0, -float(res.ineqlin.marginals[0])),
+        "lam": max(0.0, -float(res.ineqlin.marginals[0])) if constrained else 0.0,
     }

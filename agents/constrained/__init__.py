@@ -38,7 +38,11 @@ by two learners:
 
   Iterations in which no episode ends leave the multiplier (and ReLOAD's memory)
   unchanged. ``eta_lambda``, ``lambda0`` and ``lambda_max`` are traced: a sweep
-  over seeds x multiplier step sizes is one jitted ``vmap``.
+  over seeds x multiplier step sizes is one jitted ``vmap``. ``cost_limit = inf``
+  means no constraint: :math:`g_k = -\infty` and the multiplier is 0 from the
+  first finished episode on (it stays at ``lambda0`` with ``eta_lambda = 0``),
+  so the run is the base agent's once :math:`\lambda = 0`; no metric is NaN
+  (``"lagrange/violation"`` is ``-inf``).
 
 Critics (static ``Config.critic``, :data:`CRITICS`). Notation: :math:`q` the
 online network, :math:`\bar q` the target network,
@@ -106,7 +110,7 @@ state (``state.base``) next to the multiplier state; ``state.params`` is
 Metrics (besides the base agent's): ``"lagrange/lambda"`` (after the
 iteration), ``"lagrange/violation"`` (:math:`g_k`, NaN when no episode ended),
 ``"episode/cost"`` (mean undiscounted cost of the episodes ended, NaN if none),
-``"episode/discounted_cost"`` (:math:`\hat J_c`), ``"loss/penalised_reward"``
+``"episode/discounted_cost"`` (:math:`\hat J_c`, :func:`mean_episode_cost`), ``"loss/penalised_reward"``
 (batch mean of :math:`r - \lambda c`), and at the end of each chunk
 ``"eval/return"``, ``"eval/length"``, ``"eval/cost"`` of the greedy policy. The
 separate critics report ``"loss/td"``, ``"q/mean"``, ``"td/abs"`` for the reward
@@ -139,7 +143,7 @@ from jaxrl.agents.constrained.config import (
     cartpole_config,
 )
 from jaxrl.agents.constrained.losses import loss, penalised_batch, update
-from jaxrl.agents.constrained.multiplier import multiplier_update
+from jaxrl.agents.constrained.multiplier import mean_episode_cost, multiplier_update
 from jaxrl.agents.constrained.train import act, init, make_run, make_train
 
 __all__ = [
@@ -154,6 +158,7 @@ __all__ = [
     "loss",
     "update",
     "multiplier_update",
+    "mean_episode_cost",
     "penalised_batch",
     "make_train",
     "make_run",

@@ -12,7 +12,30 @@ from jaxrl.ops import lagrangian
 from jaxrl.transition import Transition
 from jaxrl.types import Array, ArrayLike, Metrics
 
-__all__ = ["multiplier_update"]
+__all__ = ["multiplier_update", "mean_episode_cost"]
+
+
+def mean_episode_cost(episode_costs: ArrayLike, ended: ArrayLike) -> Array:
+    r"""Return the mean of ``episode_costs`` over ``ended`` (NaN if none ended).
+
+    The Monte Carlo estimate :math:`\hat J_c` that :func:`multiplier_update`
+    compares with the budget (the ``"episode/discounted_cost"`` metric).
+
+    Args:
+      episode_costs: ``[...]`` (discounted) episode costs.
+      ended: ``[...]`` bool, which entries are finished episodes.
+
+    Returns:
+      ``[]`` float32 mean cost.
+    """
+    ended = jnp.asarray(ended, bool)
+    count = jnp.sum(ended)
+    return jnp.where(count > 0, _mean_over(episode_costs, ended, count), jnp.nan)
+
+
+def _mean_over(episode_costs: ArrayLike, ended: Array, count: Array) -> Array:
+    costs = jnp.asarray(episode_costs, jnp.float32)
+    return jnp.sum(jnp.where(ended, costs, 0.0)) / jnp.maximum(count, 1)
 
 
 def multiplier_update(
@@ -31,7 +54,10 @@ def multiplier_update(
     :math:`[\lambda + \eta_\lambda g_k]_0^{\lambda_{max}}`, ``"reload"`` steps
     :math:`[\lambda + \eta_\lambda (2 g_k - g_{k-1})]_0^{\lambda_{max}}` with
     :math:`g_{-1} = g_k` at the first observed violation. If no episode ended,
-    everything is returned unchanged.
+    everything is returned unchanged. A budget ``inf`` (no constraint) gives
+    :math:`g_k = -\infty` and the multiplier 0 from the first observed
+    violation on (``lam`` unchanged with ``eta_lambda = 0``), never NaN
+    (:mod:`jaxrl.ops.lagrangian` takes :math:`0 \cdot \infty = 0`).
 
     Args:
       lam: ``[]`` multiplier :math:`\lambda_k`.
@@ -39,18 +65,17 @@ def multiplier_update(
       num_violations: ``[]`` int32 violations observed so far.
       episode_costs: ``[E]`` (discounted) episode costs.
       ended: ``[E]`` bool, which entries of ``episode_costs`` are finished episodes.
-      budget: ``[]`` budget :math:`b`.
+      budget: ``[]`` budget :math:`b` (``inf``: no constraint).
       config: the config (``method``, ``eta_lambda``, ``lambda_max``).
 
     Returns:
       ``(lam, prev_violation, num_violations, violation)``: the new state and
-      :math:`g_k` (NaN if no episode ended).
+      :math:`g_k` (NaN if no episode ended, ``-inf`` for the budget ``inf``).
     """
     lam = jnp.asarray(lam, jnp.float32)
     ended = jnp.asarray(ended, bool)
-    costs = jnp.asarray(episode_costs, jnp.float32)
     count = jnp.sum(ended)
-    mean_cost = jnp.sum(jnp.where(ended, costs, 0.0)) / jnp.maximum(count, 1)
+    mean_cost = _mean_over(episode_costs, ended, count)
     violation = mean_cost - jnp.asarray(budget, jnp.float32)
     if config.method == "reload":
         prev = jnp.where(num_violations > 0, prev_violation, violation)
@@ -63,7 +88,11 @@ def multiplier_update(
     observed = count > 0
     return (
         jnp.where(observed, stepped, lam),
-        jnp.where(observed, violation, prev_violation).astype(jnp.float32),
+        # Saturated: a budget of inf gives -inf, and the state must stay finite
+        # (the divergence check); the next step is the same (lagrangian.saturate).
+        lagrangian.saturate(jnp.where(observed, violation, prev_violation)).astype(
+            jnp.float32
+        ),
         num_violations + observed.astype(jnp.int32),
         jnp.where(observed, violation, jnp.nan),
     )
@@ -98,7 +127,7 @@ def _after_iteration(
     )
     metrics = {
         "episode/cost": mean_cost,
-        "episode/discounted_cost": violation + budget,
+        "episode/discounted_cost": mean_episode_cost(running, ended),
         "lagrange/lambda": lam,
         "lagrange/violation": violation,
     }

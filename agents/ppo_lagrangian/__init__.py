@@ -46,7 +46,10 @@ by PPO (:mod:`jaxrl.agents.ppo`, whose :class:`~jaxrl.agents.ppo.Config` and
   projected GDA (``"lagrangian"``) or ReLOAD's optimistic step
   :math:`[\lambda_k + \eta_\lambda (2 g_k - g_{k-1})]_0^{\lambda_{max}}`
   (``"reload"``, Moskovitz et al., ICML 2023); iterations with no finished
-  episode leave it unchanged. As in Ray et al. (2019), the multiplier steps
+  episode leave it unchanged; ``cost_limit = inf`` (no constraint) gives
+  :math:`g_k = -\infty` and :math:`\lambda = 0` from the first finished
+  episode on (``lambda0`` kept with ``eta_lambda = 0``), never NaN. As in Ray
+  et al. (2019), the multiplier steps
   first on the rollout's episodes, then the policy steps on the same rollout
   with the new multiplier :math:`\lambda_{k+1}` (alternating GDA).
 * **ReLOAD's policy side.** The optimistic gradient :math:`2 G_k - G_{k-1}` of
@@ -86,7 +89,8 @@ of :math:`A_\lambda`, ``"episode/*"``, ``"train/*"``, ``"eval/*"``) plus
 ``"loss/cost_value"``, ``"cost_value/mean"``, ``"cost_value/explained_variance"``,
 ``"cost_advantage/mean"``, ``"lagrange/lambda"`` (after the step),
 ``"lagrange/policy_lambda"``, ``"lagrange/violation"`` (NaN when no episode
-ended), ``"episode/cost"`` (undiscounted), ``"episode/discounted_cost"``
+ended, ``-inf`` with ``cost_limit = inf``), ``"episode/cost"`` (undiscounted),
+``"episode/discounted_cost"``
 (:math:`\hat J_c`) and ``"eval/cost"`` (greedy, end of each chunk).
 
 Usage::

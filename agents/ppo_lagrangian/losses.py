@@ -239,7 +239,7 @@ def multiplier_step(
     return state, {
         "lagrange/lambda": lam,
         "lagrange/violation": violation,
-        "episode/discounted_cost": violation + budget,
+        "episode/discounted_cost": constrained.mean_episode_cost(total, end),
     }
 
 

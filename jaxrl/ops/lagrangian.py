@@ -28,6 +28,13 @@ derivative terms.
 All functions are pure and unbatched; every argument may be traced. A single
 constraint uses scalar ``lam``, ``j_c`` and ``budget``; ``K`` constraints use
 ``[K]`` vectors (and a trailing ``[..., K]`` axis on per-step costs).
+
+A budget ``b = inf`` means "no constraint": the violation :math:`J_c - b` is
+``-inf``, and every product of a zero factor with it is taken as 0 (the
+convention :math:`0 \cdot \infty = 0`), so :math:`\lambda = 0` gives
+:math:`L = J_r`, a zero step size leaves :math:`\lambda` unchanged and the
+projected step sends any :math:`\lambda` to 0; nothing becomes NaN. Finite
+inputs give bitwise the same results as the plain formulas.
 """
 
 from __future__ import annotations
@@ -49,7 +56,41 @@ __all__ = [
     "PIDState",
     "pid_init",
     "pid_multiplier_update",
+    "saturate",
 ]
+
+
+def _times(a: Array, x: Array) -> Array:
+    """``a * x`` with ``0 * inf = 0`` (value and gradient; finite ``x`` unchanged)."""
+    zero_inf = jnp.logical_and(a == 0, jnp.isinf(x))
+    safe_x = jnp.where(zero_inf, jnp.zeros_like(x), x)  # no 0 * inf in the gradient
+    return jnp.where(zero_inf, jnp.zeros_like(a * safe_x), a * safe_x)
+
+
+def saturate(x: ArrayLike) -> Array:
+    r"""Clip ``x`` to the finite range of its float dtype; ``NaN`` stays ``NaN``.
+
+    For storing a violation :math:`J_c - b` in a training state: with a budget
+    :math:`b = \infty` it is ``-inf``, which the drivers' divergence check
+    (every float of the state finite) would flag. The saturated value
+    ``-finfo.max`` gives the same multiplier steps: :func:`optimistic_gradient`
+    of ``-inf`` and ``-finfo.max`` is ``-inf``, and every projected step from it
+    lands on 0. Finite values are returned unchanged (bitwise).
+
+    Args:
+      x: any shape, a floating dtype.
+
+    Returns:
+      ``x`` clipped to ``[-finfo.max, finfo.max]``, same shape and dtype.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> saturate(jnp.array([-jnp.inf, 1.5, jnp.nan]))
+      Array([-3.4028235e+38,  1.5000000e+00,            nan], dtype=float32)
+    """
+    x = jnp.asarray(x)
+    big = jnp.finfo(x.dtype).max
+    return jnp.clip(x, -big, big)
 
 
 def lagrangian_reward(r: ArrayLike, c: ArrayLike, lam: ArrayLike) -> Array:
@@ -95,11 +136,15 @@ def lagrangian(
 ) -> Array:
     r"""Return the Lagrangian :math:`L = J_r - \lambda^\top (J_c - b)`, ``[]``.
 
+    A budget ``inf`` (no constraint) contributes 0 where its multiplier is 0
+    and ``+inf`` where it is positive (the dual function's value there).
+
     Args:
       j_r: ``[]`` expected discounted return :math:`J_r(\pi)`.
       j_c: ``[]`` or ``[K]`` expected discounted costs :math:`J_c(\pi)`.
       lam: multipliers, same shape as ``j_c``.
-      budget: budgets :math:`b`, same shape as ``j_c`` (or scalar).
+      budget: budgets :math:`b`, same shape as ``j_c`` (or scalar); ``inf``: no
+        constraint.
 
     Returns:
       ``[]`` the Lagrangian.
@@ -107,11 +152,13 @@ def lagrangian(
     Examples:
       >>> float(lagrangian(3.0, 2.0, 0.5, 1.0))  # 3 - 0.5 (2 - 1)
       2.5
+      >>> float(lagrangian(3.0, 2.0, 0.0, float("inf")))  # no constraint: J_r
+      3.0
     """
     j_r, j_c, lam = jnp.asarray(j_r), jnp.asarray(j_c), jnp.asarray(lam)
     chex.assert_rank(j_r, 0)
     chex.assert_equal_shape([j_c, lam])
-    return j_r - jnp.sum(lam * (j_c - jnp.asarray(budget)))
+    return j_r - jnp.sum(_times(lam, j_c - jnp.asarray(budget)))
 
 
 def projected_multiplier_update(
@@ -128,7 +175,9 @@ def projected_multiplier_update(
     while it is slack. ``lam_max = inf`` (default) is the plain projection onto
     :math:`\lambda \ge 0`; a finite bound keeps the multiplier bounded when the
     budget may be infeasible. Pass the optimistic direction
-    :math:`2 g_k - g_{k-1}` (:func:`optimistic_gradient`) for ReLOAD.
+    :math:`2 g_k - g_{k-1}` (:func:`optimistic_gradient`) for ReLOAD. A
+    violation of ``-inf`` (budget ``inf``: no constraint) gives 0, or ``lam``
+    itself when ``eta = 0``.
 
     Args:
       lam: ``[]`` or ``[K]`` current multipliers.
@@ -147,10 +196,12 @@ def projected_multiplier_update(
       0.3
       >>> float(projected_multiplier_update(0.5, -10.0, 0.1))  # clipped at 0
       0.0
+      >>> float(projected_multiplier_update(0.5, float("-inf"), 0.1))  # b = inf
+      0.0
     """
     lam, violation = jnp.asarray(lam), jnp.asarray(violation)
     chex.assert_equal_shape([lam, violation])
-    return jnp.clip(lam + jnp.asarray(eta) * violation, 0.0, lam_max)
+    return jnp.clip(lam + _times(jnp.asarray(eta), violation), 0.0, lam_max)
 
 
 def optimistic_gradient(
@@ -165,7 +216,10 @@ def optimistic_gradient(
     plain gradient descent-ascent cycles (ReLOAD, Moskovitz et al. ICML 2023).
     It is optax's ``scale_by_optimistic_gradient(alpha, beta)`` for one step;
     :math:`\beta = 0` returns :math:`\alpha g_k` (plain steps). Works on any
-    pytree of arrays (e.g. policy logits and multipliers together).
+    pytree of arrays (e.g. policy logits and multipliers together). Where
+    :math:`g_k = g_{k-1}` the result is :math:`\alpha g_k`, infinite entries
+    included (the violation ``-inf`` of a budget ``inf`` stays ``-inf``, not
+    ``-inf + inf = NaN``).
 
     Args:
       g: pytree, the current gradient :math:`g_k`.
@@ -188,11 +242,13 @@ def optimistic_gradient(
     """
     chex.assert_trees_all_equal_shapes(g, g_prev)
     alpha, beta = jnp.asarray(alpha), jnp.asarray(beta)
-    return jax.tree.map(
-        lambda x, y: (alpha + beta) * jnp.asarray(x) - beta * jnp.asarray(y),
-        g,
-        g_prev,
-    )
+
+    def one(x: ArrayLike, y: ArrayLike) -> Array:
+        x, y = jnp.asarray(x), jnp.asarray(y)
+        same_inf = jnp.logical_and(x == y, jnp.isinf(x))
+        return jnp.where(same_inf, _times(alpha, x), (alpha + beta) * x - beta * y)
+
+    return jax.tree.map(one, g, g_prev)
 
 
 @struct.dataclass
@@ -259,7 +315,7 @@ def pid_multiplier_update(
     Args:
       state: the controller memory (see :func:`pid_init`).
       j_c: ``[]`` or ``[K]`` current cost estimate :math:`J_{c,k}`.
-      budget: budget(s) :math:`b`.
+      budget: budget(s) :math:`b` (``inf``: no constraint, multiplier 0).
       kp: proportional gain :math:`K_P \ge 0`.
       ki: integral gain :math:`K_I \ge 0`.
       kd: derivative gain :math:`K_D \ge 0`.
@@ -282,5 +338,6 @@ def pid_multiplier_update(
     delta = j_c - jnp.asarray(budget)
     derivative = jnp.maximum(j_c - state.prev_cost, 0.0)
     integral = jnp.maximum(state.integral + delta, 0.0)
-    lam = jnp.maximum(kp * delta + ki * integral + kd * derivative, 0.0)
+    p_term = _times(jnp.asarray(kp), delta)  # b = inf, kp = 0: 0, not NaN
+    lam = jnp.maximum(p_term + ki * integral + kd * derivative, 0.0)
     return lam, PIDState(integral=integral, prev_cost=j_c)

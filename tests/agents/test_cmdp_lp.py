@@ -151,6 +151,23 @@ class TestDuality:
             sol["policy"].argmax(-1), testing.np_greedy(q_star).argmax(-1)
         )
 
+    def test_infinite_budget_drops_the_constraint(self):
+        """b = inf: the LP without the budget row, equal to a huge slack budget."""
+        mdp = testing.random_mdp(np.random.default_rng(3), 6, 3, with_cost=True)
+        P, R, mu0, gamma = testing.np_mdp(mdp)
+        q_star = testing.np_policy_iteration(P, R, gamma)
+        sol = cmdp_lp.solve_cmdp_lp(mdp, np.inf)
+        huge = cmdp_lp.solve_cmdp_lp(mdp, 1e6)
+        assert sol["lam"] == 0.0
+        assert all(np.all(np.isfinite(v)) for v in sol.values())
+        np.testing.assert_allclose(sol["J_r"], mu0 @ q_star.max(-1), rtol=1e-8)
+        np.testing.assert_allclose(sol["J_r"], huge["J_r"], rtol=1e-10)
+        np.testing.assert_allclose(sol["J_c"], huge["J_c"], rtol=1e-8)
+        np.testing.assert_allclose(sol["occupancy"], huge["occupancy"], atol=1e-10)
+        np.testing.assert_array_equal(
+            sol["policy"].argmax(-1), testing.np_greedy(q_star).argmax(-1)
+        )
+
 
 class TestSolution:
     def test_occupancy_is_a_discounted_flow(self):
@@ -178,7 +195,9 @@ class TestSolution:
         lo = cmdp_lp.min_cost(mdp)
         with pytest.raises(ConfigError, match=f"infeasible.*{lo:.4f}"):
             cmdp_lp.solve_cmdp_lp(mdp, lo - 0.1)
-        with pytest.raises(ConfigError, match="budget must be finite"):
+        with pytest.raises(ConfigError, match=r"^budget must be finite, got nan$"):
             cmdp_lp.solve_cmdp_lp(mdp, float("nan"))
+        with pytest.raises(ConfigError, match=r"^budget -inf is infeasible.*\d$"):
+            cmdp_lp.solve_cmdp_lp(mdp, -np.inf)
         with pytest.raises(ConfigError, match="no cost table"):
             cmdp_lp.solve_cmdp_lp(mdp.replace(C=None), 1.0)

@@ -11,12 +11,17 @@ sizes, initial and maximal multiplier) vary across rows without recompiling.
 
 from __future__ import annotations
 
+import json
+import math
+
 import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxrl import config as config_lib
+from jaxrl import loop as jloop
 from jaxrl import testing
 from jaxrl.agents import cmdp_tabular as ct
 from jaxrl.agents.cmdp_tabular import lp as cmdp_lp
@@ -467,7 +472,7 @@ class TestBadInput:
             ({"eta_pi": -0.1}, "eta_pi"),
             ({"eta_lambda": -1.0}, "eta_lambda"),
             ({"budget": float("nan")}, "budget"),
-            ({"budget": float("inf")}, "budget"),
+            ({"budget": -math.inf}, r"^budget must lie in \(-inf, inf\], got -inf$"),
             ({"lambda0": -0.5}, "lambda0"),
             ({"lambda0": 2.0, "lambda_max": 1.0}, "lambda0 must not exceed"),
             ({"lambda_max": 0.0}, "lambda_max"),
@@ -496,3 +501,98 @@ class TestBadInput:
             ct.primal_dual(params.mdp, config, key, 3)
         with pytest.raises(ConfigError, match="FiniteMDPEnv"):
             ct.make_train(config, env, object())
+
+
+# ---------------------------------------------------------------------- budget = inf
+
+
+class TestInfiniteBudget:
+    """``budget = inf`` means no constraint: the unconstrained optimum, lambda = 0."""
+
+    def test_solve_dual_gives_the_unconstrained_optimum(self):
+        for seed in (0, 1):
+            mdp = testing.random_mdp(
+                np.random.default_rng(seed), 5, 3, 0.9, with_cost=True
+            )
+            P, R, _, mu0, gamma = _np(mdp)
+            j_star = mu0 @ testing.np_policy_iteration(P, R, gamma).max(-1)
+            j, lam = SOLVE_DUAL(mdp, math.inf)
+            assert np.isfinite(float(j)) and float(lam) == 0.0
+            np.testing.assert_allclose(j, j_star, rtol=1e-5)
+            # any slack finite budget gives the very same answer
+            _, b_max = BUDGET_RANGE(mdp)
+            for slack in (float(b_max) + 1.0, 1e6):
+                j_b, lam_b = SOLVE_DUAL(mdp, slack)
+                assert float(j_b) == float(j) and float(lam_b) == 0.0
+        # -inf is infeasible (NaN, like any budget below min cost); NaN is an error
+        j, lam = SOLVE_DUAL(mdp, -math.inf)
+        assert np.isnan(float(j)) and np.isnan(float(lam))
+        with pytest.raises(ConfigError, match=r"^budget must be finite, got nan$"):
+            ct.solve_dual(mdp, math.nan)
+
+    def test_config_validates_and_round_trips(self):
+        config = ct.Config(budget=math.inf)
+        config_lib.validate(config)
+        data = config_lib.to_dict(config)
+        assert data["budget"] == "inf"
+        json.dumps(data, allow_nan=False)  # strict JSON
+        assert config_lib.from_dict(ct.Config, data).budget == math.inf
+        override = config_lib.apply_overrides(ct.Config(), ["budget=inf"])  # --set
+        assert override.budget == math.inf
+        for bad, message in (
+            (-math.inf, r"^budget must lie in \(-inf, inf\], got -inf$"),
+            (math.nan, r"^budget must be finite, got nan$"),
+        ):
+            with pytest.raises(ConfigError, match=message):
+                config_lib.validate(ct.Config(budget=bad))
+
+    def test_training_is_the_unconstrained_run(self, env_setup):
+        """One vmapped call of the compiled fixture: inf vs lambda frozen at 0."""
+        env, params, config, fns = env_setup
+        configs = [
+            config.replace(budget=math.inf),
+            config.replace(budget=math.inf, lambda0=0.7),
+            config.replace(eta_lambda=0.0, lambda0=0.0),  # lambda = 0 frozen
+        ]
+        keys = jax.random.wrap_key_data(
+            jnp.stack([jax.random.key_data(jax.random.key(7))] * 3)
+        )
+        states, metrics = fns["batch"](stack_configs(configs), keys)
+        m = jax.tree.map(np.asarray, metrics)
+        assert not any(np.isnan(v).any() for v in m.values())
+        for name, v in m.items():
+            if name != "lagrange/lagrangian":
+                assert np.isfinite(v).all(), name
+        # lambda is 0 throughout; from lambda0 > 0 it is 0 after the first step
+        np.testing.assert_array_equal(m["lagrange/lambda"][0], 0.0)
+        assert m["lagrange/lambda"][1, 0] == np.float32(0.7)
+        np.testing.assert_array_equal(m["lagrange/lambda"][1, 1:], 0.0)
+        np.testing.assert_array_equal(states.params.lam, 0.0)
+        assert bool(jax.vmap(jloop.tree_is_finite)(states).all())  # not "diverged"
+        # L = J_r while lambda = 0 (not 0 * inf = NaN); +inf at the lambda0 > 0 step
+        np.testing.assert_array_equal(m["lagrange/lagrangian"][0], m["cmdp/j_r"][0])
+        assert m["lagrange/lagrangian"][1, 0] == np.inf
+        # the same iterates as the run with lambda frozen at 0 ...
+        np.testing.assert_array_equal(states.params.logits[0], states.params.logits[2])
+        np.testing.assert_array_equal(m["cmdp/j_r"][0], m["cmdp/j_r"][2])
+        # ... which converge to the unconstrained optimum
+        P, R, _, mu0, gamma = _np(params.mdp)
+        j_star = mu0 @ testing.np_policy_iteration(P, R, gamma).max(-1)
+        np.testing.assert_allclose(m["cmdp/j_r"][:, -1], j_star, rtol=1e-5)
+
+    @pytest.mark.parametrize("method", ct.METHODS)
+    def test_first_steps_of_both_methods(self, method):
+        """GDA and ReLOAD steps (with gradient noise) never produce NaN."""
+        mdp = fm.random_cmdp(jax.random.key(0), S, A, 3, 0.9)
+        config = ct.Config(method=method, budget=math.inf, lambda0=0.5, noise_std=0.1)
+        run = jax.jit(ct.primal_dual, static_argnums=3)
+        state, metrics, iterates = run(mdp, config, jax.random.key(0), 4)
+        np.testing.assert_array_equal(iterates.lam, 0.0)
+        assert np.isfinite(np.asarray(iterates.logits)).all()
+        assert np.isfinite(np.asarray(metrics["cmdp/j_r"])).all()
+        # the violation J_c - inf = -inf, stored saturated: the state stays finite
+        assert float(state.prev_grad.lam) == -np.finfo(np.float32).max
+        assert jloop.tree_is_finite(state)
+        frozen = config.replace(eta_lambda=0.0)
+        state, _, iterates = run(mdp, frozen, jax.random.key(0), 4)
+        np.testing.assert_array_equal(iterates.lam, np.float32(0.5))  # eta 0: kept

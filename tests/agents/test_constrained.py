@@ -321,6 +321,37 @@ class MultiplierUpdateTest(parameterized.TestCase):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
         self.assertGreater(len(np.unique(want)), 5)
 
+    @chex.variants(with_jit=True, without_jit=True)
+    @parameterized.named_parameters(("gda", "lagrangian"), ("reload", "reload"))
+    def test_infinite_budget_is_no_constraint(self, method):
+        """cost_limit = inf: violation -inf, lambda 0 (kept with eta 0), no NaN."""
+        costs = jnp.asarray([[1.0, 2.0, 0.5], [3.0, 0.0, 1.0], [2.0, 2.0, 2.0]])
+        ended = jnp.asarray([[True, False, True], [False, False, False], [True] * 3])
+
+        def scan(lam0, eta):
+            config = C.Config(method=method, base=BASE, eta_lambda=eta, lambda_max=5.0)
+
+            def body(carry, x):
+                lam, prev, n = carry
+                out = C.multiplier_update(lam, prev, n, *x, jnp.inf, config)
+                return out[:3], (out[0], out[3])
+
+            init = (jnp.float32(lam0), jnp.float32(0.0), jnp.int32(0))
+            return jax.lax.scan(body, init, (costs, ended))
+
+        for lam0, eta, want in ((0.0, 0.3, 0.0), (0.5, 0.3, 0.0), (0.5, 0.0, 0.5)):
+            (lam, prev, n), (lams, violations) = self.variant(scan)(lam0, eta)
+            np.testing.assert_array_equal(lams, np.float32(want))
+            self.assertEqual(int(n), 2)
+            # stored saturated, so the state stays finite (the divergence check)
+            self.assertEqual(float(prev), -np.finfo(np.float32).max)
+            v = np.asarray(violations)
+            self.assertTrue(np.isnan(v[1]))  # no episode ended
+            np.testing.assert_array_equal(v[[0, 2]], -np.inf)
+        mean = C.mean_episode_cost(costs, ended)
+        np.testing.assert_allclose(mean, (1.0 + 0.5 + 6.0) / 5, rtol=1e-6)
+        self.assertTrue(np.isnan(C.mean_episode_cost(costs, jnp.zeros((3, 3), bool))))
+
 
 def _reload_path(violations, eta, lam_max=100.0):
     """ReLOAD's multiplier after every iteration, from the observed violations."""

@@ -13,6 +13,7 @@ from absl.testing import parameterized
 
 from jaxrl import config as config_lib
 from jaxrl import envs
+from jaxrl import loop as jloop
 from jaxrl.agents import ppo
 from jaxrl.agents import ppo_lagrangian as pl
 from jaxrl.config import stack_configs
@@ -330,6 +331,39 @@ def test_multiplier_steps_on_the_finished_episodes(method):
         running + np.asarray(quiet.extras["discounted_cost"]).sum(0),
         rtol=1e-5,
     )
+
+
+@pytest.mark.parametrize("method", ["lagrangian", "reload"])
+def test_infinite_cost_limit_keeps_the_multiplier_at_zero(method):
+    """cost_limit = inf (no constraint): multiplier steps give lambda = 0 (not
+    0 * inf = NaN), finite metrics and a policy multiplier of 0 (PPO's loss)."""
+    config = TINY.replace(method=method, eta_lambda=0.1, lambda_max=4.0)
+    _, params = envs.make("CartPole-Constrained-v0", cost_limit=np.inf)
+    step = jax.jit(lambda s, d: pl.multiplier_step(s, d, params, config))
+    tr = _rollout(3)
+    end = np.asarray(tr.terminated | tr.truncated)
+    total, _ = _np_episode_costs(
+        np.array([0.25, 0.0, 1.0]), np.asarray(tr.extras["discounted_cost"]), end
+    )
+    for lam0 in (0.0, 1.0):
+        state, m = step(_state_with(lam0, config, running=(0.25, 0.0, 1.0)), tr)
+        assert float(state.lam) == 0.0 and float(state.prev_lam) == lam0
+        assert jloop.tree_is_finite(state)  # -inf violation stored saturated
+        assert float(m["lagrange/lambda"]) == 0.0
+        assert float(m["lagrange/violation"]) == -np.inf
+        np.testing.assert_allclose(
+            m["episode/discounted_cost"], total[end].mean(), rtol=1e-6
+        )
+        # the next step (ReLOAD: 2 g_k - g_{k-1} of two -inf violations) too
+        state, m = step(state, _rollout(4))
+        assert float(state.lam) == 0.0 and np.isfinite(m["episode/discounted_cost"])
+        lam = pl.policy_multiplier(state.lam, state.prev_lam, config)
+        assert float(lam) == 0.0
+    frozen = config.replace(eta_lambda=0.0)
+    state, _ = jax.jit(lambda s, d: pl.multiplier_step(s, d, params, frozen))(
+        _state_with(0.5, frozen), tr
+    )
+    assert float(state.lam) == 0.5  # eta_lambda = 0 keeps lambda0
 
 
 # ------------------------------------------------------------------------ config checks

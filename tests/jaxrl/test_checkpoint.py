@@ -287,3 +287,67 @@ def test_no_file_left_open_for_writing_after_save(tmp_path):
     assert _listing(tmp_path) == first
     restored, _ = checkpoint.restore(tmp_path, _abstract())
     _assert_bitwise_equal(restored, _state(3))
+
+
+class TestRestoreLatestIntact:
+    @pytest.fixture
+    def copy(self, saved, tmp_path):
+        import shutil
+
+        for step in ("1", "2"):
+            shutil.copytree(saved / step, tmp_path / step)
+        return tmp_path
+
+    @staticmethod
+    def _garble(step_dir: pathlib.Path) -> None:
+        data = [f for f in _files_under(step_dir / "state") if f.parent.name == "d"]
+        assert data
+        for f in data:
+            raw = bytearray(f.read_bytes())
+            for i in range(len(raw) // 2, len(raw) - 1):
+                raw[i] ^= 0xFF
+            f.write_bytes(bytes(raw))
+
+    def test_newest_intact(self, saved):
+        restored = checkpoint.restore_latest_intact(saved, _abstract())
+        assert restored.step == 2 and restored.skipped == []
+        _assert_bitwise_equal(restored.state, _state(2))
+        assert restored.metadata["chunk"] == 2
+
+    def test_corrupt_newest_falls_back_and_deletes_nothing(self, copy):
+        self._garble(copy / "2")
+        before = _listing(copy)
+        with pytest.raises(checkpoint.CorruptCheckpointError) as info:
+            checkpoint.restore(copy, _abstract())
+        assert isinstance(info.value, ConfigError)
+        # the reason says what is wrong, without the "checkpoint <path>" prefix
+        assert info.value.reason
+        assert not info.value.reason.startswith("checkpoint")
+        restored = checkpoint.restore_latest_intact(copy, _abstract())
+        assert restored.step == 1
+        assert restored.skipped == [(2, info.value.reason)]
+        _assert_bitwise_equal(restored.state, _state(1))
+        assert restored.metadata == {"chunk": 1}
+        assert _listing(copy) == before
+
+    def test_all_corrupt(self, copy):
+        self._garble(copy / "2")
+        meta = copy / "1" / "meta" / "metadata"
+        meta.write_text(meta.read_text()[:40])
+        with pytest.raises(ConfigError, match="no intact checkpoint") as info:
+            checkpoint.restore_latest_intact(copy, _abstract())
+        text = str(info.value)
+        assert "\n" not in text
+        assert "step 2: " in text and "step 1: metadata unreadable" in text
+
+    def test_mismatch_is_not_skipped(self, saved):
+        target = _abstract()
+        target = target.replace(step=jax.ShapeDtypeStruct((NUM_SEEDS,), jnp.float32))
+        with pytest.raises(ConfigError, match="does not match") as info:
+            checkpoint.restore_latest_intact(saved, target)
+        assert not isinstance(info.value, checkpoint.CorruptCheckpointError)
+        assert str(saved / "2") in str(info.value)
+
+    def test_no_checkpoint(self, tmp_path):
+        with pytest.raises(ConfigError, match="no checkpoint found"):
+            checkpoint.restore_latest_intact(tmp_path, _abstract())

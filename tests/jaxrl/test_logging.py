@@ -18,12 +18,43 @@ from jaxrl import logging as jlog
 
 
 class TestWriteAtomic:
-    def test_json_roundtrip_and_nan(self, tmp_path):
+    def test_json_roundtrip_and_nonfinite_strings(self, tmp_path):
+        """NaN/inf are written as strings (strict JSON); null stays 'absent'."""
         path = tmp_path / "sub" / "x.json"
-        jlog.write_json_atomic(
-            path, {"a": np.float32(1.5), "b": jnp.arange(3), "c": float("nan")}
+        obj = {
+            "a": np.float32(1.5),
+            "b": jnp.arange(3),
+            "c": float("nan"),
+            "d": jnp.array([np.inf, -np.inf, 2.0]),
+            "e": None,
+        }
+        jlog.write_json_atomic(path, obj)
+        doc = json.loads(path.read_text())
+        assert doc == {
+            "a": 1.5,
+            "b": [0, 1, 2],
+            "c": "nan",
+            "d": ["inf", "-inf", 2.0],
+            "e": None,
+        }
+        back = jlog.from_jsonable(doc)
+        assert np.isnan(back["c"]) and back["d"] == [np.inf, -np.inf, 2.0]
+        assert back["e"] is None and back["b"] == [0, 1, 2]
+        assert jlog.from_jsonable({"name": "nanny"}) == {"name": "nanny"}
+
+    def test_csv_nonfinite_text_and_empty_only_when_absent(self, tmp_path):
+        path = tmp_path / "t.csv"
+        jlog.write_csv_atomic(
+            path,
+            [{"a": float("nan"), "b": np.float32(np.inf), "c": None}, {"a": 1.0}],
+            ["a", "b", "c"],
         )
-        assert json.loads(path.read_text()) == {"a": 1.5, "b": [0, 1, 2], "c": None}
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+        assert rows == [
+            {"a": "nan", "b": "inf", "c": ""},
+            {"a": "1.0", "b": "", "c": ""},
+        ]
 
     @pytest.mark.parametrize("writer", ["jsonl", "csv", "json"])
     def test_failure_midway_keeps_old_file(self, tmp_path, writer):
@@ -129,11 +160,12 @@ class TestMetricsToRows:
         assert rows == expected
         assert all(type(r["ret"]) is int for r in rows)
 
-    def test_nan_becomes_none_and_default_seeds(self):
-        rows = jlog.metrics_to_rows({"x": np.array([[np.nan], [1.0]])})
+    def test_nonfinite_become_strings_and_default_seeds(self):
+        rows = jlog.metrics_to_rows({"x": np.array([[np.nan], [np.inf], [1.0]])})
         assert rows == [
-            {"seed": 0, "iter": 0, "x": None},
-            {"seed": 1, "iter": 0, "x": 1.0},
+            {"seed": 0, "iter": 0, "x": "nan"},
+            {"seed": 1, "iter": 0, "x": "inf"},
+            {"seed": 2, "iter": 0, "x": 1.0},
         ]
 
     def test_bad_shapes(self):
@@ -170,22 +202,97 @@ class TestProgress:
         assert progress.done == 4
         progress.close()
 
-    def test_disabled_when_not_tty_or_quiet(self):
-        assert not jlog.make_progress_callback(3, stream=io.StringIO()).enabled
-        assert not jlog.make_progress_callback(3, quiet=True, force=True).enabled
-        progress = jlog.make_progress_callback(3, stream=io.StringIO())
+    def test_quiet_stages_nothing_and_prints_nothing(self):
+        stream = io.StringIO()
+        for force in (False, True):
+            progress = jlog.make_progress_callback(
+                3, "q", quiet=True, stream=stream, force=force
+            )
+            assert not progress.enabled and not progress.lines
+            jaxpr = jax.make_jaxpr(lambda t, p=progress: p(0, t))(1)
+            assert "callback" not in str(jaxpr)
+            progress.start_at(1)
+            progress.update_to(3)
+            progress.close()
+        assert stream.getvalue() == ""
+
+    def test_not_a_tty_gives_one_plain_line_per_chunk(self):
+        """Outside a terminal: no bar, one flushed line per chunk (called per
+        chunk inside jit under a seed vmap), counts monotone, in env steps."""
+        stream = io.StringIO()  # isatty() is False
+        progress = jlog.make_progress_callback(
+            12, "dqn/tiny", stream=stream, unit="env steps per seed", scale=10
+        )
+        assert progress.enabled and progress.lines
         jaxpr = jax.make_jaxpr(lambda t: progress(0, t))(1)
-        assert "callback" not in str(jaxpr)
+        assert "callback" in str(jaxpr)  # a sweep reports from inside jit
+
+        def run(seed_index):
+            def body(c, chunk):
+                progress(seed_index, (chunk + 1) * 3 - 1)  # 3 iterations a chunk
+                return c + 1, None
+
+            return jax.lax.scan(body, 0, jnp.arange(4))[0]
+
+        jax.jit(jax.vmap(run))(jnp.arange(3))
+        progress.close()
+        lines = stream.getvalue().splitlines()
+        assert len(lines) == 4, lines
+        assert "\r" not in stream.getvalue() and "it/s" not in stream.getvalue()
+        done = [int(line.split(": ")[1].split("/")[0]) for line in lines]
+        assert done == [30, 60, 90, 120]
+        for line, pct in zip(lines, (25, 50, 75, 100), strict=True):
+            assert line.startswith("dqn/tiny: ")
+            assert f"/120 env steps per seed ({pct}%)" in line
+            assert "/s" in line
+        assert all(", ETA " in line for line in lines[:-1])
+        assert ", done in " in lines[-1]
+
+    def test_line_rate_eta_and_resume(self):
+        """The first line's rate counts from the start (compilation included),
+        later ones from the first line; a resume prints nothing and counts from
+        where it starts."""
+        now = [0.0]
+        stream = io.StringIO()
+        progress = jlog.make_progress_callback(
+            100, "vi/x", stream=stream, unit="iterations per seed"
+        )
+        progress.clock = lambda: now[0]
+        progress.start_at(20)  # resumed after 20 iterations: no line
+        assert stream.getvalue() == "" and progress.done == 20
+        now[0] = 10.0
+        progress.update_to(40)  # 20 iterations in 10 s
+        now[0] = 12.0
+        progress.update_to(60)  # 20 iterations in 2 s since the first line
+        progress.update_to(60)  # no advance: no line
+        now[0] = 16.0
+        progress.update_to(100)
+        assert stream.getvalue().splitlines() == [
+            "vi/x: 40/100 iterations per seed (40%), 2/s, ETA 30s",
+            "vi/x: 60/100 iterations per seed (60%), 10/s, ETA 4s",
+            "vi/x: 100/100 iterations per seed (100%), 10/s, done in 16s",
+        ]
 
 
-def test_rows_to_metrics_inverts_metrics_to_rows():
+def test_rows_to_metrics_inverts_metrics_to_rows(tmp_path):
     x = np.arange(6.0).reshape(2, 3)
     x[1, 2] = np.nan
+    x[0, 1] = -np.inf
+    x[1, 0] = np.inf
     rows = jlog.metrics_to_rows({"x": x, "k": np.ones((2, 3), np.int32)}, [4, 9], 5)
-    back, seeds, iters = jlog.rows_to_metrics(rows)
+    jlog.write_jsonl_atomic(tmp_path / "m.jsonl", rows)  # through the file too
+    back, seeds, iters = jlog.rows_to_metrics(jlog.read_jsonl(tmp_path / "m.jsonl"))
     assert seeds == [4, 9] and iters.tolist() == [5, 6, 7]
     np.testing.assert_array_equal(back["x"], x)
     np.testing.assert_array_equal(back["k"], np.ones((2, 3)))
+
+
+def test_rows_to_metrics_reads_null_and_missing_as_nan():
+    """Files written before non-finite values became strings used null."""
+    rows = [{"seed": 0, "iter": 0, "x": None}, {"seed": 0, "iter": 1, "y": 2.0}]
+    back, _, _ = jlog.rows_to_metrics(rows)
+    np.testing.assert_array_equal(back["x"], [[np.nan, np.nan]])
+    np.testing.assert_array_equal(back["y"], [[np.nan, 2.0]])
 
 
 def test_atomic_files_get_the_umask_default_mode(tmp_path):

@@ -133,3 +133,98 @@ class TestSummaries:
         np.testing.assert_allclose(metrics.normalized_score(10.0, 20.0, 30.0), -1.0)
         with pytest.raises(ValueError):
             metrics.normalized_score(1.0, 2.0, 2.0)
+
+
+class TestDivergence:
+    """first_divergence on hand-built [seeds, iters] metrics (chunks of 4)."""
+
+    @staticmethod
+    def _health(*flags):
+        """A health row: NaN except the last row of each 4-iteration chunk."""
+        row = np.full(4 * len(flags), np.nan)
+        row[3::4] = flags
+        return row
+
+    def test_healthy_seeds_with_warmup_and_sparse_nan(self):
+        nan = np.nan
+        m = {
+            # NaN during the warm-up only: not a divergence
+            "loss/td": np.array([[nan, nan, 1.0, 2.0, 1.0, 1.0, 1.0, 1.0]] * 2),
+            # sparse namespaces: NaN anywhere
+            "eval/return": np.array([[nan, nan, nan, 5.0, nan, nan, nan, nan]] * 2),
+            "episode/return": np.full((2, 8), nan),
+            "health/finite": np.stack([self._health(1, 1)] * 2),
+        }
+        np.testing.assert_array_equal(metrics.first_divergence(m), [-1, -1])
+
+    def test_first_non_finite_iteration_inside_the_failed_chunk(self):
+        nan, inf = np.nan, np.inf
+        loss = np.array(
+            [
+                [nan, 1.0, 1.0, 1.0, 1.0, 1.0, inf, nan],  # turns at 6
+                [nan, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0],  # state only: end, 7
+                [nan, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0],  # healthy
+                [nan, nan, inf, nan, nan, nan, nan, nan],  # never finite: end, 3
+            ]
+        )
+        health = np.stack(
+            [
+                self._health(1, 0),
+                self._health(1, 0),
+                self._health(1, 1),
+                self._health(0, 0),
+            ]
+        )
+        got = metrics.first_divergence({"loss": loss, "health/finite": health})
+        np.testing.assert_array_equal(got, [6, 7, -1, 3])
+        assert got.dtype == np.int64
+
+    def test_earliest_dense_metric_and_recovering_metrics_do_not_count(self):
+        nan = np.nan
+        m = {
+            "a": np.array([[1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, nan]]),
+            "b": np.array([[1.0, 1.0, 1.0, 1.0, 1.0, nan, nan, nan]]),
+            # NaN at 4 but finite again at 6: transient, not where it turned
+            "c": np.array([[1.0, 1.0, 1.0, 1.0, nan, 1.0, 1.0, nan]]),
+            # had a gap before the failed chunk: a sparse metric, ignored
+            "d": np.array([[1.0, nan, 1.0, 1.0, nan, nan, nan, nan]]),
+            "health/finite": self._health(1, 0)[None],
+        }
+        np.testing.assert_array_equal(metrics.first_divergence(m), [5])
+
+    def test_later_failed_chunks_and_divergence_before_the_check(self):
+        nan = np.nan
+        m = {
+            "loss": np.array([[1.0] * 9 + [nan] * 3]),
+            "health/finite": self._health(1, 1, 0)[None],
+        }
+        np.testing.assert_array_equal(metrics.first_divergence(m), [9])
+
+    def test_agent_flag(self):
+        """dual_rl's train/diverged (1.0 on a diverged step) counts on its own."""
+        nan = np.nan
+        m = {
+            "train/diverged": np.array(
+                [[0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0], [nan, 0.0, 0, 0, 0, 0, 0, 0]]
+            ),
+            "loss": np.ones((2, 8)),
+            "health/finite": np.stack([self._health(1, 1)] * 2),
+        }
+        np.testing.assert_array_equal(metrics.first_divergence(m), [2, -1])
+        # the earlier of the flag and the state check wins
+        m["health/finite"][0] = self._health(0, 0)
+        m["loss"][0, 1:] = nan
+        np.testing.assert_array_equal(metrics.first_divergence(m), [1, -1])
+
+    def test_without_health_column_only_the_agent_flag_counts(self):
+        m = {"loss": np.array([[1.0, np.nan]])}
+        np.testing.assert_array_equal(metrics.first_divergence(m), [-1])
+        assert metrics.first_divergence({}).shape == (0,)
+        with pytest.raises(ValueError, match="seeds, iters"):
+            metrics.first_divergence({"a": np.zeros(3)})
+
+    def test_mask_after(self):
+        v = np.arange(8.0).reshape(2, 4)
+        out = metrics.mask_after(v, np.array([2, -1]))
+        np.testing.assert_array_equal(out, [[0.0, 1.0, np.nan, np.nan], [4, 5, 6, 7]])
+        assert v[0, 3] == 3.0  # a copy

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -62,119 +63,7 @@ def _assert_one_line_error(status, err, *needles):
 
 
 class TestBadArguments:
-    @pytest.mark.parametrize(
-        ("argv", "needles"),
-        [
-            (
-                ["train", "--agent", "nope", "--env", "CartPole-v1"],
-                ["unknown agent", "dqn"],
-            ),
-            (
-                ["train", "--agent", "dqn", "--env", "NoSuchEnv-v9"],
-                ["unknown environment"],
-            ),
-            (
-                ["train", "--agent", "dqn", "--preset", "cartpole", "--set", "bogus=1"],
-                ["unknown config field 'bogus'"],
-            ),
-            (
-                [
-                    "train",
-                    "--agent",
-                    "dqn",
-                    "--preset",
-                    "cartpole",
-                    "--set",
-                    "gamma=1.5",
-                ],
-                ["gamma"],
-            ),
-            (
-                ["train", "--agent", "dqn", "--preset", "cartpole", "--set", "lr=fast"],
-                ["cannot parse"],
-            ),
-            (
-                ["train", "--agent", "dqn", "--preset", "nope"],
-                ["unknown preset", "cartpole-small", "minatar-breakout-tiny"],
-            ),
-            (["train", "--agent", "nope", "--preset", "list"], ["unknown agent"]),
-            (
-                ["train", "--agent", "dqn", "--env", "Pendulum-v1"],
-                ["dqn needs a Discrete action space; Pendulum-v1 has a Box one"],
-            ),
-            (
-                ["train", "--agent", "mvi", "--env", "Pendulum-v1"],
-                ["mvi needs a Discrete action space"],
-            ),
-            (
-                ["train", "--agent", "mviq", "--env", "Pendulum-v1"],
-                ["mviq needs a Discrete action space"],
-            ),
-            (
-                ["train", "--agent", "dist_dqn", "--env", "Pendulum-v1"],
-                ["Discrete action space"],
-            ),
-            (
-                ["train", "--agent", "ppo", "--env", "Pendulum-v1"],
-                ["ppo needs a Discrete action space"],
-            ),
-            (
-                ["train", "--agent", "dqn", "--preset", "cartpole", "--set", "lr=inf"],
-                ["lr must be finite, got inf"],
-            ),
-            (["train", "--agent", "dqn"], ["--env"]),
-            (["train", "--env", "CartPole-v1"], ["--agent"]),
-            (
-                ["train", "--agent", "dqn", "--env", "CartPole-v1", "--num-seeds", "0"],
-                ["--num-seeds"],
-            ),
-            (["frobnicate"], ["invalid choice"]),
-            ([], ["required"]),
-            (
-                [
-                    "sweep",
-                    "--agent",
-                    "dqn",
-                    "--preset",
-                    "cartpole",
-                    "--grid",
-                    "gamma=0.9,1.5",
-                ],
-                ["gamma"],
-            ),
-            (
-                [
-                    "sweep",
-                    "--agent",
-                    "dqn",
-                    "--preset",
-                    "cartpole",
-                    "--grid",
-                    "num_envs=1,2",
-                ],
-                ["static"],
-            ),
-            (["reproduce", "--table", "nope"], ["unknown table", "baseline"]),
-            (["reproduce", "--table", "baseline", "--budget", "huge"], ["--budget"]),
-            (["aggregate", "/no/such/dir"], ["no such results path"]),
-            (["bench", "--seeds", "1,x"], ["--seeds"]),
-            (["bench", "--agents", "nope"], ["no benchmark"]),
-        ],
-    )
-    def test_exit_2_and_one_line(self, argv, needles, capsys, tmp_path):
-        status, _, err = _run_cli(
-            [
-                *argv,
-                *(
-                    ["--out", str(tmp_path)]
-                    if argv[:1] in (["train"], ["sweep"], ["reproduce"], ["bench"])
-                    and "--out" not in argv
-                    else []
-                ),
-            ],
-            capsys,
-        )
-        _assert_one_line_error(status, err, *needles)
+    """Argument handling beyond the one-line errors of tests/test_bad_input.py."""
 
     @pytest.mark.parametrize("command", ["train", "sweep"])
     def test_preset_list_prints_the_agents_presets(self, command, capsys):
@@ -276,6 +165,10 @@ class TestTrain:
         assert summary["metric"] == "dp/suboptimality"
         head = summary["headline"]
         assert head["n"] == 2 and head["ci_low"] <= head["mean"] <= head["ci_high"]
+        # A healthy run: every chunk's state check passed, nothing left out.
+        assert summary["n_diverged"] == 0 and summary["diverged"] == []
+        assert head["n_diverged"] == 0
+        assert [r["health/finite"] for r in rows if r["iter"] % 3 == 2] == [1.0] * 8
         last = [r["dp/suboptimality"] for r in rows if r["iter"] == 11]
         assert head["mean"] == pytest.approx(np.mean(last))
         with open(os.path.join(full, "learning_curve.png"), "rb") as f:
@@ -350,6 +243,7 @@ def test_sweep_writes_table(tmp_path, capsys):
     with open(sweep_dir / "sweep.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert sorted(float(r["noise_std"]) for r in rows) == [0.0, 0.05]
+    assert [r["n_diverged"] for r in rows] == ["0", "0"]
     for point in ("noise_std=0", "noise_std=0.05"):
         rows = jlog.read_jsonl(sweep_dir / point / "metrics.jsonl")
         assert len(rows) == 3 * 4
@@ -390,6 +284,7 @@ def test_reproduce_tiny_writes_table(baseline_tiny):
         rows = list(csv.DictReader(f))
     assert [r["agent"] for r in rows] == ["vi_tabular", "vi_tabular", "dqn"]
     assert [r["n"] for r in rows] == ["20", "20", "2"]
+    assert [r["n_diverged"] for r in rows] == ["0", "0", "0"]
     for r in rows:
         assert float(r["ci_low"]) <= float(r["mean"]) <= float(r["ci_high"])
     assert (table_dir / "curves_dp_suboptimality.png").exists()
@@ -399,6 +294,31 @@ def test_reproduce_tiny_writes_table(baseline_tiny):
     garnet = jlog.read_jsonl(table_dir / "vi_tabular" / "garnet" / "metrics.jsonl")
     first = [r["dp/suboptimality"] for r in garnet if r["iter"] == 0]
     assert len(first) == 20 and len(set(first)) > 1
+
+
+def test_reproduce_again_needs_resume_or_overwrite(baseline_tiny, tmp_path, capsys):
+    """A second reproduce into the same --out is refused (nothing runs or changes);
+    --resume reuses the finished rows and gives the same table."""
+    out = tmp_path / "out"
+    shutil.copytree(baseline_tiny, out)
+    table_dir = out / "baseline"
+    before = (table_dir / "table.csv").read_text()
+    argv = ["reproduce", "--table", "baseline", "--budget", "tiny", "--quiet"]
+    status, _, err = _run_cli([*argv, "--out", str(out)], capsys)
+    _assert_one_line_error(status, err, str(table_dir), "--resume", "--overwrite")
+    assert (table_dir / "table.csv").read_text() == before
+    status, _, err = _run_cli([*argv, "--out", str(out), "--resume"], capsys)
+    assert status == 0, err
+    assert err.count("finished earlier; reusing") == 2  # the two sweep rows
+    assert "resuming from" in err and "after chunk 4/4" in err  # the train row
+
+    def numbers(text):
+        return [
+            {k: r[k] for k in ("row", "mean", "ci_low", "ci_high", "n")}
+            for r in csv.DictReader(text.splitlines())
+        ]
+
+    assert numbers((table_dir / "table.csv").read_text()) == numbers(before)
 
 
 def test_aggregate(baseline_tiny, tmp_path, capsys):

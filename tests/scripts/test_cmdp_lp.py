@@ -42,3 +42,18 @@ class TestCommandLine:
         err = capsys.readouterr().err.strip()
         assert err.startswith("cmdp_lp: error: budget -1 is infeasible")
         assert "\n" not in err
+
+    def test_infinite_budget_is_no_constraint(self, capsys):
+        argv = ["--env", "HazardGrid-v0", "--budget", "inf"]
+        assert cmdp_lp.main(argv) == 0
+        out = capsys.readouterr().out
+        report = json.loads(out)  # strict JSON: "inf" is a string (decisions D5)
+        assert "Infinity" not in out and report["budget"] == "inf"
+        assert report["lp"]["lambda"] == 0.0
+        assert cmdp_lp.main(["--env", "HazardGrid-v0", "--budget", "1e6"]) == 0
+        slack = json.loads(capsys.readouterr().out)["lp"]
+        assert report["lp"]["J_r"] == pytest.approx(slack["J_r"], rel=1e-10)
+        assert cmdp_lp.main(["--env", "HazardGrid-v0", "--budget=-inf"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("cmdp_lp: error: budget -inf is infeasible")
+        assert "\n" not in err

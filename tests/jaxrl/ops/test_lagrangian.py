@@ -224,5 +224,78 @@ class PIDMultiplierUpdateTest(parameterized.TestCase):
         self.assertEqual(float(lam), 0.0)
 
 
+class InfiniteBudgetTest(parameterized.TestCase):
+    """``budget = inf`` (no constraint): 0 * inf is 0, nothing becomes NaN."""
+
+    def test_lagrangian_is_the_return_at_zero_multiplier(self):
+        fn = jax.jit(jax.value_and_grad(lagrangian.lagrangian, argnums=(0, 1, 2)))
+        value, grads = fn(3.0, 2.0, 0.0, math.inf)
+        self.assertEqual(float(value), 3.0)
+        self.assertTrue(all(np.isfinite(float(g)) for g in grads))
+        self.assertEqual(float(grads[0]), 1.0)
+        self.assertEqual(float(lagrangian.lagrangian(3.0, 2.0, 0.5, math.inf)), np.inf)
+        # K constraints, one of them unconstrained
+        got = lagrangian.lagrangian(
+            3.0, jnp.array([2.0, 5.0]), jnp.array([0.0, 0.5]), jnp.array([np.inf, 1.0])
+        )
+        self.assertEqual(float(got), 1.0)  # 3 - 0.5 (5 - 1)
+
+    def test_multiplier_steps_go_to_zero(self):
+        step = jax.jit(lagrangian.projected_multiplier_update)
+        lam = jnp.array([0.0, 0.7, 3.0])
+        g = jnp.full((3,), -np.inf)
+        np.testing.assert_array_equal(step(lam, g, 0.1, 5.0), 0.0)
+        np.testing.assert_array_equal(step(lam, g, 0.0, 5.0), lam)  # eta 0: kept
+        # ReLOAD's direction 2 g_k - g_{k-1} of two -inf violations is -inf
+        direction = lagrangian.optimistic_gradient(g, g)
+        np.testing.assert_array_equal(direction, -np.inf)
+        np.testing.assert_array_equal(step(lam, direction, 0.1, 5.0), 0.0)
+        state = lagrangian.pid_init(jnp.ones(3))  # no cost increase: no D term
+        for kp in (0.0, 0.5):
+            pid, new = lagrangian.pid_multiplier_update(
+                state, jnp.ones(3), jnp.full((3,), np.inf), kp, 0.1, 1.0
+            )
+            np.testing.assert_array_equal(pid, 0.0)
+            np.testing.assert_array_equal(new.integral, 0.0)
+
+    @parameterized.parameters(True, False)
+    def test_saturate_clips_to_the_float_range(self, use_jit):
+        fn = jax.jit(lagrangian.saturate) if use_jit else lagrangian.saturate
+        x = np.array([-np.inf, -2.5, 0.0, 3e38, np.inf, np.nan], np.float32)
+        big = np.finfo(np.float32).max
+        np.testing.assert_array_equal(fn(x), np.clip(x, -big, big))  # NaN kept
+        self.assertTrue(np.isnan(float(fn(x)[-1])))
+        # the multiplier steps from a saturated -inf are those from -inf
+        g = jnp.full((3,), -np.inf)
+        lam = jnp.array([0.0, 0.7, 3.0])
+        for prev in (g, fn(g)):
+            direction = lagrangian.optimistic_gradient(g, prev)
+            np.testing.assert_array_equal(direction, -np.inf)
+            np.testing.assert_array_equal(
+                lagrangian.projected_multiplier_update(lam, direction, 0.1, 5.0), 0.0
+            )
+
+    def test_finite_inputs_are_unchanged(self):
+        """The guards select the plain formulas bitwise for finite values."""
+        rng = np.random.default_rng(0)
+        lam = jnp.asarray(rng.uniform(0, 2, 16), jnp.float32).at[:4].set(0.0)
+        g = jnp.asarray(rng.normal(size=16), jnp.float32)
+        g_prev = jnp.asarray(rng.normal(size=16), jnp.float32).at[8:].set(g[8:])
+        eta = jnp.float32(0.3)
+        np.testing.assert_array_equal(
+            lagrangian.projected_multiplier_update(lam, g, eta, 1.5),
+            jnp.clip(lam + eta * g, 0.0, 1.5),
+        )
+        np.testing.assert_array_equal(
+            lagrangian.optimistic_gradient(g, g_prev), 2.0 * g - g_prev
+        )
+        np.testing.assert_array_equal(
+            lagrangian.lagrangian(jnp.float32(1.0), g, lam, 0.25),
+            1.0 - jnp.sum(lam * (g - 0.25)),
+        )
+        grad = jax.grad(lagrangian.lagrangian, argnums=2)(1.0, g, lam, 0.25)
+        np.testing.assert_array_equal(grad, -(g - 0.25))  # also at lam = 0
+
+
 if __name__ == "__main__":
     absltest.main()
