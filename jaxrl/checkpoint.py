@@ -1,7 +1,7 @@
 """Save and restore a full (vmapped) training state with orbax, plus JSON metadata.
 
 A checkpoint is one directory per step, ``<directory>/<step>/``, written by
-orbax's synchronous :class:`orbax.checkpoint.Checkpointer` with two items:
+orbax's :class:`orbax.checkpoint.CheckpointManager` with two items:
 
 * ``state``: the leaves of the state pytree as a flat dict ``{"leaf_00000": ...}``
   (typed PRNG keys are stored as their ``jax.random.key_data``);
@@ -15,12 +15,18 @@ handles custom pytree nodes (``flax.struct`` dataclasses, empty ``extras``
 dicts). The manifest lets :func:`restore` name exactly what does not match and
 detect silently garbled bytes.
 
-Atomicity: orbax writes into ``<step>.orbax-checkpoint-tmp-<n>`` and renames it to
+Writing: :class:`CheckpointWriter` (what ``jaxrl train`` uses) saves
+asynchronously: its ``save`` returns once the state is on the host and
+checksummed, orbax writes the files in a background thread, and the next
+``save``, ``wait`` or ``close`` waits for them and raises a failure as one line
+(:class:`CheckpointSaveError`). It keeps the newest ``max_to_keep`` steps.
+:func:`save` is the blocking one-shot form.
+
+Atomicity: orbax writes into ``<step>.orbax-checkpoint-tmp*`` and renames it to
 ``<step>`` only after every file is written and flushed (on object stores it
-writes a ``commit_success.txt`` marker instead). :func:`save` uses the
-synchronous checkpointer, so all writing has finished when it returns; a crash
-mid-save leaves only a ``*-tmp-*`` directory, which :func:`latest_step` ignores.
-Existing steps are never overwritten, and :func:`restore` never deletes anything.
+writes a ``commit_success.txt`` marker instead). A crash or failure mid-save
+leaves only a ``*-tmp*`` directory, which :func:`latest_step` ignores. Existing
+steps are never overwritten, and :func:`restore` never deletes anything.
 
 Damaged files (a step whose bytes were garbled, truncated or removed after it
 was written) raise :class:`CorruptCheckpointError`, a :class:`ConfigError`;
@@ -50,6 +56,8 @@ Examples:
 from __future__ import annotations
 
 import json
+import logging
+import os
 import zlib
 from typing import Any, NamedTuple
 
@@ -63,6 +71,8 @@ from jaxrl.errors import ConfigError
 from jaxrl.types import ArrayTree
 
 __all__ = [
+    "CheckpointWriter",
+    "CheckpointSaveError",
     "save",
     "restore",
     "restore_latest_intact",
@@ -150,10 +160,18 @@ def _describe(path: str, leaf: Any) -> dict[str, Any]:
     return entry
 
 
-def _crc(array: Any) -> int | None:
+def _host(array: Any) -> np.ndarray | None:
+    """The array's bytes on this host (no copy on CPU); None if not addressable."""
     if isinstance(array, jax.Array) and not array.is_fully_addressable:
         return None
-    return zlib.crc32(np.ascontiguousarray(np.asarray(array)).tobytes())
+    return np.ascontiguousarray(np.asarray(array))
+
+
+def _crc(array: Any) -> int | None:
+    host = _host(array)
+    if host is None:
+        return None
+    return zlib.crc32(host.reshape(-1).view(np.uint8))
 
 
 def _name(i: int) -> str:
@@ -204,6 +222,247 @@ def latest_step(directory: str | epath.PathLike) -> int | None:
 # ----------------------------------------------------------------------------- save
 
 
+def _check_max_to_keep(max_to_keep: Any) -> int | None:
+    if max_to_keep is not None and (
+        isinstance(max_to_keep, bool)
+        or not isinstance(max_to_keep, int)
+        or max_to_keep < 1
+    ):
+        raise ConfigError(
+            f"max_to_keep must be a positive int or None, got {max_to_keep!r}"
+        )
+    return max_to_keep
+
+
+def _check_request(
+    path: epath.Path, state: ArrayTree, metadata: dict[str, Any] | None
+) -> tuple[list[tuple[str, Any]], dict[str, Any]]:
+    """Check a save request (cheap); return the leaves and the user metadata."""
+    user = {} if metadata is None else metadata
+    if not isinstance(user, dict):
+        raise ConfigError(
+            f"checkpoint metadata must be a dict, got {type(user).__name__}"
+        )
+    try:
+        json.dumps(user)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(
+            f"checkpoint metadata is not JSON-serialisable: {err}"
+        ) from None
+    if path.exists():
+        raise ConfigError(f"checkpoint {path} already exists; refusing to overwrite it")
+
+    leaves, _ = _flatten(state)
+    if not leaves:
+        raise ConfigError("checkpoint state has no array leaves")
+    for p, leaf in leaves:
+        if isinstance(leaf, jax.ShapeDtypeStruct):
+            raise ConfigError(
+                f"checkpoint state leaf {p} is abstract; save needs concrete arrays"
+            )
+    return leaves, user
+
+
+def _prepare(
+    path: epath.Path, state: ArrayTree, metadata: dict[str, Any] | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Check a save request; return the flat leaves and the JSON document."""
+    leaves, user = _check_request(path, state, metadata)
+    arrays: dict[str, Any] = {}
+    manifest = []
+    for i, (p, leaf) in enumerate(leaves):
+        leaf = _as_array(leaf)
+        entry = _describe(p, leaf)
+        stored = jax.random.key_data(leaf) if entry["key_impl"] else leaf
+        entry["stored_shape"] = list(stored.shape)
+        entry["stored_dtype"] = str(stored.dtype)
+        # Orbax copies the arrays to the host before save() returns, so the
+        # caller may reuse (donate) the device buffers while the files are
+        # written in the background.
+        entry["crc32"] = _crc(stored)
+        arrays[_name(i)] = stored
+        manifest.append(entry)
+    return arrays, {"format": _FORMAT, "metadata": user, "manifest": manifest}
+
+
+class CheckpointSaveError(ConfigError):
+    """A checkpoint that could not be written (reported as one line).
+
+    Attributes:
+      step: the step that was not saved.
+    """
+
+    def __init__(self, path: Any, step: int, err: BaseException) -> None:
+        super().__init__(f"checkpoint {path} was not saved: {_one_line(err)}")
+        self.step = step
+
+
+_ORBAX_DIR = os.path.dirname(os.path.abspath(ocp.__file__))
+_muted = 0
+
+
+class _MuteOrbax(logging.Filter):
+    """Drop orbax's own log records (its errors come with multi-line tracebacks)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.pathname.startswith(_ORBAX_DIR)
+
+
+_MUTE = _MuteOrbax()
+
+
+def _mute_orbax(on: bool) -> None:
+    global _muted
+    _muted += 1 if on else -1
+    logger = logging.getLogger("absl")
+    if _muted == 1 and on:
+        logger.addFilter(_MUTE)
+    elif _muted == 0:
+        logger.removeFilter(_MUTE)
+
+
+class CheckpointWriter:
+    """Write the checkpoints of one run, asynchronously, keeping the newest ``n``.
+
+    A thin layer over :class:`orbax.checkpoint.CheckpointManager` that writes
+    the same ``<directory>/<step>`` layout, manifest and checksums as
+    :func:`save`. :meth:`save` returns once the state has been copied to host
+    memory and checksummed; orbax writes the files in a background thread,
+    into ``<step>.orbax-checkpoint-tmp`` renamed to ``<step>`` when complete.
+    Each :meth:`save` first waits for the previous one. Call :meth:`wait`
+    before relying on the files, and :meth:`close` (or use ``with``) before
+    exiting: it waits too. A failed background write is raised by the next
+    :meth:`save`, :meth:`wait` or :meth:`close` as ONE-line
+    :class:`CheckpointSaveError`; it leaves only the temporary directory, which
+    :func:`all_steps` ignores.
+
+    Pruning: with ``max_to_keep=n``, once a new step is complete the oldest
+    steps are deleted so that the ``n`` newest remain (steps already in the
+    directory count; save steps in increasing order). A failed save deletes
+    nothing. While a writer is open, orbax's own log records are muted (its
+    errors reach the caller as exceptions instead).
+
+    Args:
+      directory: the checkpoint root (created if missing; local or ``gs://``).
+      max_to_keep: how many of the newest steps to keep; ``None`` keeps all.
+      async_save: write in the background (default); False blocks in
+        :meth:`save` until the step is complete.
+
+    Raises:
+      ConfigError: ``max_to_keep`` is not a positive int or None; the
+        directory cannot be used.
+
+    Examples:
+      >>> import tempfile, jax.numpy as jnp
+      >>> d = tempfile.mkdtemp()
+      >>> with CheckpointWriter(d, max_to_keep=2) as writer:
+      ...     for step in (1, 2, 3):
+      ...         writer.save(step, {"x": jnp.arange(3) + step}, {"chunk": step})
+      >>> all_steps(d)
+      [2, 3]
+    """
+
+    def __init__(
+        self,
+        directory: str | epath.PathLike,
+        *,
+        max_to_keep: int | None = None,
+        async_save: bool = True,
+    ) -> None:
+        self.max_to_keep = _check_max_to_keep(max_to_keep)
+        self.directory = epath.Path(directory)
+        self.async_save = bool(async_save)
+        self._pending: int | None = None
+        options = ocp.CheckpointManagerOptions(
+            preservation_policy=ocp.checkpoint_managers.LatestN(n=max_to_keep),
+            enable_async_checkpointing=self.async_save,
+            save_root_metadata=False,
+            lightweight_initialize=True,
+        )
+        _mute_orbax(True)
+        try:
+            self._manager = ocp.CheckpointManager(self.directory, options=options)
+        except Exception as err:
+            _mute_orbax(False)
+            raise ConfigError(
+                f"cannot write checkpoints to {self.directory}: {_one_line(err)}"
+            ) from None
+        self._closed = False
+
+    def save(
+        self, step: int, state: ArrayTree, metadata: dict[str, Any] | None = None
+    ) -> None:
+        """Start writing ``state`` and ``metadata`` to ``<directory>/<step>``.
+
+        Args:
+          step: a non-negative int, not yet in the directory.
+          state: see :func:`save`.
+          metadata: see :func:`save`.
+
+        Raises:
+          CheckpointSaveError: the previous save failed, or this one could not
+            be started.
+          ConfigError: as for :func:`save` (nothing is written).
+        """
+        if self._closed:
+            raise ConfigError(f"checkpoint writer for {self.directory} is closed")
+        step = _check_step(step)
+        self.wait()  # the previous step first: its error names its own step
+        path = self.directory / str(step)
+        arrays, doc = _prepare(path, state, metadata)
+        args = ocp.args.Composite(
+            **{_STATE: ocp.args.PyTreeSave(arrays), _META: ocp.args.JsonSave(doc)}
+        )
+        try:
+            self._manager.save(step, args=args, force=True)
+        except Exception as err:
+            raise CheckpointSaveError(path, step, err) from None
+        self._pending = step
+        if not self.async_save:
+            self.wait()
+
+    def wait(self) -> None:
+        """Block until the save in flight (if any) is complete.
+
+        Raises:
+          CheckpointSaveError: it failed (raised once).
+        """
+        step, self._pending = self._pending, None
+        try:
+            self._manager.wait_until_finished()
+        except Exception as err:
+            path = self.directory / str(step if step is not None else "?")
+            raise CheckpointSaveError(path, -1 if step is None else step, err) from None
+
+    def close(self) -> None:
+        """Wait for the save in flight, then release orbax's threads."""
+        if self._closed:
+            return
+        try:
+            self.wait()
+        finally:
+            self._closed = True
+            try:
+                self._manager.close()
+            except Exception:  # an error already raised by wait()
+                pass
+            _mute_orbax(False)
+
+    def __enter__(self) -> CheckpointWriter:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            self.close()
+            return
+        # Already failing (e.g. Ctrl-C): still finish the save in flight, but
+        # do not hide the original exception behind a save error.
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
 def save(
     directory: str | epath.PathLike,
     step: int,
@@ -213,6 +472,9 @@ def save(
     max_to_keep: int | None = None,
 ) -> None:
     """Write ``state`` and ``metadata`` to ``<directory>/<step>`` atomically.
+
+    A blocking :class:`CheckpointWriter` save: all writing has finished when it
+    returns.
 
     Args:
       directory: the checkpoint root (created if missing; local or ``gs://``).
@@ -228,68 +490,14 @@ def save(
     Raises:
       ConfigError: if the step already exists (checkpoints are never
         overwritten), ``metadata`` is not JSON-serialisable, or ``state`` has no
-        array leaves.
-
-    Blocks until the checkpoint is complete and renamed into place.
+        array leaves; :class:`CheckpointSaveError` if writing failed.
     """
     step = _check_step(step)
-    if max_to_keep is not None and (
-        isinstance(max_to_keep, bool)
-        or not isinstance(max_to_keep, int)
-        or max_to_keep < 1
-    ):
-        raise ConfigError(
-            f"max_to_keep must be a positive int or None, got {max_to_keep!r}"
-        )
-    user = {} if metadata is None else metadata
-    if not isinstance(user, dict):
-        raise ConfigError(
-            f"checkpoint metadata must be a dict, got {type(user).__name__}"
-        )
-    try:
-        json.dumps(user)
-    except (TypeError, ValueError) as err:
-        raise ConfigError(
-            f"checkpoint metadata is not JSON-serialisable: {err}"
-        ) from None
-
-    root = epath.Path(directory)
-    path = root / str(step)
-    if path.exists():
-        raise ConfigError(f"checkpoint {path} already exists; refusing to overwrite it")
-
-    leaves, _ = _flatten(state)
-    if not leaves:
-        raise ConfigError("checkpoint state has no array leaves")
-    arrays: dict[str, Any] = {}
-    manifest = []
-    for i, (p, leaf) in enumerate(leaves):
-        leaf = _as_array(leaf)
-        if isinstance(leaf, jax.ShapeDtypeStruct):
-            raise ConfigError(
-                f"checkpoint state leaf {p} is abstract; save needs concrete arrays"
-            )
-        entry = _describe(p, leaf)
-        stored = jax.random.key_data(leaf) if entry["key_impl"] else leaf
-        entry["stored_shape"] = list(stored.shape)
-        entry["stored_dtype"] = str(stored.dtype)
-        entry["crc32"] = _crc(stored)
-        arrays[_name(i)] = stored
-        manifest.append(entry)
-    doc = {"format": _FORMAT, "metadata": user, "manifest": manifest}
-
-    root.mkdir(parents=True, exist_ok=True)
-    with ocp.Checkpointer(ocp.CompositeCheckpointHandler()) as ckptr:
-        ckptr.save(
-            path,
-            args=ocp.args.Composite(
-                **{_STATE: ocp.args.PyTreeSave(arrays), _META: ocp.args.JsonSave(doc)}
-            ),
-        )
-
-    if max_to_keep is not None:
-        for old in all_steps(root)[:-max_to_keep]:
-            (root / str(old)).rmtree()
+    _check_max_to_keep(max_to_keep)
+    # Check before the writer creates the directory.
+    _check_request(epath.Path(directory) / str(step), state, metadata)
+    with CheckpointWriter(directory, max_to_keep=max_to_keep, async_save=False) as w:
+        w.save(step, state, metadata)
 
 
 # ----------------------------------------------------------------------------- restore

@@ -7,8 +7,9 @@ This is one of the two modules of :mod:`jaxrl` allowed to do I/O (the other is
   write a whole file to a temporary file in the same directory, ``fsync`` it and
   ``os.replace`` it over the target, so a reader (or a crash) sees either the old
   file or the complete new one, never a half-written one.
-* :class:`JsonlAppender` appends per-chunk metric rows to a JSON-lines file while
-  keeping every earlier line intact (each append is an atomic rewrite).
+* :class:`JsonlAppender` appends per-chunk metric rows to a JSON-lines file
+  without rewriting earlier lines (append + ``fsync``; a torn last line left by
+  a crash is dropped when the file is next opened).
 * :func:`metrics_to_rows` flattens per-seed, per-iteration metrics ``[S, T]`` into
   rows ``{"seed", "iter", <metric>: value}``.
 * :func:`make_progress_callback` returns a function that can be called inside
@@ -284,10 +285,20 @@ def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
 class JsonlAppender:
     """Append rows to a JSON-lines file, never losing what was written before.
 
-    Each :meth:`append` writes the previous content plus the new rows to a
-    temporary file and renames it over the target (:func:`write_atomic`), so a
-    crash at any moment leaves either the old or the new complete file. The cost
-    is a rewrite per append, which is fine for per-chunk metrics.
+    :meth:`append` is a real append: it serialises every new row first (if that
+    fails nothing is written), then writes them with one ``write`` to the file
+    opened for appending and ``fsync``-s it. Earlier bytes are never rewritten,
+    so an append costs time proportional to the new rows only. If the write
+    fails (a full disk) or is interrupted, the file is truncated back to its
+    previous length before the error is raised.
+
+    Crash safety: a crash during an append can leave a prefix of the new rows
+    whose last line is torn (no trailing newline). :func:`read_jsonl` ignores
+    such a line, and opening an appender on the file repairs it: the
+    unterminated last line is dropped, and so are the rows ``keep`` rejects, in
+    ONE atomic rewrite (:func:`write_atomic`) at open, made only when something
+    is dropped. Each row is one line, so complete lines are always complete
+    rows.
 
     Args:
       path: the JSON-lines file.
@@ -314,26 +325,58 @@ class JsonlAppender:
         fresh: bool = False,
     ) -> None:
         self.path = os.fspath(path)
-        self._lines: list[str] = []
-        if not fresh and os.path.exists(self.path):
-            with open(self.path, encoding="utf-8") as f:
-                pieces = f.read().split("\n")[:-1]  # drop an unterminated tail
-            self._lines = [
-                line + "\n"
-                for line in pieces
-                if line.strip() and (keep is None or keep(json.loads(line)))
-            ]
-        write_atomic(self.path, list(self._lines))
+        self._rows = 0
+        if fresh or not os.path.exists(self.path):
+            write_atomic(self.path, [])
+            return
+
+        def kept(line: bytes) -> bool:
+            return (
+                line.endswith(b"\n")
+                and bool(line.strip())
+                and (keep is None or keep(json.loads(line)))
+            )
+
+        # Stream the file (it may be large); rewrite it only if a line goes.
+        dirty = False
+        with open(self.path, "rb") as f:
+            for line in f:
+                if kept(line):
+                    self._rows += 1
+                else:  # a blank, rejected or unterminated (torn) line
+                    dirty = True
+        if dirty:
+
+            def lines() -> Iterator[str]:
+                with open(self.path, "rb") as f:
+                    yield from (ln.decode("utf-8") for ln in f if kept(ln))
+
+            write_atomic(self.path, lines())
 
     def __len__(self) -> int:
         """Return the number of rows in the file."""
-        return len(self._lines)
+        return self._rows
 
     def append(self, rows: Iterable[Mapping[str, Any]]) -> None:
-        """Append ``rows``; if serialising them fails, the file is unchanged."""
-        new = [_dumps(row) + "\n" for row in rows]
-        write_atomic(self.path, self._lines + new)
-        self._lines.extend(new)
+        """Append ``rows``; if serialising or writing them fails, the file is unchanged."""
+        lines = [_dumps(row) + "\n" for row in rows]
+        if not lines:
+            return
+        data = memoryview("".join(lines).encode("utf-8"))
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        try:
+            start = os.lseek(fd, 0, os.SEEK_END)
+            try:
+                while data:
+                    data = data[os.write(fd, data) :]
+                os.fsync(fd)
+            except BaseException:  # full disk, Ctrl-C, SIGTERM: undo a partial write
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, start)
+                raise
+        finally:
+            os.close(fd)
+        self._rows += len(lines)
 
 
 # ----------------------------------------------------------------------------- metric rows

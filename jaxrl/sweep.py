@@ -37,14 +37,22 @@ structure (static fields) and shapes. Changing traced hyperparameter *values*
 never recompiles; changing ``G``, a static field, or passing a *new* function
 object (e.g. a fresh lambda per call) does. Keep one ``train_fn`` object.
 
+Chunks: :func:`make_chunked_sweep` splits the same computation into ``init``
+and repeated ``run`` calls over a ``[G, S, ...]`` state (sharded as
+``PartitionSpec("grid", "seed")``, the same keys and layout), so a long sweep
+can be checkpointed and resumed; ``jaxrl sweep`` runs this way.
+:func:`seed_sharding` is ``jaxrl train``'s layout of a ``[S]`` seed axis over
+the local devices.
+
 Multi-host: scripts call ``jax.distributed.initialize()`` first; ``jax.devices()``
 then lists the global devices and the mesh spans all processes. Every process
 must call ``sweep`` with the same key and config; inputs are made global with
 ``jax.make_array_from_process_local_data``. Outputs are global arrays whose
-shards live on their own processes: fetch them with
-``jax.experimental.multihost_utils.process_allgather`` before host-side use.
-Only the single-process multi-device path is tested here (CPU with
-``XLA_FLAGS=--xla_force_host_platform_device_count=4``).
+shards live on their own processes: fetch them with :func:`gather`
+(``multihost_utils.process_allgather``) before host-side use. Tested on CPU:
+one process with ``XLA_FLAGS=--xla_force_host_platform_device_count=4``
+(tests/jaxrl/test_sweep.py) and 2 processes x 2 devices on localhost through
+gloo, JAX's default CPU collectives (tests/scripts/test_distributed.py).
 
 Examples:
   >>> import jax, jax.numpy as jnp
@@ -84,6 +92,10 @@ __all__ = [
     "num_points",
     "sweep_mesh",
     "MESH_AXES",
+    "seed_sharding",
+    "ChunkedSweep",
+    "make_chunked_sweep",
+    "gather",
 ]
 
 MESH_AXES = ("grid", "seed", "rest")
@@ -184,6 +196,62 @@ def sweep_mesh(num_points: int, num_seeds: int, devices: Sequence[Any]) -> Mesh:
     return Mesh(np.asarray(devices, dtype=object).reshape(d_g, d_s, d_r), MESH_AXES)
 
 
+class _Layout:
+    """How ``G * S`` (grid point, seed) pairs lie on ``devices`` (see module doc).
+
+    ``flatten`` turns ``[G, S, ...]`` leaves into the flat, padded, sharded
+    ``[P, ...]`` pair axis (``P`` = ``G * S`` rounded up to a multiple of
+    ``D``, padded with copies of pair 0); ``unflatten`` strips the padding and
+    returns ``[G, S, ...]`` sharded as ``PartitionSpec("grid", "seed")``. Both
+    run inside ``jit``.
+    """
+
+    def __init__(self, num_points: int, num_seeds: int, devices: Sequence[Any]):
+        self.g, self.s = num_points, num_seeds
+        self.n = num_points * num_seeds
+        self.padded = -(-self.n // len(devices)) * len(devices)
+        self.mesh = sweep_mesh(num_points, num_seeds, devices)
+        self.flat_sharding = NamedSharding(self.mesh, PartitionSpec(MESH_AXES))
+        self.out_sharding = NamedSharding(self.mesh, PartitionSpec("grid", "seed"))
+        self.replicated = NamedSharding(self.mesh, PartitionSpec())
+
+    def pad(self, x: Array) -> Array:
+        if self.padded == self.n:
+            return x
+        fill = jnp.broadcast_to(x[:1], (self.padded - self.n, *x.shape[1:]))
+        return jnp.concatenate([x, fill], axis=0)
+
+    def shard(self, x: Array) -> Array:
+        return jax.lax.with_sharding_constraint(x, self.flat_sharding)
+
+    def unflatten(self, x: Array) -> Array:
+        if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):  # reshape key data, not keys
+            data = self.unflatten(jax.random.key_data(x))
+            return jax.random.wrap_key_data(data, impl=jax.random.key_impl(x))
+        x = self.shard(x)[: self.n].reshape(self.g, self.s, *x.shape[1:])
+        return jax.lax.with_sharding_constraint(x, self.out_sharding)
+
+    def flatten(self, x: Array) -> Array:
+        if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
+            data = self.flatten(jax.random.key_data(x))
+            return jax.random.wrap_key_data(data, impl=jax.random.key_impl(x))
+        return self.shard(self.pad(x.reshape(self.n, *x.shape[2:])))
+
+    def pair_keys(self, key_data: Array, impl: str) -> Array:
+        """``[P]`` keys: seed ``s``'s key at every grid point (common random numbers)."""
+        # Duplicate key *data* (not keys) across points.
+        key = jax.random.wrap_key_data(key_data, impl=impl)
+        seed_data = jax.random.key_data(jax.random.split(key, self.s))  # [S, k]
+        flat = self.shard(self.pad(jnp.tile(seed_data, (self.g, 1))))  # seed-minor
+        return jax.random.wrap_key_data(flat, impl=impl)
+
+    def pair_configs(self, stacked: Any) -> Any:
+        """The ``[P]`` config of every pair (grid-major)."""
+        return jax.tree.map(
+            lambda x: self.shard(self.pad(jnp.repeat(x, self.s, axis=0))), stacked
+        )
+
+
 @functools.lru_cache(maxsize=32)
 def _compiled_sweep(
     train_fn: TrainFn,
@@ -193,41 +261,44 @@ def _compiled_sweep(
     impl: str,
 ) -> Callable[[Array, Any], tuple[ArrayTree, ArrayTree]]:
     """Build (once per argument tuple) the jitted ``(key_data, stacked) -> results``."""
-    mesh = sweep_mesh(num_points, num_seeds, devices)
-    flat_sharding = NamedSharding(mesh, PartitionSpec(MESH_AXES))
-    out_sharding = NamedSharding(mesh, PartitionSpec("grid", "seed"))
-    replicated = NamedSharding(mesh, PartitionSpec())
-    g, s, d = num_points, num_seeds, len(devices)
-    n = g * s
-    padded = -(-n // d) * d
-
-    def pad(x: Array) -> Array:
-        if padded == n:
-            return x
-        fill = jnp.broadcast_to(x[:1], (padded - n, *x.shape[1:]))
-        return jnp.concatenate([x, fill], axis=0)
-
-    def shard(x: Array) -> Array:
-        return jax.lax.with_sharding_constraint(x, flat_sharding)
-
-    def unflatten(x: Array) -> Array:
-        if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):  # reshape key data, not keys
-            data = unflatten(jax.random.key_data(x))
-            return jax.random.wrap_key_data(data, impl=jax.random.key_impl(x))
-        x = x[:n].reshape(g, s, *x.shape[1:])
-        return jax.lax.with_sharding_constraint(x, out_sharding)
+    lay = _Layout(num_points, num_seeds, devices)
 
     def body(key_data: Array, stacked: Any) -> tuple[ArrayTree, ArrayTree]:
-        # KEYS: common random numbers; duplicate key *data* (not keys) across points.
-        key = jax.random.wrap_key_data(key_data, impl=impl)
-        seed_data = jax.random.key_data(jax.random.split(key, s))  # [S, k]
-        flat_key_data = shard(pad(jnp.tile(seed_data, (g, 1))))  # [G*S, k] seed-minor
-        flat_cfg = jax.tree.map(lambda x: shard(pad(jnp.repeat(x, s, axis=0))), stacked)
-        flat_keys = jax.random.wrap_key_data(flat_key_data, impl=impl)
-        out = jax.vmap(train_fn)(flat_keys, flat_cfg)
-        return jax.tree.map(lambda x: unflatten(shard(x)), out)
+        out = jax.vmap(train_fn)(
+            lay.pair_keys(key_data, impl), lay.pair_configs(stacked)
+        )
+        return jax.tree.map(lay.unflatten, out)
 
-    return jax.jit(body, in_shardings=(replicated, replicated))
+    return jax.jit(body, in_shardings=(lay.replicated, lay.replicated))
+
+
+def seed_sharding(
+    num_seeds: int, devices: Sequence[Any] | None = None
+) -> NamedSharding:
+    """The sharding of a ``[S, ...]`` seed axis over ``devices`` (``jaxrl train``).
+
+    A 1-D mesh ``("seed",)`` over the first ``d`` devices, ``d`` the largest
+    count ``<= len(devices)`` that divides ``S``, and ``PartitionSpec("seed")``.
+    No padding: states, metrics and checkpoints keep exactly ``S`` seeds, so a
+    run resumes on any device count; the price is idle devices when ``S`` has
+    no divisor close to ``D`` (e.g. 3 seeds on 4 devices use 3, 5 seeds use 1).
+
+    Args:
+      num_seeds: ``S``.
+      devices: default ``jax.local_devices()``.
+
+    Examples:
+      >>> import jax
+      >>> seed_sharding(4, jax.devices()[:1]).mesh.shape["seed"]
+      1
+    """
+    _check_num_seeds(num_seeds)
+    devs = list(jax.local_devices() if devices is None else devices)
+    if not devs:
+        raise ConfigError("seed_sharding needs at least one device")
+    d = max(k for k in range(1, len(devs) + 1) if num_seeds % k == 0)
+    mesh = Mesh(np.asarray(devs[:d], dtype=object), ("seed",))
+    return NamedSharding(mesh, PartitionSpec("seed"))
 
 
 def _global_inputs(tree: Any, mesh: Mesh) -> Any:
@@ -321,3 +392,199 @@ def run_sweep(
         stacked, points = config_lib.stack_configs([config]), [{}]
     state, metrics = make_sweep(train_fn, num_seeds, devices=devices)(key, stacked)
     return state, metrics, points
+
+
+InitFn = Callable[[PRNGKey, Any], ArrayTree]
+RunFn = Callable[[PRNGKey, ArrayTree, Any], tuple[ArrayTree, ArrayTree]]
+
+
+class ChunkedSweep:
+    """A sweep run in chunks: ``init`` once, then ``run`` as often as needed.
+
+    Built by :func:`make_chunked_sweep`. The state between calls is a
+    ``[G, S, ...]`` pytree sharded as ``PartitionSpec("grid", "seed")`` over
+    :attr:`mesh` (the layout of :func:`make_sweep`), so it can be checkpointed
+    and restored on any device count.
+
+    Attributes:
+      num_points: ``G``.
+      num_seeds: ``S``.
+      mesh: the sweep mesh (:func:`sweep_mesh`).
+      state_sharding: the sharding of every ``[G, S, ...]`` state leaf.
+    """
+
+    def __init__(
+        self,
+        init_fn: InitFn,
+        run_fn: RunFn,
+        num_points: int,
+        num_seeds: int,
+        devices: tuple[Any, ...],
+    ) -> None:
+        self.num_points, self.num_seeds = num_points, num_seeds
+        self._devices = devices
+        self._init_fn, self._run_fn = init_fn, run_fn
+        lay = _Layout(num_points, num_seeds, devices)
+        self.mesh, self.state_sharding = lay.mesh, lay.out_sharding
+
+    def _inputs(self, key: PRNGKey, stacked: Any) -> tuple[str, Array, Any]:
+        _check_key(key)
+        g = num_points(stacked)
+        if g != self.num_points:
+            raise ConfigError(
+                f"this chunked sweep was built for {self.num_points} grid points, "
+                f"got a config stacked over {g}"
+            )
+        data, stacked = _global_inputs((jax.random.key_data(key), stacked), self.mesh)
+        return _key_impl(key), data, stacked
+
+    def init(self, key: PRNGKey, stacked_config: Any) -> ArrayTree:
+        """``State[G, S, ...]``: ``init_fn(seed_keys(key, S)[s], point_g)`` at ``[g, s]``."""
+        impl, data, stacked = self._inputs(key, stacked_config)
+        fn = _compiled_chunk(
+            self._init_fn, "init", self.num_points, self.num_seeds, self._devices, impl
+        )
+        return fn(data, stacked)
+
+    def run(
+        self, key: PRNGKey, state: ArrayTree, stacked_config: Any
+    ) -> tuple[ArrayTree, ArrayTree]:
+        """One chunk: ``run_fn(seed key, state[g, s], point_g)`` for every pair.
+
+        ``key`` is the root key given to :meth:`init` (each pair gets its seed
+        key again, e.g. to rebuild a per-seed environment; randomness must come
+        from the state). Returns ``(State[G, S, ...], Metrics[G, S, ...])``.
+        """
+        impl, data, stacked = self._inputs(key, stacked_config)
+        fn = _compiled_chunk(
+            self._run_fn, "run", self.num_points, self.num_seeds, self._devices, impl
+        )
+        return fn(data, state, stacked)
+
+    def abstract_state(self, key: PRNGKey, stacked_config: Any) -> ArrayTree:
+        """``jax.ShapeDtypeStruct`` leaves of :meth:`init`'s result, with
+        :attr:`state_sharding` (a restore target for :mod:`jaxrl.checkpoint`)."""
+        impl = _key_impl(key)
+        fn = _compiled_chunk(
+            self._init_fn, "init", self.num_points, self.num_seeds, self._devices, impl
+        )
+        shapes = jax.eval_shape(fn, jax.random.key_data(key), stacked_config)
+        return jax.tree.map(
+            lambda x: jax.ShapeDtypeStruct(
+                x.shape, x.dtype, sharding=self.state_sharding
+            ),
+            shapes,
+        )
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled_chunk(
+    fn: Callable[..., Any],
+    kind: str,
+    num_points: int,
+    num_seeds: int,
+    devices: tuple[Any, ...],
+    impl: str,
+) -> Callable[..., Any]:
+    """The jitted ``init(key_data, stacked)`` or ``run(key_data, state, stacked)``."""
+    lay = _Layout(num_points, num_seeds, devices)
+    if kind == "init":
+
+        def init(key_data: Array, stacked: Any) -> ArrayTree:
+            keys, cfgs = lay.pair_keys(key_data, impl), lay.pair_configs(stacked)
+            return jax.tree.map(lay.unflatten, jax.vmap(fn)(keys, cfgs))
+
+        return jax.jit(init, in_shardings=(lay.replicated, lay.replicated))
+
+    def run(key_data: Array, state: ArrayTree, stacked: Any) -> Any:
+        keys, cfgs = lay.pair_keys(key_data, impl), lay.pair_configs(stacked)
+        out = jax.vmap(fn)(keys, jax.tree.map(lay.flatten, state), cfgs)
+        return jax.tree.map(lay.unflatten, out)
+
+    state_sharding = lay.out_sharding
+    return jax.jit(
+        run,
+        in_shardings=(lay.replicated, state_sharding, lay.replicated),
+        donate_argnums=(1,),
+    )
+
+
+def make_chunked_sweep(
+    init_fn: InitFn,
+    run_fn: RunFn,
+    num_points: int,
+    num_seeds: int,
+    *,
+    devices: Sequence[Any] | None = None,
+) -> ChunkedSweep:
+    """Return a :class:`ChunkedSweep` over ``num_points`` grid points × ``num_seeds``.
+
+    The chunked form of :func:`make_sweep` (same keys, same layout): for
+    ``train(key, cfg) = run_fn(key, init_fn(key, cfg), cfg)`` repeated, calling
+    ``init`` and then ``run`` ``k`` times gives the ``[G, S]`` results of
+    ``make_sweep(train)``, and the state between calls can be checkpointed.
+
+    Args:
+      init_fn: ``init(key, config) -> State`` for one (point, seed) pair.
+      run_fn: ``run(key, state, config) -> (State, Metrics)``, one chunk for
+        one pair; ``key`` is the pair's seed key (the one ``init_fn`` got).
+      num_points: ``G``.
+      num_seeds: ``S``.
+      devices: see :func:`make_sweep` (default all ``jax.devices()``, global
+        after ``jax.distributed.initialize``).
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> sweep = make_chunked_sweep(
+      ...     lambda k, lr: jnp.zeros(()),
+      ...     lambda k, x, lr: (x + lr, {"x": x + lr}),
+      ...     num_points=2,
+      ...     num_seeds=3,
+      ... )
+      >>> lrs = jnp.array([1.0, 2.0])
+      >>> state = sweep.init(jax.random.key(0), lrs)
+      >>> state, metrics = sweep.run(jax.random.key(0), state, lrs)
+      >>> state, metrics = sweep.run(jax.random.key(0), state, lrs)
+      >>> gather(state).tolist()
+      [[2.0, 2.0, 2.0], [4.0, 4.0, 4.0]]
+    """
+    _check_num_seeds(num_seeds)
+    _check_num_seeds(num_points)
+    devs = tuple(jax.devices() if devices is None else devices)
+    if not devs:
+        raise ConfigError("make_chunked_sweep needs at least one device")
+    return ChunkedSweep(init_fn, run_fn, num_points, num_seeds, devs)
+
+
+def gather(tree: ArrayTree) -> ArrayTree:
+    """Host NumPy copies of every leaf, across processes when there are several.
+
+    With one process this is ``jax.device_get``. After
+    ``jax.distributed.initialize`` a sweep's outputs are global arrays whose
+    shards live on several processes (``jax.device_get`` refuses them): every
+    process must call ``gather`` on the same tree, and each gets the full
+    values (``multihost_utils.process_allgather``). Typed PRNG keys come back
+    as their ``jax.random.key_data``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> gather({"x": jnp.arange(3)})["x"].tolist()
+      [0, 1, 2]
+    """
+
+    def data(x: Any) -> Any:
+        if jnp.issubdtype(getattr(x, "dtype", np.float32), jax.dtypes.prng_key):
+            return jax.random.key_data(x)
+        return x
+
+    tree = jax.tree.map(data, tree)
+    if jax.process_count() == 1:
+        return jax.tree.map(np.asarray, jax.device_get(tree))
+    from jax.experimental import multihost_utils
+
+    def one(x: Any) -> np.ndarray:
+        if isinstance(x, jax.Array) and not x.is_fully_addressable:
+            return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+        return np.asarray(x)  # host data or a process-local array: already whole
+
+    return jax.tree.map(one, tree)

@@ -1,10 +1,13 @@
-"""``jaxrl bench`` deep cases: our DQN / M-DQN chunk, timed at the registry presets.
+"""``jaxrl bench`` deep cases: our DQN / M-DQN / MVI(q) / PPO chunk at the registry presets.
 
 Each deep case starts from a preset of the registry (:data:`DEEP_PRESETS`,
 ``scripts/presets.py``) and changes only what the benchmark needs: one chunk of
-``SCALES[scale]["iters"]`` iterations, learning from the first iteration
-(``learning_starts = 0``, ``train_frequency = 1``), no evaluation, and the
-per-environment overrides of :data:`ENV_OVERRIDES`.
+``SCALES[scale]["iters"]`` iterations (PPO: ``"ppo_iters"``), no evaluation,
+for the value agents learning from the first iteration (``learning_starts =
+0``, ``train_frequency = 1``), and the per-environment overrides of
+:data:`ENV_OVERRIDES`. PPO takes the fields its peer hard-codes
+(:func:`jaxrl.scripts.bench_peer_ppo.peer_config`: value clipping at
+``clip_eps``, advantage normalisation), so that both sides do the same work.
 """
 
 from __future__ import annotations
@@ -15,21 +18,26 @@ from typing import Any
 import jax
 
 from jaxrl.scripts import common, presets
-from jaxrl.scripts.bench_common import SCALES, BenchResult, compile_chunk, timed_calls
+from jaxrl.scripts.bench_common import SCALES, Side, compile_chunk, jax_side
 
 __all__ = [
     "DEEP_ENVS",
     "DEEP_PRESETS",
     "ENV_OVERRIDES",
+    "ON_POLICY",
     "deep_config",
+    "env_steps_per_iter",
     "settings_text",
     "pair_key",
-    "bench_ours",
+    "ours_side",
 ]
 
 DEEP_ENVS: dict[str, tuple[str, ...]] = {
     "dqn": ("CartPole-v1", "Breakout-MinAtar"),
     "mvi": ("CartPole-v1", "Breakout-MinAtar"),
+    "mviq": ("CartPole-v1", "Breakout-MinAtar"),
+    # the registry has no PPO MinAtar preset
+    "ppo": ("CartPole-v1",),
 }
 """Environments of the deep cases (``--envs`` selects among them).
 
@@ -49,7 +57,10 @@ ENV_OVERRIDES: dict[str, dict[str, Any]] = {
     # next_obs is 320 MB per seed, 20 GB at 64 seeds (for each implementation).
     "Breakout-MinAtar": {"buffer_size": 10_000},
 }
-"""Benchmark-wide config overrides per environment (both implementations)."""
+"""Benchmark-wide config overrides per environment (value agents, both sides)."""
+
+ON_POLICY: frozenset[str] = frozenset({"ppo"})
+"""Deep cases without replay (a chunk is ``iters`` rollouts plus their SGD epochs)."""
 
 
 def deep_config(agent: str, env_name: str, scale: str) -> Any:
@@ -59,19 +70,50 @@ def deep_config(agent: str, env_name: str, scale: str) -> Any:
       ConfigError: if the agent has no such preset.
     """
     preset = presets.get_preset(agent, DEEP_PRESETS[env_name])
-    config = preset.make_config().replace(
-        num_chunks=1,
-        iters_per_chunk=SCALES[scale]["iters"][env_name],
-        learning_starts=0,
-        train_frequency=1,
-        num_eval_episodes=0,
-        **{**ENV_OVERRIDES.get(env_name, {}), **SCALES[scale]["deep_overrides"]},
-    )
+    sizes = SCALES[scale]
+    if agent in ON_POLICY:
+        config = preset.make_config().replace(
+            num_chunks=1,
+            iters_per_chunk=sizes["ppo_iters"][env_name],
+            num_eval_episodes=0,
+            **sizes.get("ppo_overrides", {}),
+        )
+        try:
+            from jaxrl.scripts import bench_peer_ppo
+        except ImportError:
+            pass
+        else:
+            config = bench_peer_ppo.peer_config(config)
+    else:
+        config = preset.make_config().replace(
+            num_chunks=1,
+            iters_per_chunk=sizes["iters"][env_name],
+            learning_starts=0,
+            train_frequency=1,
+            num_eval_episodes=0,
+            **{**ENV_OVERRIDES.get(env_name, {}), **sizes["deep_overrides"]},
+        )
     config.validate()
     return config
 
 
+def env_steps_per_iter(config: Any) -> int:
+    """Environment steps of one iteration of ``config`` (one seed)."""
+    return config.num_envs * getattr(config, "num_steps", 1)
+
+
 def settings_text(config: Any) -> str:
+    """The settings both sides share, in words (the ``settings`` column)."""
+    if hasattr(config, "num_steps"):  # PPO
+        net = (
+            f"conv{list(config.conv_features)}+" if config.conv_features else ""
+        ) + f"mlp{list(config.hidden_sizes)}"
+        return (
+            f"actor and critic {net} {config.activation}, {config.num_envs} envs "
+            f"x {config.num_steps} steps, {config.update_epochs} epochs x "
+            f"{config.num_minibatches} minibatches of {config.minibatch_size}, "
+            f"value clip {config.vf_clip_eps}"
+        )
     net = (
         f"conv{list(config.conv_features)}+" if config.conv_features else ""
     ) + f"mlp{list(config.hidden_sizes)}"
@@ -88,9 +130,15 @@ def pair_key(config: Any, env_name: str, num_seeds: int) -> str:
     return f"{env_name}|{num_seeds}|{settings_text(config)}"
 
 
-def bench_ours(
-    agent: str, env_name: str, num_seeds: int, scale: str, repeats: int
-) -> tuple[BenchResult, Any]:
+def ours_side(
+    agent: str, env_name: str, num_seeds: int, scale: str
+) -> tuple[Side, Any]:
+    """Our compiled chunk for ``agent`` on ``env_name`` at ``num_seeds`` seeds.
+
+    Returns:
+      ``(side, config)``: ``side`` runs one donated ``jit(vmap(run))`` call
+      (``iters_per_chunk`` iterations for every seed).
+    """
     from jaxrl import envs
 
     module = importlib.import_module(f"jaxrl.agents.{agent}")
@@ -101,19 +149,5 @@ def bench_ours(
     compiled, compile_s = compile_chunk(
         jax.vmap(module.make_run(config, env, env_params)), state
     )
-    call_s = timed_calls(compiled, state, repeats=repeats)
-    work = config.iters_per_chunk * config.num_envs * num_seeds
-    result = BenchResult(
-        case=agent,
-        agent=agent,
-        env=env_name,
-        num_seeds=num_seeds,
-        unit="env steps/s",
-        work_per_call=work,
-        compile_s=compile_s,
-        call_s=call_s,
-        throughput=work / call_s,
-        pair=pair_key(config, env_name, num_seeds),
-        settings=settings_text(config),
-    )
-    return result, config
+    work = config.iters_per_chunk * env_steps_per_iter(config) * num_seeds
+    return jax_side(compiled, state, work=work, compile_s=compile_s), config

@@ -1,9 +1,12 @@
-"""``jaxrl bench`` peer: the rejax ``DQN`` adapter (only the benchmark uses it).
+"""``jaxrl bench`` peers: the rejax ``DQN`` adapter and the dispatch per case.
 
-rejax (``pip install -e '.[bench]'``) runs beside every ``dqn``/``mvi`` row at
-identical settings (:func:`peer_settings`) with the very same Q-network
+rejax (``pip install -e '.[bench]'``) runs beside every ``dqn``/``mvi``/``mviq``
+row at identical settings (:func:`peer_settings`) with the very same Q-network
 (:class:`PeerQNetwork` wraps :class:`jaxrl.nets.QNetwork`); :class:`GymnaxV0View`
-shows our gymnax 1.0 environments through the 0.0.9 ``step`` rejax calls.
+shows our gymnax 1.0 environments through the 0.0.9 ``step`` rejax calls. The
+``ppo`` rows get rejax's ``PPO`` through :mod:`jaxrl.scripts.bench_peer_ppo`
+(:func:`peer_side` picks the adapter, :func:`peer_missing` says why a peer
+cannot run).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import contextlib
 import importlib
 import importlib.metadata
 import math
+import types
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -23,8 +27,7 @@ import jax.numpy as jnp
 from jaxrl.errors import ConfigError
 from jaxrl.nets import QNetwork
 from jaxrl.scripts import common
-from jaxrl.scripts.bench_common import BenchResult, compile_chunk, timed_calls
-from jaxrl.scripts.bench_deep import pair_key, settings_text
+from jaxrl.scripts.bench_common import Side, compile_chunk, jax_side
 
 __all__ = [
     "PEER",
@@ -36,11 +39,18 @@ __all__ = [
     "GymnaxV0View",
     "make_peer",
     "peer_keys",
-    "bench_peer",
+    "PEER_OF",
+    "ppo_adapter",
+    "peer_missing",
+    "peer_side",
 ]
 
 PEER = "rejax"
 PEER_LABEL = "rejax DQN"
+
+PEER_OF: dict[str, str] = {"dqn": "dqn", "mvi": "dqn", "mviq": "dqn", "ppo": "ppo"}
+"""The peer algorithm of every deep case (rejax has no Munchausen variant: the
+``mvi``/``mviq`` rows run against its plain DQN at the same settings)."""
 
 
 def peer_available() -> bool:
@@ -214,28 +224,95 @@ def peer_keys(num_seeds: int) -> Any:
     return jax.random.key_data(common.seed_keys(0, num_seeds))
 
 
-def bench_peer(config: Any, env_name: str, num_seeds: int, repeats: int) -> BenchResult:
+def ppo_adapter() -> types.ModuleType | None:
+    """:mod:`jaxrl.scripts.bench_peer_ppo`, or ``None`` if it is not there."""
+    try:
+        return importlib.import_module("jaxrl.scripts.bench_peer_ppo")
+    except ModuleNotFoundError as err:
+        if err.name != "jaxrl.scripts.bench_peer_ppo":
+            raise
+        return None
+
+
+def peer_missing(case: str) -> str | None:
+    """Why the peer of ``case`` cannot run here (``None``: it can).
+
+    Returns:
+      A sentence for the report's notes, e.g. rejax not installed.
+    """
+    kind = PEER_OF.get(case)
+    if kind is None:
+        return f"`{case}` has no peer."
+    if not peer_available():
+        return (
+            "the peer (rejax) is not installed, so its rows are skipped; "
+            "install it with `pip install -e '.[bench]'`."
+        )
+    if kind == "ppo":
+        adapter = ppo_adapter()
+        if adapter is None:
+            return (
+                "the PPO peer adapter (`jaxrl/scripts/bench_peer_ppo.py`) is "
+                "missing, so the `ppo` rows have no peer."
+            )
+        if not adapter.available():
+            return "rejax's PPO cannot be imported, so the `ppo` rows have no peer."
+    return None
+
+
+def _dqn_peer_side(config: Any, env_name: str, num_seeds: int) -> Side:
     algo = make_peer(config, env_name)
     with quiet():
         state = jax.jit(jax.vmap(algo.init_state))(peer_keys(num_seeds))
         chunk = jax.vmap(lambda ts: (algo.train(train_state=ts)[0],))
         compiled, compile_s = compile_chunk(chunk, state)
-        steps = config.iters_per_chunk * config.num_envs
-        # rejax learns once global_step > fill_buffer: after these calls, always
-        warmups = math.ceil((config.batch_size + 1) / steps)
-        call_s = timed_calls(compiled, state, repeats=repeats, warmups=warmups)
-    version = importlib.metadata.version(PEER)
-    work = steps * num_seeds
-    return BenchResult(
-        case="peer",
-        agent=f"{PEER_LABEL} {version}",
-        env=env_name,
-        num_seeds=num_seeds,
-        unit="env steps/s",
-        work_per_call=work,
-        compile_s=compile_s,
-        call_s=call_s,
-        throughput=work / call_s,
-        pair=pair_key(config, env_name, num_seeds),
-        settings=settings_text(config),
+    steps = config.iters_per_chunk * config.num_envs
+    # rejax learns once global_step > fill_buffer: after these calls, always
+    warmups = math.ceil((config.batch_size + 1) / steps)
+    # the compiled call runs no Python: no warning filter inside the timed calls
+    return jax_side(
+        compiled, state, work=steps * num_seeds, compile_s=compile_s, warmups=warmups
     )
+
+
+def _ppo_peer_side(config: Any, env_name: str, num_seeds: int) -> Side:
+    from jaxrl import envs
+
+    adapter = ppo_adapter()
+    if adapter is None:
+        raise ConfigError(peer_missing("ppo") or "no PPO peer")
+    env, env_params = envs.make(env_name)
+    init_fn, chunk_fn, work = adapter.make_peer_chunk(
+        config, env, env_params, num_seeds
+    )
+    with quiet():
+        state = init_fn(common.seed_keys(0, num_seeds))
+        compiled, compile_s = compile_chunk(chunk_fn, state)
+    return jax_side(compiled, state, work=work, compile_s=compile_s)
+
+
+def peer_side(
+    case: str, config: Any, env_name: str, num_seeds: int
+) -> tuple[Side, str]:
+    """The compiled peer chunk beside our ``case`` row (same chunk sizes).
+
+    Args:
+      case: the deep case (a key of :data:`PEER_OF`).
+      config: our benchmark config for the row.
+      env_name: the environment id.
+      num_seeds: vmapped seeds.
+
+    Returns:
+      ``(side, label)``, e.g. label ``"rejax DQN 0.1.3"``.
+
+    Raises:
+      ConfigError: if the peer cannot run (:func:`peer_missing`).
+    """
+    reason = peer_missing(case)
+    if reason is not None:
+        raise ConfigError(reason)
+    version = importlib.metadata.version(PEER)
+    if PEER_OF[case] == "ppo":
+        label = getattr(ppo_adapter(), "PEER_LABEL", "rejax PPO")
+        return _ppo_peer_side(config, env_name, num_seeds), f"{label} {version}"
+    return _dqn_peer_side(config, env_name, num_seeds), f"{PEER_LABEL} {version}"

@@ -7,20 +7,36 @@ from collections.abc import Sequence
 from typing import Any
 
 from jaxrl.scripts import common
-from jaxrl.scripts.bench_common import CASES, BenchResult
+from jaxrl.scripts.bench_common import CASES, BenchResult, format_load
 from jaxrl.scripts.bench_deep import DEEP_ENVS, DEEP_PRESETS
 
-__all__ = ["render"]
+__all__ = ["render", "ratio_cell", "load_cell"]
 
 
-def _ratio(ours: BenchResult, other: BenchResult | None) -> str:
-    if other is None:
+def ratio_cell(row: BenchResult) -> str:
+    """``"1.43x [1.30, 1.60]"``: median [min, max] of the per-pair ratios."""
+    if row.other is None:
         return "n/a"
-    return f"{ours.throughput / other.throughput:.2f}x"
+    med, lo, hi = row.ratio
+    return f"{med:.2f}x [{lo:.2f}, {hi:.2f}]"
+
+
+def load_cell(row: BenchResult) -> str:
+    """``"1.20/1.10/0.90 -> 1.30/1.12/0.91"``: 1/5/15-min load before -> after."""
+    return f"{format_load(row.load_start)} -> {format_load(row.load_end)}"
 
 
 def _fmt(value: float) -> str:
     return f"{value:,.0f}"
+
+
+def _compile(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.1f}"
+
+
+def _pairs_text(rows: Sequence[BenchResult]) -> str:
+    counts = sorted({r.pairs for r in rows if r.other is not None})
+    return f"{counts[0]} pairs" if len(counts) == 1 else "the row's pairs"
 
 
 def render(
@@ -28,30 +44,49 @@ def render(
     info: dict[str, Any],
     command: str,
     notes: Sequence[str] = (),
+    warnings: Sequence[str] = (),
 ) -> str:
-    """Render the results, machine description and command as markdown."""
+    """Render the results, machine description and command as markdown.
+
+    Args:
+      results: rows from :func:`jaxrl.scripts.bench.run_bench` (a compared row
+        is followed by, and linked to, its comparison row).
+      info: :func:`jaxrl.scripts.bench_common.machine_info`, plus
+        ``"load_end"`` (load averages at the end of the run) if known.
+      command: the command line that made the results.
+      notes: sentences printed under the header (e.g. skipped peers).
+      warnings: load warnings (:func:`jaxrl.scripts.bench_common.load_warning`),
+        printed under the notes.
+    """
+    load_end = info.get("load_end")
+    load_text = f"1/5/15-min load average at start {format_load(info['load'])}" + (
+        f", at end {format_load(load_end)}" if load_end else ""
+    )
     lines = [
         "# Benchmarks",
         "",
         f"Generated {info['date']} by `{command}`.",
         "",
         f"Machine: {info['cpu']}; {info['usable_cores']} usable of {info['cores']} "
-        f"cores; 1-min load average at start {info['load_1min']}; python "
+        f"cores; {load_text}; python "
         f"{info['python']}; jax {info['jax']}, backend `{info['backend']}`, device "
         f"`{info['device_kind']}` x{info['device_count']}; numpy {info['numpy']}.",
         "",
-        "Throughput is the median over timed calls of one compiled, state-donating "
-        "`jit(vmap(chunk))` call (after warm-up); compile time (`lower` + `compile`) "
-        "is measured separately and excluded. Methodology: `docs/benchmarks.md`.",
+        "Each row compiles (`lower` + `compile`, its own column, excluded from the "
+        "throughput) and warms up one state-donating `jit(vmap(chunk))` call per "
+        "side, then calls the two sides *interleaved* in one process (ours, peer, "
+        "ours, peer, ...; each call `block_until_ready`). Throughput is each "
+        "side's median over its timed calls; `ours/peer` is the median of the "
+        "per-pair ratios, with their min and max in brackets. `load avg` is the "
+        "1/5/15-minute load average before the row was compiled and after its "
+        "last call; above the usable cores, other processes shared the CPU and "
+        "the row is noted below. Methodology: `docs/benchmarks.md`.",
         "",
     ]
     lines += [f"Note: {n}" for n in notes]
-    if notes:
+    lines += [f"Warning: {w}" for w in warnings]
+    if notes or warnings:
         lines.append("")
-    by_pair: dict[str, dict[str, BenchResult]] = {}
-    for r in results:
-        if r.pair:
-            by_pair.setdefault(r.pair, {})[r.case] = r
 
     env_order = {e: i for i, e in enumerate(DEEP_PRESETS)}
     deep = sorted(
@@ -59,38 +94,43 @@ def render(
         key=lambda r: (CASES.index(r.case), env_order.get(r.env, 99), r.num_seeds),
     )
     if deep:
+        ratio_col = f"ours/peer median [min, max] over {_pairs_text(deep)}"
         lines += [
             "## Deep RL: env steps/s with learning, against the peer",
             "",
-            "Ours and the peer run the same chunk sizes in the same process at "
-            "identical settings: the same Q-network (`jaxrl.nets.QNetwork`), "
-            "`num_envs`, batch, replay capacity, gradient steps per env step and "
-            "target-copy period (`jaxrl.scripts.bench.peer_settings`); no evaluation. "
-            "The peer is rejax's `DQN` (plain DQN target, `ddqn=False`): rejax has "
-            "no Munchausen variant, so the `mvi` rows do more work per update than "
-            "their peer (target-network pass on the current observations for the "
-            "bonus, log-softmax of both target outputs); the `dqn` rows, at the "
-            "same settings, are the like-for-like DQN-against-DQN comparison. "
-            "MinAtar uses a 10k replay on both sides (memory at 64 seeds). "
+            "Ours and the peer run the same chunk sizes at identical settings "
+            "(`settings` column). `dqn`, `mvi` and `mviq` run against rejax's "
+            "`DQN` (plain DQN target, `ddqn=False`) with the same Q-network "
+            "(`jaxrl.nets.QNetwork`), `num_envs`, batch, replay capacity, "
+            "gradient steps per env step and target-copy period "
+            "(`jaxrl.scripts.bench_peer.peer_settings`); rejax has no Munchausen "
+            "variant, so the `mvi` and `mviq` rows do more work per update than "
+            "their peer (an extra target-network pass for the bonus, the "
+            "regularised policy of both target outputs); the `dqn` rows are the "
+            "like-for-like comparison. `ppo` runs against rejax's `PPO` with our "
+            "actor and critic networks and the same rollout and epoch sizes "
+            "(`jaxrl.scripts.bench_peer_ppo.peer_settings`). MinAtar uses a 10k "
+            "replay on both sides (memory at 64 seeds); no evaluation. "
             "`ours/peer` > 1 means we are faster.",
             "",
         ]
         rows = []
         for r in deep:
-            peer = by_pair.get(r.pair, {}).get("peer")
+            peer = r.other
             rows.append(
                 {
                     "agent": r.agent,
                     "env": r.env,
                     "seeds": r.num_seeds,
-                    "ours env steps/s": _fmt(r.throughput),
-                    "peer env steps/s": _fmt(peer.throughput) if peer else "n/a",
-                    "ours/peer": _ratio(r, peer),
+                    "ours steps/s (median)": _fmt(r.throughput),
+                    "peer steps/s (median)": _fmt(peer.throughput) if peer else "n/a",
+                    ratio_col: ratio_cell(r),
                     "compile s (ours / peer)": (
-                        f"{r.compile_s:.1f} / {peer.compile_s:.1f}"
-                        if peer
-                        else f"{r.compile_s:.1f} / n/a"
+                        f"{_compile(r.compile_s)} / "
+                        + (_compile(peer.compile_s) if peer else "n/a")
                     ),
+                    "load avg (1/5/15) start -> end": load_cell(r),
+                    "peer": peer.agent if peer else "n/a",
                     "settings": r.settings,
                 }
             )
@@ -101,10 +141,12 @@ def render(
                     "agent",
                     "env",
                     "seeds",
-                    "ours env steps/s",
-                    "peer env steps/s",
-                    "ours/peer",
+                    "ours steps/s (median)",
+                    "peer steps/s (median)",
+                    ratio_col,
                     "compile s (ours / peer)",
+                    "load avg (1/5/15) start -> end",
+                    "peer",
                     "settings",
                 ],
             )
@@ -114,37 +156,37 @@ def render(
         key=lambda r: (r.env, r.num_seeds),
     )
     if tab:
+        ratio_col = f"jax/numpy median [min, max] over {_pairs_text(tab)}"
         lines += [
             "## Tabular M-VI: Bellman backups/s, against a NumPy loop",
             "",
             "Both sides do the same sweeps on the same float32 Garnet "
-            "(dense `P[S, A, S]`, shared by the seeds, zero initial tables): "
+            "(dense `P[S, A, S]`, shared by the seeds, zero initial tables), "
+            "called interleaved (jax, NumPy, jax, NumPy, ...): "
             "`mvi_tabular.update` (jax: `jit(vmap(scan(update)))` over seeds) and "
             "`jaxrl.scripts.bench.numpy_mvi_sweeps` (NumPy, vectorised over states and "
             "actions, Python loop over seeds and sweeps). Each sweep computes the "
             "backup, its residual `max|T q - q|` and the (zero-scaled) noise draw. "
             "The exact policy-evaluation metrics of `mvi_tabular.make_run` (linear "
-            "solves) are excluded on both sides. The jax side uses the generic "
-            "MVI(q) operator with q traced (the q = 1, q = 2 and bisection branches "
-            "are all evaluated), the NumPy side only the q = 1 formulas. "
+            "solves) are excluded on both sides. "
             "`tests/scripts/test_bench.py` checks that both give the same tables. "
             "A backup is one (state, action) entry of one sweep.",
             "",
         ]
         rows = []
         for r in tab:
-            np_row = next(
-                (x for x in results if x.pair == r.pair and x.agent == "numpy mvi"),
-                None,
-            )
+            np_row = r.other
             rows.append(
                 {
                     "MDP": r.env,
                     "seeds": r.num_seeds,
-                    "jax backups/s": _fmt(r.throughput),
-                    "numpy backups/s": _fmt(np_row.throughput) if np_row else "n/a",
-                    "jax/numpy": _ratio(r, np_row),
-                    "compile s": f"{r.compile_s:.1f}",
+                    "jax backups/s (median)": _fmt(r.throughput),
+                    "numpy backups/s (median)": (
+                        _fmt(np_row.throughput) if np_row else "n/a"
+                    ),
+                    ratio_col: ratio_cell(r),
+                    "compile s": _compile(r.compile_s),
+                    "load avg (1/5/15) start -> end": load_cell(r),
                     "settings": r.settings,
                 }
             )
@@ -154,10 +196,11 @@ def render(
                 [
                     "MDP",
                     "seeds",
-                    "jax backups/s",
-                    "numpy backups/s",
-                    "jax/numpy",
+                    "jax backups/s (median)",
+                    "numpy backups/s (median)",
+                    ratio_col,
                     "compile s",
+                    "load avg (1/5/15) start -> end",
                     "settings",
                 ],
             )
@@ -171,8 +214,10 @@ def render(
             "seeds": r.num_seeds,
             "work/call": r.work_per_call,
             "compile s": "-" if math.isnan(r.compile_s) else f"{r.compile_s:.2f}",
-            "call s": f"{r.call_s:.4g}",
-            "throughput": f"{_fmt(r.throughput)} {r.unit}",
+            "calls": r.pairs,
+            "median call s": f"{r.call_s:.4g}",
+            "median throughput": f"{_fmt(r.throughput)} {r.unit}",
+            "load avg (1/5/15) start -> end": load_cell(r),
         }
         for r in results
     ]
@@ -186,8 +231,10 @@ def render(
                 "seeds",
                 "work/call",
                 "compile s",
-                "call s",
-                "throughput",
+                "calls",
+                "median call s",
+                "median throughput",
+                "load avg (1/5/15) start -> end",
             ],
         )
     )

@@ -3,14 +3,13 @@
 ``mvi_tabular`` times :func:`jaxrl.agents.mvi_tabular.update` sweeps (the
 registry's ``mvi_tabular/bench-garnet`` preset) against
 :func:`jaxrl.testing.numpy_mvi_sweeps`, the same sweeps in plain NumPy in the
-same process; ``vi_tabular`` times ``vi_tabular.make_run`` (with its exact
-greedy-policy evaluation of every sweep).
+same process, the calls interleaved (jax, NumPy, jax, NumPy, ...);
+``vi_tabular`` times ``vi_tabular.make_run`` (with its exact greedy-policy
+evaluation of every sweep).
 """
 
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -18,10 +17,23 @@ import jax
 import numpy as np
 
 from jaxrl.scripts import common, presets
-from jaxrl.scripts.bench_common import SCALES, BenchResult, compile_chunk, timed_calls
+from jaxrl.scripts.bench_common import (
+    SCALES,
+    BenchResult,
+    Side,
+    compile_chunk,
+    jax_side,
+    load_average,
+    timed_rows,
+)
 from jaxrl.testing import numpy_mvi_sweeps
 
-__all__ = ["mvi_tabular_chunk", "bench_mvi_tabular", "bench_vi_tabular"]
+__all__ = [
+    "mvi_tabular_chunk",
+    "numpy_side",
+    "bench_mvi_tabular",
+    "bench_vi_tabular",
+]
 
 
 def _garnet(sizes: dict[str, int]) -> tuple[Any, Any]:
@@ -58,11 +70,37 @@ def mvi_tabular_chunk(config: Any, num_sweeps: int) -> Callable[..., Any]:
     return chunk
 
 
+def numpy_side(
+    P: np.ndarray,
+    R: np.ndarray,
+    gamma: float,
+    q0: np.ndarray,
+    sweeps: int,
+    work: int,
+    **kwargs: float,
+) -> Side:
+    """A :class:`Side` running ``sweeps`` NumPy M-VI sweeps from the last tables."""
+    box = [q0]
+
+    def call() -> None:
+        box[0], _ = numpy_mvi_sweeps(P, R, gamma, box[0], num_sweeps=sweeps, **kwargs)
+
+    # warm-up: one sweep of one seed (allocations, BLAS threads)
+    numpy_mvi_sweeps(P, R, gamma, q0[:1], num_sweeps=1, **kwargs)
+    return Side(call=call, work=work, warmups=0)
+
+
 def bench_mvi_tabular(
-    num_seeds: int, scale: str, repeats: int
+    num_seeds: int, scale: str, pairs: int
 ) -> tuple[BenchResult, BenchResult]:
+    """Time jax M-VI sweeps against the NumPy loop, interleaved over ``pairs``.
+
+    Returns:
+      ``(jax row, NumPy row)``; the jax row's ``other`` is the NumPy row.
+    """
     from jaxrl.agents import mvi_tabular
 
+    load_start = load_average()
     sizes = SCALES[scale]["mvi"]
     env, env_params = _garnet(sizes)
     mdp = env_params.mdp
@@ -74,66 +112,51 @@ def bench_mvi_tabular(
     )
     chunk = jax.vmap(mvi_tabular_chunk(config, sweeps), in_axes=(0, None))
     compiled, compile_s = compile_chunk(chunk, state, mdp)
-    call_s = timed_calls(compiled, state, mdp, repeats=repeats)
     num_states, num_actions = sizes["num_states"], sizes["num_actions"]
     work = num_seeds * sweeps * num_states * num_actions
-    name = _garnet_name(sizes)
-    settings = (
-        f"M-VI alpha={config.alpha}, tau={config.tau}, l0={config.l0}, "
-        f"{sweeps} sweeps per call"
-    )
-    pair = f"{name}|{num_seeds}"
-    ours = BenchResult(
-        case="mvi_tabular",
-        agent="mvi_tabular",
-        env=name,
-        num_seeds=num_seeds,
-        unit="backups/s",
-        work_per_call=work,
-        compile_s=compile_s,
-        call_s=call_s,
-        throughput=work / call_s,
-        pair=pair,
-        settings=settings,
-    )
+    ours = jax_side(compiled, state, mdp, work=work, compile_s=compile_s)
     # The NumPy loop: same MDP (float32), same sweeps, seeds looped over.
     P = np.asarray(mdp.P)
     R = np.asarray(mdp.R)
     q0 = np.zeros((num_seeds, num_states, num_actions), P.dtype)
-    kwargs = {
-        "alpha": float(config.alpha),
-        "tau": float(config.tau),
-        "l0": float(config.l0),
-        "noise_std": float(config.noise_std),
-    }
-    numpy_mvi_sweeps(P, R, float(mdp.gamma), q0[:1], num_sweeps=1, **kwargs)
-    times = []
-    for _ in range(max(1, repeats)):
-        t0 = time.perf_counter()
-        q0, _ = numpy_mvi_sweeps(
-            P, R, float(mdp.gamma), q0, num_sweeps=sweeps, **kwargs
-        )
-        times.append(time.perf_counter() - t0)
-    np_s = statistics.median(times)
-    reference = BenchResult(
-        case="mvi_tabular",
-        agent="numpy mvi",
-        env=name,
-        num_seeds=num_seeds,
-        unit="backups/s",
-        work_per_call=work,
-        compile_s=float("nan"),
-        call_s=np_s,
-        throughput=work / np_s,
-        pair=pair,
-        settings=settings,
+    reference = numpy_side(
+        P,
+        R,
+        float(mdp.gamma),
+        q0,
+        sweeps,
+        work,
+        alpha=float(config.alpha),
+        tau=float(config.tau),
+        l0=float(config.l0),
+        noise_std=float(config.noise_std),
     )
-    return ours, reference
+    name = _garnet_name(sizes)
+    label = {
+        "case": "mvi_tabular",
+        "env": name,
+        "num_seeds": num_seeds,
+        "unit": "backups/s",
+        "pair": f"{name}|{num_seeds}",
+        "settings": (
+            f"M-VI alpha={config.alpha}, tau={config.tau}, l0={config.l0}, "
+            f"{sweeps} sweeps per call"
+        ),
+    }
+    jax_row, np_row = timed_rows(
+        [{**label, "agent": "mvi_tabular"}, {**label, "agent": "numpy mvi"}],
+        [ours, reference],
+        pairs,
+        load_start=load_start,
+    )
+    return jax_row, np_row
 
 
-def bench_vi_tabular(num_seeds: int, scale: str, repeats: int) -> BenchResult:
+def bench_vi_tabular(num_seeds: int, scale: str, pairs: int) -> BenchResult:
+    """Time exact VI chunks (``pairs`` calls; no comparison)."""
     from jaxrl.agents import vi_tabular
 
+    load_start = load_average()
     sizes = SCALES[scale]["vi"]
     env, env_params = _garnet(sizes)
     config = vi_tabular.Config(num_chunks=1, iters_per_chunk=sizes["sweeps"])
@@ -144,17 +167,20 @@ def bench_vi_tabular(num_seeds: int, scale: str, repeats: int) -> BenchResult:
     compiled, compile_s = compile_chunk(
         jax.vmap(vi_tabular.make_run(config, env, env_params)), state
     )
-    call_s = timed_calls(compiled, state, repeats=repeats)
     work = num_seeds * sizes["sweeps"] * sizes["num_states"] * sizes["num_actions"]
-    return BenchResult(
-        case="vi_tabular",
-        agent="vi_tabular",
-        env=_garnet_name(sizes),
-        num_seeds=num_seeds,
-        unit="backups/s",
-        work_per_call=work,
-        compile_s=compile_s,
-        call_s=call_s,
-        throughput=work / call_s,
-        settings="includes the exact greedy-policy evaluation of every sweep",
+    (row,) = timed_rows(
+        [
+            {
+                "case": "vi_tabular",
+                "agent": "vi_tabular",
+                "env": _garnet_name(sizes),
+                "num_seeds": num_seeds,
+                "unit": "backups/s",
+                "settings": "includes the exact greedy-policy evaluation of every sweep",
+            }
+        ],
+        [jax_side(compiled, state, work=work, compile_s=compile_s)],
+        pairs,
+        load_start=load_start,
     )
+    return row

@@ -6,7 +6,10 @@ dispatches. Bad arguments or an invalid config print ONE line on stderr and exit
 with status 2, without a traceback. ``train`` and ``sweep`` exit with status 3
 when every seed (of every grid point) diverged, after writing their results and
 one ``warning:`` line naming the diverged seeds; partial divergence warns and
-exits 0. Ctrl-C exits with 130, SIGTERM with 143.
+exits 0. Ctrl-C exits with 130, SIGTERM with 143. ``train``, ``sweep`` and
+``reproduce`` use JAX's persistent compilation cache
+(:func:`jaxrl.scripts.common.compile_cache`; off with ``--no-compile-cache`` or
+``JAXRL_NO_COMPILE_CACHE=1``).
 
 Usage::
 
@@ -29,7 +32,7 @@ __all__ = ["build_parser", "main"]
 
 _COMMANDS = {
     "train": "train an agent (vmapped seeds, chunked, checkpointed, resumable)",
-    "sweep": "hyperparameter grid x seeds in one jitted call",
+    "sweep": "hyperparameter grid x seeds (vmapped, sharded, chunked, resumable)",
     "reproduce": "run the presets behind a results table",
     "bench": "environment steps/s and compile time per agent",
     "aggregate": "IQM / bootstrap-CI tables and learning curves from results dirs",
@@ -63,7 +66,7 @@ def build_parser() -> common.ArgumentParser:
 
 def _dispatch(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
-    return args._run(args)
+    return common.run_with_compile_cache(args._run, args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

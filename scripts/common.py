@@ -24,6 +24,11 @@ __all__ = [
     "ArgumentParser",
     "UsageError",
     "run_main",
+    "COMPILE_CACHE_OFF_ENV",
+    "default_compile_cache_dir",
+    "add_compile_cache_arg",
+    "compile_cache",
+    "run_with_compile_cache",
     "one_line",
     "RunSpec",
     "resolve_run",
@@ -130,6 +135,113 @@ def _raise_on_sigterm() -> Any:
         raise _Terminated
 
     return signal.signal(signal.SIGTERM, handler)
+
+
+# JAX's persistent compilation cache, on by default for commands that compile.
+COMPILE_CACHE_OFF_ENV = "JAXRL_NO_COMPILE_CACHE"
+# Only executables that took this long to compile are written (JAX's default is
+# 1 s; a small agent's chunk compiles in about that). Below it a recompile is
+# cheaper than the disk entry is worth.
+COMPILE_CACHE_MIN_SECS = 0.5
+
+
+def default_compile_cache_dir() -> str:
+    """Return ``$XDG_CACHE_HOME/jaxrl/jax-compilation-cache`` (``~/.cache`` by default)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(
+        os.path.expanduser("~"), ".cache"
+    )
+    return os.path.join(base, "jaxrl", "jax-compilation-cache")
+
+
+def add_compile_cache_arg(parser: argparse.ArgumentParser) -> None:
+    """Add ``--no-compile-cache`` (sets ``args.compile_cache = False``)."""
+    parser.add_argument(
+        "--no-compile-cache",
+        dest="compile_cache",
+        action="store_false",
+        help="do not use JAX's persistent compilation cache (also: "
+        f"{COMPILE_CACHE_OFF_ENV}=1); default dir {default_compile_cache_dir()}",
+    )
+
+
+def _env_flag(name: str) -> bool:
+    value = os.environ.get(name, "").strip().lower()
+    return value not in ("", "0", "false", "no", "off")
+
+
+@contextlib.contextmanager
+def compile_cache(enabled: bool = True, log: Any = None) -> Iterator[str | None]:
+    """Use JAX's persistent compilation cache inside the block (command line only).
+
+    Compiled executables are written to :func:`default_compile_cache_dir` and
+    read back by later runs of the same programs, which then skip compilation.
+    Nothing is changed if ``enabled`` is False, ``$JAXRL_NO_COMPILE_CACHE`` is
+    set (to anything but ``0``/``false``/``no``/``off``), or the user already
+    chose a cache (``JAX_COMPILATION_CACHE_DIR`` or
+    ``jax.config.jax_compilation_cache_dir``; theirs wins) or turned it off
+    (``JAX_ENABLE_COMPILATION_CACHE=false``). If the directory cannot be
+    written, one ``warning:`` line goes to ``log`` and the block runs without
+    the cache. The previous JAX settings are restored afterwards, so library
+    code and in-process callers never see a changed global config.
+
+    Yields:
+      The cache directory in use, or None.
+    """
+    import jax
+    from jax.experimental.compilation_cache import compilation_cache as jcc
+
+    if (
+        not enabled
+        or _env_flag(COMPILE_CACHE_OFF_ENV)
+        or jax.config.jax_compilation_cache_dir
+        or os.environ.get("JAX_COMPILATION_CACHE_DIR")
+        or not jax.config.jax_enable_compilation_cache
+    ):
+        yield None
+        return
+    path = default_compile_cache_dir()
+    try:  # a writable directory, or no cache
+        os.makedirs(path, exist_ok=True)
+        probe = os.path.join(path, f".probe-{os.getpid()}")
+        with open(probe, "w"):
+            pass
+        os.remove(probe)
+    except OSError as err:
+        print(
+            f"warning: compilation cache off ({one_line(str(err))})",
+            file=sys.stderr if log is None else log,
+        )
+        yield None
+        return
+    names = (
+        "jax_compilation_cache_dir",
+        "jax_persistent_cache_min_compile_time_secs",
+        "jax_persistent_cache_min_entry_size_bytes",
+    )
+    previous = {name: getattr(jax.config, name) for name in names}
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update(
+        "jax_persistent_cache_min_compile_time_secs", COMPILE_CACHE_MIN_SECS
+    )
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)  # any size
+    jcc.reset_cache()  # (re)open the cache at `path` on the next compile
+    try:
+        yield path
+    finally:
+        for name, value in previous.items():
+            jax.config.update(name, value)
+        jcc.reset_cache()
+
+
+def run_with_compile_cache(run: Callable[[Any], int | None], args: Any) -> int | None:
+    """Call ``run(args)`` inside :func:`compile_cache` (``args.compile_cache``).
+
+    Commands without the ``--no-compile-cache`` option run unchanged.
+    """
+    if not hasattr(args, "compile_cache"):
+        return run(args)
+    with compile_cache(args.compile_cache):
+        return run(args)
 
 
 def add_common_run_args(parser: argparse.ArgumentParser) -> None:

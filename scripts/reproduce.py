@@ -366,6 +366,7 @@ def build_parser(parser: common.ArgumentParser | None = None) -> common.Argument
         "--overwrite a table dir holding results is refused)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    common.add_compile_cache_arg(parser)
     return parser
 
 
@@ -390,7 +391,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m jaxrl.scripts.reproduce``."""
     parser = build_parser()
     return common.run_main(
-        lambda: run_from_args(parser.parse_args(argv)), prog="jaxrl reproduce"
+        lambda: common.run_with_compile_cache(run_from_args, parser.parse_args(argv)),
+        prog="jaxrl reproduce",
     )
 
 

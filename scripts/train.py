@@ -1,7 +1,9 @@
 """``jaxrl train``: one agent, one config, ``S`` vmapped seeds, chunked with checkpoints.
 
 The run is ``jit(vmap(init))(keys)`` followed by ``num_chunks`` calls of
-``jit(vmap(run))(state)``. After every chunk the per-seed metric rows are
+``jit(vmap(run))(state)``, with the ``[S]`` seed axis sharded over the local
+devices (:func:`jaxrl.sweep.seed_sharding`: the most devices whose count
+divides ``S``; no padding). After every chunk the per-seed metric rows are
 appended to ``metrics.jsonl`` and the full vmapped state is checkpointed
 (``ckpt/<chunks done>``). ``--resume`` restores the newest intact checkpoint
 and continues; because every chunk is the same compiled function applied to the
@@ -35,9 +37,9 @@ Usage::
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
-import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -123,15 +125,6 @@ def _check_identity(
                 f"checkpoint in {ckpt_dir} was written with {name}={have!r}, this run has "
                 f"{name}={value!r}; use the same settings or a fresh --out"
             )
-
-
-def _prune_checkpoints(ckpt_dir: str, keep: int) -> None:
-    """Delete all but the ``keep`` newest step directories of this run's checkpoints."""
-    from jaxrl import checkpoint as jckpt
-
-    steps = sorted(jckpt.all_steps(ckpt_dir))
-    for step in steps[: max(len(steps) - max(keep, 1), 0)]:
-        shutil.rmtree(os.path.join(ckpt_dir, str(step)), ignore_errors=True)
 
 
 def config_record(spec: common.RunSpec, seed: int, **extra: Any) -> dict[str, Any]:
@@ -348,12 +341,15 @@ def _train(
 ) -> TrainResult:
     """The body of :func:`train`, with ``out_dir`` locked and checked."""
     from jaxrl import checkpoint as jckpt
+    from jaxrl import sweep as jsweep
 
     log = sys.stderr if log is None else log
     start_time = time.perf_counter()
     config, module = spec.config, spec.module
     num_chunks, ipc = int(config.num_chunks), int(config.iters_per_chunk)
-    keys = common.seed_keys(seed, spec.num_seeds)
+    # Seeds are sharded over the local devices (jaxrl.sweep.seed_sharding).
+    shard = jsweep.seed_sharding(spec.num_seeds)
+    keys = jax.device_put(common.seed_keys(seed, spec.num_seeds), shard)
     env_keys, agent_keys = common.split_env_keys(spec, keys)
     if env_keys is None:  # one environment shared by every seed
         env, env_params = common.make_env(spec)
@@ -390,12 +386,14 @@ def _train(
     # env_params are closed over (constants), never traced: gymnax params may
     # hold Python numbers that environments use statically.
     init_fn = jax.jit(
-        lambda ks: jax.vmap(init_one, in_axes=(0, params_axis))(ks, env_params)
+        lambda ks: jax.vmap(init_one, in_axes=(0, params_axis))(ks, env_params),
+        out_shardings=shard,
     )
     run_fn = jax.jit(
         lambda state, si, chunk: jax.vmap(chunk_one, in_axes=(0, params_axis, 0, None))(
             state, env_params, si, chunk
-        )
+        ),
+        out_shardings=shard,
     )
 
     # RESTORE OR START (train() has checked out_dir: without resume it holds
@@ -443,22 +441,32 @@ def _train(
     )
     seed_index = np.arange(spec.num_seeds, dtype=np.int32)
     progress.start_at(start_chunk * ipc)
-    try:
-        for chunk in range(start_chunk, end_chunk):
-            state, metrics = run_fn(state, seed_index, chunk)
-            metrics = jax.device_get(metrics)
-            metrics_log.append(jlog.metrics_to_rows(metrics, seed_ids, chunk * ipc))
-            if checkpoint:
-                meta = {
-                    **identity,
-                    "chunks_done": chunk + 1,
-                    "iteration": (chunk + 1) * ipc,
-                }
-                jckpt.save(ckpt_dir, chunk + 1, state, meta)
-                _prune_checkpoints(ckpt_dir, keep=keep_checkpoints)
-            progress.update_to((chunk + 1) * ipc)  # a bar, or one line per chunk
-    finally:
-        progress.close()
+    # Async saves: each returns once the state is on the host; the files are
+    # written while the next chunk runs. The writer waits for the previous
+    # save before the next one and on the way out (Ctrl-C and SIGTERM too),
+    # keeps the newest `keep_checkpoints` steps, and raises a failed save as
+    # one line.
+    writer = (
+        jckpt.CheckpointWriter(ckpt_dir, max_to_keep=keep_checkpoints)
+        if checkpoint
+        else contextlib.nullcontext()
+    )
+    with writer:
+        try:
+            for chunk in range(start_chunk, end_chunk):
+                state, metrics = run_fn(state, seed_index, chunk)
+                metrics = jax.device_get(metrics)
+                metrics_log.append(jlog.metrics_to_rows(metrics, seed_ids, chunk * ipc))
+                if checkpoint:
+                    meta = {
+                        **identity,
+                        "chunks_done": chunk + 1,
+                        "iteration": (chunk + 1) * ipc,
+                    }
+                    writer.save(chunk + 1, state, meta)
+                progress.update_to((chunk + 1) * ipc)  # a bar, or one line per chunk
+        finally:
+            progress.close()
 
     finished = end_chunk == num_chunks
     summary = None
@@ -526,6 +534,7 @@ def build_parser(parser: common.ArgumentParser | None = None) -> common.Argument
     parser.add_argument(
         "--run-dir", default=None, help="exact results dir (overrides --out)"
     )
+    common.add_compile_cache_arg(parser)
     return parser
 
 
@@ -581,7 +590,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m jaxrl.scripts.train``."""
     parser = build_parser()
     return common.run_main(
-        lambda: run_from_args(parser.parse_args(argv)), prog="jaxrl train"
+        lambda: common.run_with_compile_cache(run_from_args, parser.parse_args(argv)),
+        prog="jaxrl train",
     )
 
 

@@ -173,29 +173,36 @@ def collect(
     env = log_wrap(env)
     key, k_roll = jax.random.split(state.key)
     params = state.params
+    obs_ndim = jnp.ndim(jax.tree.leaves(state.obs)[0]) - 1
 
-    def policy(k: PRNGKey, obs: ArrayTree) -> Array:
-        keys = jax.random.split(k, config.num_envs)
-        return jax.vmap(lambda o, kk: act(params, o, kk, config))(obs, keys)
+    def act_one(o: ArrayTree, k: PRNGKey) -> tuple[Array, Array]:
+        # act(params, o, k, config) and the log-probability of its action
+        logits, _ = policy_and_value(params, o, config, jnp.ndim(o))
+        action = jax.random.categorical(k, logits).astype(jnp.int32)
+        return action, _log_prob(logits, action)
 
-    tr, env_state, obs, info = rollout_lib.collect(
-        k_roll,
-        env,
-        env_params,
-        state.env_state,
-        state.obs,
-        policy,
-        config.num_steps,
-        tuple(extras_keys),
+    def body(carry: Any, _: Any) -> tuple[Any, Any]:
+        # jaxrl.rollout.collect's step, keeping the sampling policy's log-probs
+        # (no second actor pass over the rollout)
+        k, env_state, obs = carry
+        k, k_act, k_step = jax.random.split(k, 3)
+        keys = jax.random.split(k_act, config.num_envs)
+        action, log_prob = jax.vmap(act_one)(obs, keys)
+        tr, env_state, obs, info = rollout_lib.step(
+            k_step, env, env_params, env_state, obs, action, tuple(extras_keys)
+        )
+        return (k, env_state, obs), (tr, info, log_prob)
+
+    (_, env_state, obs), (tr, info, log_prob) = jax.lax.scan(
+        body, (k_roll, state.env_state, state.obs), None, length=config.num_steps
     )
-    obs_ndim = jnp.ndim(tr.obs) - 2
-    logits, value = policy_and_value(params, tr.obs, config, obs_ndim)
+    value = policy_and_value(params, tr.obs, config, obs_ndim, value_only=True)
     next_value = policy_and_value(
         params, tr.next_obs, config, obs_ndim, value_only=True
     )
     extras = {
         **tr.extras,
-        "log_prob": _log_prob(logits, tr.action.astype(jnp.int32)),
+        "log_prob": log_prob,
         "value": value,
         "next_value": next_value,
     }

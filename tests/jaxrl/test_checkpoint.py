@@ -351,3 +351,81 @@ class TestRestoreLatestIntact:
     def test_no_checkpoint(self, tmp_path):
         with pytest.raises(ConfigError, match="no checkpoint found"):
             checkpoint.restore_latest_intact(tmp_path, _abstract())
+
+
+@pytest.fixture
+def failing_commit(monkeypatch):
+    """Make orbax's background commit fail with ENOSPC (after the files are
+    written, before the rename): patches a private orbax function."""
+    from orbax.checkpoint._src.checkpointers import async_checkpointer
+
+    real = async_checkpointer._background_wait_for_commit_futures
+
+    def fail(directory, commit_futures, on_commit_callback, **kwargs):
+        def no_space():
+            raise OSError(28, "No space left on device")
+
+        return real(directory, commit_futures, no_space, **kwargs)
+
+    monkeypatch.setattr(async_checkpointer, "_background_wait_for_commit_futures", fail)
+
+
+class TestCheckpointWriter:
+    def test_async_saves_restore_bitwise_and_keep_n(self, saved, tmp_path):
+        import shutil
+
+        shutil.copytree(saved / "1", tmp_path / "1")  # an earlier step counts too
+        with checkpoint.CheckpointWriter(tmp_path, max_to_keep=2) as writer:
+            assert writer.async_save
+            for step in (2, 3, 4):
+                writer.save(step, _state(step), {"chunk": step})
+        assert checkpoint.all_steps(tmp_path) == [3, 4]
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["3", "4"]
+        for step in (3, 4):
+            restored, meta = checkpoint.restore(tmp_path, _abstract(), step)
+            _assert_bitwise_equal(restored, _state(step))
+            assert meta == {"chunk": step}
+
+    def test_garbled_async_step_is_detected(self, tmp_path):
+        with checkpoint.CheckpointWriter(tmp_path) as writer:
+            writer.save(1, _state(1))
+            writer.save(2, _state(2))
+        TestRestoreLatestIntact._garble(tmp_path / "2")
+        with pytest.raises(checkpoint.CorruptCheckpointError, match="is corrupt"):
+            checkpoint.restore(tmp_path, _abstract())
+        restored = checkpoint.restore_latest_intact(tmp_path, _abstract())
+        assert restored.step == 1 and [s for s, _ in restored.skipped] == [2]
+
+    def test_failed_background_save_is_one_line(self, tmp_path, failing_commit, caplog):
+        checkpoint.save(tmp_path, 1, _state(1))
+        writer = checkpoint.CheckpointWriter(tmp_path, max_to_keep=1)
+        writer.save(2, _state(2))  # returns; the failure comes from the background
+        with pytest.raises(checkpoint.CheckpointSaveError) as info:
+            writer.wait()
+        writer.close()
+        text = str(info.value)
+        assert isinstance(info.value, ConfigError) and info.value.step == 2
+        assert "\n" not in text and str(tmp_path / "2") in text
+        assert "No space left on device" in text
+        # Nothing pruned, the unfinished step ignored, orbax's tracebacks muted.
+        assert checkpoint.all_steps(tmp_path) == [1]
+        assert not [r for r in caplog.records if "orbax" in r.pathname]
+
+    def test_interrupt_still_finishes_the_save(self, tmp_path):
+        with pytest.raises(KeyboardInterrupt):
+            with checkpoint.CheckpointWriter(tmp_path) as writer:
+                writer.save(1, _state(1), {"chunk": 1})
+                raise KeyboardInterrupt
+        restored, meta = checkpoint.restore(tmp_path, _abstract(), 1)
+        _assert_bitwise_equal(restored, _state(1))
+        assert meta == {"chunk": 1}
+
+    def test_bad_requests(self, tmp_path):
+        with pytest.raises(ConfigError, match="max_to_keep"):
+            checkpoint.CheckpointWriter(tmp_path, max_to_keep=0)
+        with checkpoint.CheckpointWriter(tmp_path) as writer:
+            writer.save(1, {"x": jnp.ones(2)})
+            with pytest.raises(ConfigError, match="refusing to overwrite"):
+                writer.wait() or writer.save(1, {"x": jnp.zeros(2)})
+        with pytest.raises(ConfigError, match="closed"):
+            writer.save(2, {"x": jnp.ones(2)})

@@ -133,8 +133,49 @@ class TestJsonlAppender:
         path.write_text('{"iter": 0}\n{"iter": 1')
         assert jlog.read_jsonl(path) == [{"iter": 0}]
         log = jlog.JsonlAppender(path)
+        assert path.read_text() == '{"iter": 0}\n'  # torn tail dropped at open
+        assert len(log) == 1
         log.append([{"iter": 1}])
         assert jlog.read_jsonl(path) == [{"iter": 0}, {"iter": 1}]
+
+    def test_append_does_not_rewrite_earlier_bytes(self, tmp_path):
+        path = tmp_path / "m.jsonl"
+        log = jlog.JsonlAppender(path, fresh=True)
+        log.append([{"iter": 0, "v": 1.5}])
+        before, inode = path.read_bytes(), os.stat(path).st_ino
+        log.append([{"iter": 1, "v": 2.5}, {"iter": 2, "v": "nan"}])
+        after = path.read_bytes()
+        # The same file (no rename over it), grown by exactly the new lines.
+        assert os.stat(path).st_ino == inode
+        assert after[: len(before)] == before
+        assert after[len(before) :] == b'{"iter": 1, "v": 2.5}\n{"iter": 2, "v": "nan"}\n'
+        # Reopening an intact file (no keep) does not rewrite it either.
+        again = jlog.JsonlAppender(path)
+        assert os.stat(path).st_ino == inode and len(again) == 3
+        # ... while a keep that drops rows rewrites it once, at open.
+        jlog.JsonlAppender(path, keep=lambda r: r["iter"] < 2)
+        assert os.stat(path).st_ino != inode
+        assert path.read_bytes() == before + b'{"iter": 1, "v": 2.5}\n'
+
+    def test_failed_write_is_undone(self, tmp_path, monkeypatch):
+        path = tmp_path / "m.jsonl"
+        log = jlog.JsonlAppender(path, fresh=True)
+        log.append([{"iter": 0}])
+        before = path.read_bytes()
+        real_write = os.write
+
+        def short_then_full(fd, data):  # writes a few bytes, then the disk is full
+            if len(data) > 4:
+                return real_write(fd, bytes(data[:4]))
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(os, "write", short_then_full)
+        with pytest.raises(OSError, match="No space"):
+            log.append([{"iter": 1}])
+        monkeypatch.undo()
+        assert path.read_bytes() == before
+        log.append([{"iter": 1}])
+        assert jlog.read_jsonl(path) == [{"iter": 0}, {"iter": 1}] and len(log) == 2
 
 
 class TestMetricsToRows:

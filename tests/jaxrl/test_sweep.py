@@ -162,6 +162,73 @@ class TestSweep:
             )
 
 
+def toy_init(key, config: ToyConfig):
+    """The chunked toy: a random vector and the key it draws its noise from."""
+    k_w, k_state = jax.random.split(key)
+    return {"w": jax.random.normal(k_w, (3,)), "key": k_state}
+
+
+def toy_chunk(key, state, config: ToyConfig):
+    """One chunk: ``num_steps`` noisy contractions; the seed key is unused here."""
+    del key
+
+    def step(carry, _):
+        w, k = carry
+        k, k_noise = jax.random.split(k)
+        w = (1 - config.lr) * w + config.noise * jax.random.normal(k_noise, (3,))
+        return (w, k), {"w0": w[0]}
+
+    (w, k), metrics = jax.lax.scan(
+        step, (state["w"], state["key"]), None, length=config.num_steps
+    )
+    return {"w": w, "key": k}, metrics
+
+
+def toy_two_chunks(key, config: ToyConfig):
+    state = toy_init(key, config)
+    state, m1 = toy_chunk(key, state, config)
+    state, m2 = toy_chunk(key, state, config)
+    return state, {"w0": jnp.concatenate([m1["w0"], m2["w0"]])}
+
+
+class TestChunkedSweep:
+    def test_two_chunks_equal_the_one_call_sweep_bitwise(self):
+        stacked, _ = grid(ToyConfig(), lr=[0.1, 0.5], noise=[0.0, 1.0])
+        ref_state, ref_metrics = sweep.make_sweep(toy_two_chunks, NUM_SEEDS)(
+            jax.random.key(3), stacked
+        )
+        chunked = sweep.make_chunked_sweep(toy_init, toy_chunk, 4, NUM_SEEDS)
+        state = chunked.init(jax.random.key(3), stacked)
+        state, m1 = chunked.run(jax.random.key(3), state, stacked)
+        state, m2 = chunked.run(jax.random.key(3), state, stacked)
+        got = sweep.gather({"state": state, "w0": [m1["w0"], m2["w0"]]})
+        ref = sweep.gather({"state": ref_state, "w0": ref_metrics["w0"]})
+        np.testing.assert_array_equal(got["state"]["w"], ref["state"]["w"])
+        np.testing.assert_array_equal(got["state"]["key"], ref["state"]["key"])
+        np.testing.assert_array_equal(np.concatenate(got["w0"], axis=-1), ref["w0"])
+        assert got["state"]["key"].shape == (4, NUM_SEEDS, 2)  # key data
+        assert len({float(x) for x in got["state"]["w"][0, :, 0]}) == NUM_SEEDS
+
+    def test_abstract_state_is_a_sharded_restore_target(self):
+        stacked, _ = grid(ToyConfig(), lr=[0.1, 0.5])
+        chunked = sweep.make_chunked_sweep(toy_init, toy_chunk, 2, NUM_SEEDS)
+        target = chunked.abstract_state(jax.random.key(0), stacked)
+        assert target["w"].shape == (2, NUM_SEEDS, 3)
+        assert target["key"].shape == (2, NUM_SEEDS)
+        assert target["w"].sharding == chunked.state_sharding
+
+    def test_wrong_grid_size_rejected(self):
+        stacked, _ = grid(ToyConfig(), lr=[0.1, 0.5, 0.9])
+        chunked = sweep.make_chunked_sweep(toy_init, toy_chunk, 2, NUM_SEEDS)
+        with pytest.raises(ConfigError, match="built for 2 grid points"):
+            chunked.init(jax.random.key(0), stacked)
+
+    def test_seed_sharding_on_one_device(self):
+        shard = sweep.seed_sharding(5, jax.devices()[:1])
+        assert shard.mesh.shape == {"seed": 1}
+        assert shard.spec == jax.sharding.PartitionSpec("seed")
+
+
 _MULTI_DEVICE_SCRIPT = textwrap.dedent(
     """
     import json, sys
@@ -197,6 +264,26 @@ _MULTI_DEVICE_SCRIPT = textwrap.dedent(
                 )
             ),
         }}
+    from test_sweep import toy_init, toy_chunk
+
+    stacked, _ = grid(ToyConfig(), lr=[0.1, 0.5])  # G * S = 6 on 4 devices: padded
+    def two_chunks(devices):
+        chunked = sweep.make_chunked_sweep(toy_init, toy_chunk, 2, 3, devices=devices)
+        state = chunked.init(jax.random.key(0), stacked)
+        state, m1 = chunked.run(jax.random.key(0), state, stacked)
+        state, m2 = chunked.run(jax.random.key(0), state, stacked)
+        return sweep.gather({{"state": state, "m": [m1, m2]}})
+    many, one = two_chunks(None), two_chunks(jax.devices()[:1])
+    out["chunked"] = {{
+        "keys_equal": np.array_equal(many["state"]["key"], one["state"]["key"]),
+        "max_abs_diff": max(
+            float(np.max(np.abs(a - b)))
+            for a, b in zip(jax.tree.leaves(many), jax.tree.leaves(one))
+        ),
+    }}
+    out["seed_devices"] = {{
+        s: len(sweep.seed_sharding(s).device_set) for s in (1, 3, 4, 5, 6, 8)
+    }}
     print("RESULT " + json.dumps(out))
     """
 )
@@ -231,3 +318,7 @@ def test_sharded_over_four_devices_in_subprocess():
     padded = out["padded"]  # G * S = 3: padded to 4, stripped; still the same runs
     assert padded["shape"] == [3, 1, 3]
     assert padded["keys_equal"] and padded["max_rel_diff"] < 1e-5
+    # The chunked sweep (jaxrl sweep's path) on 4 devices: the same runs.
+    assert out["chunked"]["keys_equal"] and out["chunked"]["max_abs_diff"] < 1e-5
+    # jaxrl train's seed sharding: the most devices (<= 4) whose count divides S.
+    assert out["seed_devices"] == {"1": 1, "3": 3, "4": 4, "5": 1, "6": 3, "8": 4}

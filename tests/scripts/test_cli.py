@@ -204,6 +204,85 @@ class TestTrain:
         _assert_one_line_error(status, err, "noise_std")
 
 
+def test_failed_checkpoint_save_is_one_error_line(tmp_path, capsys, monkeypatch):
+    """A background (async) checkpoint write that fails ends the run with one line."""
+    from orbax.checkpoint._src.checkpointers import async_checkpointer
+
+    real = async_checkpointer._background_wait_for_commit_futures
+
+    def fail(directory, commit_futures, on_commit_callback, **kwargs):
+        def no_space():
+            raise OSError(28, "No space left on device")
+
+        return real(directory, commit_futures, no_space, **kwargs)
+
+    monkeypatch.setattr(async_checkpointer, "_background_wait_for_commit_futures", fail)
+    run = tmp_path / "run"
+    argv = [*VI_RUN, "--set", "num_chunks=2", "--run-dir", str(run)]
+    status, _, err = _run_cli(argv, capsys)
+    _assert_one_line_error(status, err, "ckpt/1 was not saved", "No space left")
+    assert checkpoint.all_steps(run / "ckpt") == []
+
+
+class TestCompileCache:
+    """JAX's persistent compilation cache: on by default on the command line."""
+
+    @pytest.fixture
+    def cache_env(self, tmp_path, monkeypatch):
+        """A per-test XDG cache home; the suite's opt-out (conftest) lifted."""
+        from jaxrl.scripts import common
+
+        monkeypatch.delenv(common.COMPILE_CACHE_OFF_ENV, raising=False)
+        monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+        # Cache every compile: tabular VI compiles faster than the threshold.
+        monkeypatch.setattr(common, "COMPILE_CACHE_MIN_SECS", 0.0)
+        return tmp_path / "xdg" / "jaxrl" / "jax-compilation-cache"
+
+    def _run(self, tmp_path, capsys, *extra):
+        argv = [*VI_RUN, "--set", "num_chunks=1", "--no-checkpoint"]
+        status, _, err = _run_cli(
+            [*argv, "--run-dir", str(tmp_path / "run"), *extra], capsys
+        )
+        assert status == 0, err
+        return err
+
+    def test_run_leaves_cache_entries(self, cache_env, tmp_path, capsys):
+        self._run(tmp_path, capsys)
+        entries = [p.name for p in cache_env.iterdir()]
+        assert any(name.endswith("-cache") for name in entries), entries
+        # The global JAX config is restored once the command returns.
+        assert jax.config.jax_compilation_cache_dir is None
+
+    @pytest.mark.parametrize("how", ["flag", "env"])
+    def test_opt_out_leaves_none(self, how, cache_env, tmp_path, capsys, monkeypatch):
+        from jaxrl.scripts import common
+
+        if how == "env":
+            monkeypatch.setenv(common.COMPILE_CACHE_OFF_ENV, "1")
+        self._run(tmp_path, capsys, *(["--no-compile-cache"] if how == "flag" else []))
+        assert not cache_env.exists()
+
+    def test_unwritable_or_user_dir(self, cache_env, tmp_path, monkeypatch):
+        import io
+
+        from jaxrl.scripts import common
+
+        # A regular file where the cache home should be: run without a cache.
+        (tmp_path / "xdg").write_text("not a directory")
+        log = io.StringIO()
+        with common.compile_cache(log=log) as path:
+            assert path is None and jax.config.jax_compilation_cache_dir is None
+        assert log.getvalue().startswith("warning: compilation cache off")
+        assert len(log.getvalue().splitlines()) == 1
+        # A user's own JAX_COMPILATION_CACHE_DIR wins: ours is left alone.
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg2"))
+        monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", str(tmp_path / "theirs"))
+        with common.compile_cache() as path:
+            assert path is None
+        assert not (tmp_path / "xdg2").exists()
+
+
 def _abstract_vi_state():
     from jaxrl.agents import vi_tabular
     from jaxrl.scripts import common

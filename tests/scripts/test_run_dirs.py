@@ -305,7 +305,7 @@ def test_sweep_refuses_and_overwrite_removes_stale_points(tmp_path, capsys):
     before = _snapshot(sweep_dir)
     status, _, err = _cli([*argv, "--grid", "noise_std=0.0,0.05"], capsys)
     line = _one_line_error(status, err, str(sweep_dir), "--overwrite")
-    assert "--resume" not in line  # a sweep cannot resume
+    assert "--resume" in line  # a sweep resumes from its checkpoints
     assert _snapshot(sweep_dir) == before
     status, _, err = _cli([*argv, "--grid", "noise_std=0.0", "--overwrite"], capsys)
     assert status == 0, err

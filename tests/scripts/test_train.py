@@ -16,7 +16,7 @@ def test_one_progress_line_per_chunk_when_stderr_is_not_a_tty(capsys, tmp_path):
     out, err = capsys.readouterr()
     pattern = re.compile(
         r"vi_tabular/gridworld-noisy: (\d+)/12 iterations per seed \((\d+)%\), "
-        r"[\d.e+]+/s, (ETA \d+s|done in \d+s)"
+        r"[\d.e+]+/s, (ETA [\dhms]+|done in [\dhms]+)"  # 6s, 2m05s, 1h02m
     )
     matches = [pattern.fullmatch(line) for line in err.splitlines()]
     assert all(matches) and len(matches) == 4, err

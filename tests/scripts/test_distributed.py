@@ -1,0 +1,201 @@
+"""Past one device: ``jaxrl train`` shards seeds over local devices, and
+``jaxrl sweep --distributed`` runs as several processes (jax.distributed).
+
+Multi-device and multi-process runs need fresh processes (the device count is
+fixed when JAX starts): they run as subprocesses on forced CPU devices
+(``XLA_FLAGS=--xla_force_host_platform_device_count=2``) and are compared with
+the same run in this (one-device) process. The two-process sweep takes about a
+minute on two busy cores, so it is marked ``slow``; the in-process tests check
+the logic that keeps processes other than 0 from writing results.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from jaxrl import logging as jlog
+from jaxrl.scripts import cli, common
+from jaxrl.scripts import sweep as jsweep
+from jaxrl.scripts import train as jtrain
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# Tabular VI compiles fast; noise makes every seed and chunk depend on the key.
+SWEEP = ["--agent", "vi_tabular", "--preset", "gridworld-noisy", "--num-seeds", "3"]
+SWEEP += ["--set", "num_chunks=2", "--set", "iters_per_chunk=2"]
+SWEEP += ["--grid", "noise_std=0.0,0.05", "--quiet"]
+POINTS = ("noise_std=0", "noise_std=0.05")
+TRAIN_OVERRIDES = ["num_chunks=3", "iters_per_chunk=2", "noise_std=0.05"]
+
+
+def _env(devices: int) -> dict[str, str]:
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "JAXRL_NO_COMPILE_CACHE": "1"}
+    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    env["PYTHONPATH"] = REPO + os.pathsep + os.environ.get("PYTHONPATH", "")
+    return env
+
+
+def _assert_rows_close(got: list[dict], want: list[dict]) -> None:
+    """Same rows, keys and integers exactly, floats to float32 rounding (sharded
+    matmuls may round differently from one device)."""
+    assert len(got) == len(want)
+    for a, b in zip(got, want, strict=True):
+        assert sorted(a) == sorted(b)
+        for name in b:
+            if isinstance(b[name], float):
+                np.testing.assert_allclose(a[name], b[name], rtol=1e-6, atol=1e-7)
+            else:
+                assert a[name] == b[name], name
+
+
+# ------------------------------------------------------------------ train: local devices
+
+_TRAIN_SCRIPT = """
+import json, sys
+import jax
+jax.config.update("jax_debug_key_reuse", True)
+from jaxrl.scripts import common, train
+out, overrides = sys.argv[1], sys.argv[2:]
+spec = common.resolve_run("vi_tabular", None, "gridworld-noisy", overrides, [], 4)
+train.train(spec, out_dir=out, quiet=True, plot=False, max_chunks=1)
+result = train.train(spec, out_dir=out, quiet=True, plot=False, resume=True)
+leaf = jax.tree.leaves(result.state)[0]
+print("RESULT " + json.dumps({"local_devices": jax.local_device_count(),
+                              "state_devices": len(leaf.sharding.device_set)}))
+"""
+
+
+def test_train_shards_seeds_over_two_devices_and_resumes(tmp_path):
+    """4 seeds on 2 devices, stopped after a chunk and resumed from the sharded
+    checkpoint: the same rows as one uninterrupted run on one device."""
+    sharded = tmp_path / "two"
+    proc = subprocess.run(
+        [sys.executable, "-W", "error", "-c", _TRAIN_SCRIPT, str(sharded)]
+        + TRAIN_OVERRIDES,
+        env=_env(2),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")][-1]
+    assert json.loads(line[len("RESULT ") :]) == {
+        "local_devices": 2,
+        "state_devices": 2,
+    }
+    assert "resuming from" in proc.stderr
+
+    spec = common.resolve_run(
+        "vi_tabular", None, "gridworld-noisy", TRAIN_OVERRIDES, [], 4
+    )
+    one = tmp_path / "one"
+    result = jtrain.train(spec, out_dir=str(one), quiet=True, plot=False)
+    assert len(jax.tree.leaves(result.state)[0].sharding.device_set) == 1
+    got = jlog.read_jsonl(sharded / "metrics.jsonl")
+    _assert_rows_close(got, jlog.read_jsonl(one / "metrics.jsonl"))
+    assert len(got) == 4 * 3 * 2  # seeds x chunks x iterations: no duplicates
+    assert len({r["dp/residual"] for r in got if r["iter"] == 5}) == 4  # seeds differ
+
+
+# ------------------------------------------------------------- sweep: processes other than 0
+
+
+def test_only_process_0_writes_results(tmp_path, capsys, monkeypatch):
+    """A process other than 0 runs the sweep but writes nothing (no lock, no
+    run dir, no files) and reports nothing."""
+    spec = common.resolve_run(
+        "vi_tabular",
+        None,
+        "gridworld-noisy",
+        ["num_chunks=2", "iters_per_chunk=2"],
+        [],
+        2,
+    )
+    monkeypatch.setattr(jax, "process_index", lambda: 1)
+    out = tmp_path / "run"
+    result = jsweep.sweep(
+        spec, {"noise_std": [0.0, 0.05]}, out_dir=str(out), checkpoint=False, quiet=True
+    )
+    assert not out.exists()
+    assert result.summaries == [] and result.metric is None
+    assert capsys.readouterr().err == ""
+
+
+# ------------------------------------------------------------------ sweep: two processes
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def _launch(out: str, *extra: str) -> list[tuple[int, str, str]]:
+    """Run ``python -m jaxrl sweep ... --distributed`` as 2 processes x 2 devices."""
+    port = _free_port()
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "jaxrl", "sweep", *SWEEP, "--out", out, *extra]
+            + ["--distributed", "--coordinator-address", f"localhost:{port}"]
+            + ["--num-processes", "2", "--process-id", str(i)],
+            env=_env(2),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    results = []
+    try:
+        for proc in procs:
+            stdout, stderr = proc.communicate(timeout=300)
+            results.append((proc.returncode, stdout, stderr))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    return results
+
+
+@pytest.mark.slow
+def test_two_processes_equal_one_process_and_resume(tmp_path, capsys):
+    """2 processes x 2 devices, stopped after one chunk and resumed: the same
+    results as one process, written once (by process 0)."""
+    assert cli.main(["sweep", *SWEEP, "--out", str(tmp_path / "one")]) == 0
+    capsys.readouterr()
+    many = str(tmp_path / "many")
+    first = _launch(many, "--max-chunks", "1")
+    for status, _, err in first:
+        assert status == 0, err[-3000:]
+    assert "stopped after chunk 1/2" in first[0][2]
+    second = _launch(many, "--resume")
+    for status, _, err in second:
+        assert status == 0, err[-3000:]
+    (_, out0, err0), (_, out1, _) = second
+    assert "resuming from" in err0
+    assert "2 points x 3 seeds" in out0  # process 0 reports, the other is silent
+    assert [ln for ln in out1.splitlines() if not ln.startswith("[Gloo]")] == []
+    one_dir = tmp_path / "one" / "sweep" / "vi_tabular" / "gridworld-noisy"
+    many_dir = tmp_path / "many" / "sweep" / "vi_tabular" / "gridworld-noisy"
+    for point in POINTS:
+        got = jlog.read_jsonl(many_dir / point / "metrics.jsonl")
+        assert len(got) == 3 * 2 * 2  # seeds x chunks x iterations: written once
+        _assert_rows_close(got, jlog.read_jsonl(one_dir / point / "metrics.jsonl"))
+        summary = json.loads((many_dir / point / "summary.json").read_text())
+        want = json.loads((one_dir / point / "summary.json").read_text())
+        np.testing.assert_allclose(
+            summary["headline"]["mean"], want["headline"]["mean"], rtol=1e-6
+        )
+    csv = (many_dir / "sweep.csv").read_text().splitlines()
+    assert len(csv) == 1 + len(POINTS)
+    assert sorted(os.listdir(many_dir / "ckpt")) == ["1", "2"]
