@@ -32,6 +32,13 @@ followed by a greedy evaluation of ``num_eval_episodes`` episodes. One
 iteration splits the state's key into ``(key, act, step, learn)``; the
 evaluation splits ``(key, eval)`` off at the end of the chunk.
 
+Speed without changing a number: whether to learn and whether to move the
+target are branches whose index is shared by the vmapped seeds
+(``_shared_branch``), so a seed ``vmap`` skips the work instead of computing
+and discarding it; the gradient's global norm is computed once for the
+clipping and the ``"train/grad_norm"`` metric; MinAtar's 0/1 observations are
+stored as ``bool`` in the replay and cast back when sampled.
+
 Hooks (all optional; without them the loop is the plain one above):
 
 * ``outputs_per_action`` (:func:`init`): the head has ``A * N`` outputs,
@@ -88,7 +95,7 @@ from jaxrl.envs.wrappers import episode_metrics, log_unwrap, log_wrap
 from jaxrl.errors import ConfigError
 from jaxrl.loop import EVAL_NAMES, chunked_train, greedy_evaluation, run_chunk
 from jaxrl.nets import QNetwork
-from jaxrl.optim import learning_rate_at, make_optimizer
+from jaxrl.optim import clip_by_global_norm, learning_rate_at, make_optimizer
 from jaxrl.transition import Transition
 from jaxrl.types import Array, ArrayTree, Metrics, Params, PRNGKey
 
@@ -195,6 +202,57 @@ def _agent_params(params: Params, state: Any, extension: Extension | None) -> An
 # ----------------------------------------------------------------------------- helpers
 
 
+@jax.custom_batching.custom_vmap
+def _any_over_batch(pred: Array) -> Array:
+    """``pred``; under ``vmap``, ``any`` over the mapped axis, NOT batched."""
+    return pred
+
+
+@_any_over_batch.def_vmap
+def _any_over_batch_rule(
+    axis_size: int, in_batched: list[bool], pred: Array
+) -> tuple[Array, bool]:
+    del axis_size
+    if in_batched[0]:
+        pred = jnp.any(pred, axis=0)
+    return _any_over_batch(pred), False  # recurse: nested vmaps reduce too
+
+
+@jax.custom_batching.custom_vmap
+def _all_over_batch(pred: Array) -> Array:
+    """``pred``; under ``vmap``, ``all`` over the mapped axis, NOT batched."""
+    return pred
+
+
+@_all_over_batch.def_vmap
+def _all_over_batch_rule(
+    axis_size: int, in_batched: list[bool], pred: Array
+) -> tuple[Array, bool]:
+    del axis_size
+    if in_batched[0]:
+        pred = jnp.all(pred, axis=0)
+    return _all_over_batch(pred), False
+
+
+def _shared_branch(pred: Array) -> Array:
+    """``int32[]`` branch index of a per-seed ``pred``, shared by every vmapped seed.
+
+    0: ``pred`` is false for all seeds (under every enclosing ``vmap``), 2: true
+    for all, 1: mixed. The index is not batched, so a ``lax.switch`` on it stays
+    a real branch under a seed ``vmap`` (a ``lax.cond`` on the batched ``pred``
+    becomes a ``select`` that runs both branches on every iteration); only
+    the mixed case (e.g. a vmapped sweep over ``learning_starts``) has to
+    compute the work and select per seed. Without ``vmap`` it is ``2 * pred``.
+    """
+    return _any_over_batch(pred).astype(jnp.int32) + _all_over_batch(pred).astype(
+        jnp.int32
+    )
+
+
+def _select_tree(pred: Array, on_true: Any, on_false: Any) -> Any:
+    return jax.tree.map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
+
+
 def network(config: Any, num_actions: int, obs_ndim: int) -> QNetwork:
     """Return the Q-network described by the config's static fields."""
     return QNetwork(
@@ -222,13 +280,34 @@ def q_values(params: Params, obs: Array, config: Any, obs_ndim: int) -> Array:
     return network(config, _num_actions(params), obs_ndim).apply(params, obs)
 
 
-def _optimizer(config: Any) -> Any:
+def _binary_obs(env: Any) -> bool:
+    """Whether ``env`` (unwrapped) is a gymnax MinAtar game: 0/1 float32 grids.
+
+    The replay stores such observations as ``bool`` (a quarter of the bytes)
+    and casts them back to the env's dtype when sampling: exact, so runs are
+    bitwise those of a float32 replay.
+    """
+    return type(env).__module__.startswith("gymnax.environments.minatar")
+
+
+def _to_replay(tr: Transition) -> Transition:
+    return tr.replace(
+        obs=tr.obs.astype(jnp.bool_), next_obs=tr.next_obs.astype(jnp.bool_)
+    )
+
+
+def _from_replay(tr: Transition, dtype: Any) -> Transition:
+    return tr.replace(obs=tr.obs.astype(dtype), next_obs=tr.next_obs.astype(dtype))
+
+
+def _optimizer(config: Any, *, clip: bool = True) -> Any:
     return make_optimizer(
         config.lr,
         max_grad_norm=config.max_grad_norm,
         eps=config.adam_eps,
         decay_steps=_expected_updates(config),
         end_fraction=config.lr_end_fraction,
+        clip=clip,
     )
 
 
@@ -345,6 +424,8 @@ def init(
     if extension is not None:
         extras = {k: jnp.zeros((), jnp.float32) for k in extension.buffer_keys}
     example = transition_lib.example(obs_0, jnp.zeros((), jnp.int32), extras)
+    if _binary_obs(log_unwrap(env)):
+        example = _to_replay(example)
     buffer = buffer_lib.init(example, config.buffer_size)
     state = State(
         params=params,
@@ -380,21 +461,36 @@ def update(
     """
     grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
     (_, metrics), grads = grad_fn(state.params, state.target_params, data, config)
-    optimizer = _optimizer(config)
+    # One global norm for the clipping and the metric; the optimiser's own
+    # clipping stage is an identity (same state), so the numbers are unchanged.
+    grad_norm = optax.tree.norm(grads)
+    grads = clip_by_global_norm(grads, grad_norm, config.max_grad_norm)
+    optimizer = _optimizer(config, clip=False)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     params = jax.tree.map(lambda p, u: p + u, state.params, updates)
     num_updates = state.num_updates + 1
     period = jnp.asarray(config.target_update_period, jnp.int32)
     do_target = jnp.mod(num_updates, jnp.maximum(period, 1)) == 0
     polyak = jnp.asarray(config.polyak, jnp.float32)
-    target_params = jax.tree.map(
-        lambda t, p: jnp.where(do_target, polyak * p + (1.0 - polyak) * t, t),
-        state.target_params,
-        params,
+
+    def keep(t: Params, p: Params) -> Params:
+        del p
+        return t
+
+    def move(t: Params, p: Params) -> Params:
+        return jax.tree.map(lambda t, p: polyak * p + (1.0 - polyak) * t, t, p)
+
+    def move_some(t: Params, p: Params) -> Params:
+        return _select_tree(do_target, move(t, p), t)
+
+    # A real branch (every seed has the same update count): the target moves
+    # once per period instead of a select over the parameters at every step.
+    target_params = jax.lax.switch(
+        _shared_branch(do_target), (keep, move_some, move), state.target_params, params
     )
     metrics = {
         **metrics,
-        "train/grad_norm": optax.tree.norm(grads),
+        "train/grad_norm": grad_norm,
         "train/lr": learning_rate_at(
             state.num_updates,
             config.lr,
@@ -465,16 +561,23 @@ def _iteration(
     stored = tr
     if extension is not None and extension.buffer_keys != info_keys:
         stored = tr.replace(extras={k: tr.extras[k] for k in extension.buffer_keys})
+    binary_obs = _binary_obs(log_unwrap(env))
+    if binary_obs:
+        stored = _to_replay(stored)
     buffer = buffer_lib.add(base.buffer, stored)
     step = base.step + 1
     base = base.replace(buffer=buffer, env_state=env_state, obs=obs, key=key, step=step)
-    # LEARN: batches are sampled outside the cond so no key crosses it (under a
-    # seed-vmap the cond becomes a select, which the key-reuse checker rejects);
-    # the learner sees the state without its key and buffer (nothing to select).
+    # LEARN: batches are sampled outside the branch so no key crosses it (a
+    # branch with a batched index becomes a select, which the key-reuse checker
+    # rejects); the learner sees the state without its key and buffer. The
+    # branch index is shared by the vmapped seeds (``_shared_branch``): every
+    # seed of a run has the same step, so learning is a real branch.
     batch_keys = jax.random.split(k_learn, config.updates_per_iter)
     batches = jax.vmap(lambda k: buffer_lib.sample(buffer, k, config.batch_size))(
         batch_keys
     )
+    if binary_obs:
+        batches = _from_replay(batches, jax.tree.leaves(base.obs)[0].dtype)
     env_steps = step * config.num_envs
     frequency = jnp.maximum(jnp.asarray(config.train_frequency, jnp.int32), 1)
     should_learn = (env_steps >= config.learning_starts) & (
@@ -493,7 +596,12 @@ def _iteration(
             lambda x: jnp.full(x.shape, jnp.nan, x.dtype), metric_shapes
         )
 
-    learner, learn_metrics = jax.lax.cond(should_learn, learn, skip, learner, batches)
+    def learn_some(s: State, b: Transition) -> tuple[State, Metrics]:
+        return _select_tree(should_learn, learn(s, b), skip(s, b))
+
+    learner, learn_metrics = jax.lax.switch(
+        _shared_branch(should_learn), (skip, learn_some, learn), learner, batches
+    )
     base = learner.replace(key=key, buffer=buffer)
     state = _with_base(state, base, extension)
     extra_metrics = {}

@@ -113,7 +113,9 @@ class Config:
         ``tau = 0`` gives the hard max (``alpha`` then acts as an
         advantage-learning coefficient at ``q = 1``).
       q: q >= 1, entropic index of the Tsallis q-logarithm (1: Shannon /
-        softmax, 2: sparsemax).
+        softmax, 2: sparsemax). A Python number here (a config closed over
+        by ``jit``) traces only its normaliser; a traced ``q`` (a sweep) the
+        generic operator, with the same results (docs/decisions.md, D16).
       l0: l0 <= 0, lower clip of the scaled log-policy in the bonus; ``-inf``
         (default) is the unclipped exact M-VI, M-DQN uses -1.
       noise_std: sigma >= 0, std of the Gaussian noise added to every backed-up
@@ -161,9 +163,16 @@ State = vi_tabular.State
 
 
 def _per_state(fn, table: Array, config: Config) -> Array:
-    """Map an unbatched op ``fn(qv[A], tau, q, num_iters)`` over the table's states."""
-    op = functools.partial(fn, num_iters=config.normalizer_iters)
-    return jax.vmap(op, in_axes=(0, None, None))(table, config.tau, config.q)
+    """Map an unbatched op ``fn(qv[A], tau, q, num_iters)`` over the table's states.
+
+    ``config.q`` is passed on as it is: a Python number (a config closed over by
+    ``jit``) traces only its normaliser branch, a traced ``q`` (a vmapped
+    sweep) the generic operator (:mod:`jaxrl.ops.tsallis`, D16).
+    """
+    op = functools.partial(
+        fn, tau=config.tau, q=config.q, num_iters=config.normalizer_iters
+    )
+    return jax.vmap(op)(table)
 
 
 def policy(q_table: Array, config: Config) -> Array:

@@ -20,12 +20,15 @@ Examples:
 
 from __future__ import annotations
 
+from typing import Any
+
+import jax
 import jax.numpy as jnp
 import optax
 
 from jaxrl.types import Array, ArrayLike
 
-__all__ = ["make_optimizer", "linear_decay", "learning_rate_at"]
+__all__ = ["make_optimizer", "clip_by_global_norm", "linear_decay", "learning_rate_at"]
 
 
 def linear_decay(
@@ -73,6 +76,7 @@ def make_optimizer(
     b2: ArrayLike = 0.999,
     decay_steps: ArrayLike = 0,
     end_fraction: ArrayLike = 1.0,
+    clip: bool = True,
 ) -> optax.GradientTransformation:
     """Return ``clip_by_global_norm(max_grad_norm) -> adam(b1, b2, eps) -> -lr_k``.
 
@@ -89,6 +93,9 @@ def make_optimizer(
       b2: ``[]`` Adam's β2.
       decay_steps: ``[]`` optimiser steps of the linear learning-rate decay.
       end_fraction: ``[]`` final learning rate as a fraction of the initial one.
+      clip: static; ``False`` replaces the clipping stage by ``optax.identity``
+        (same state) for a caller that clips with :func:`clip_by_global_norm`
+        itself, e.g. to reuse the norm as a metric.
 
     Returns:
       An ``optax.GradientTransformation`` whose state does not depend on the
@@ -100,9 +107,32 @@ def make_optimizer(
     """
     schedule = linear_decay(learning_rate, end_fraction, decay_steps)
     return optax.chain(
-        optax.clip_by_global_norm(jnp.asarray(max_grad_norm, jnp.float32)),
+        optax.clip_by_global_norm(jnp.asarray(max_grad_norm, jnp.float32))
+        if clip
+        else optax.identity(),
         optax.scale_by_adam(b1=b1, b2=b2, eps=eps),
         optax.scale_by_learning_rate(schedule),
+    )
+
+
+def clip_by_global_norm(tree: Any, norm: ArrayLike, max_grad_norm: ArrayLike) -> Any:
+    """Return ``tree`` clipped to global norm ``max_grad_norm``, given its ``norm``.
+
+    Bitwise the clipping stage of :func:`make_optimizer` (``optax.clip_by_global_norm``)
+    when ``norm = optax.tree.norm(tree)``; passing the norm in lets a caller
+    compute it once for the clipping and a metric.
+
+    Examples:
+      >>> import jax.numpy as jnp, optax
+      >>> g = {"w": jnp.array([3.0, 4.0])}
+      >>> clip_by_global_norm(g, optax.tree.norm(g), 1.0)["w"].tolist()
+      [0.6000000238418579, 0.800000011920929]
+    """
+    max_norm = jnp.asarray(max_grad_norm, jnp.float32)
+    norm = jnp.asarray(norm)
+    keep = jnp.squeeze(norm < max_norm)
+    return jax.tree.map(
+        lambda t: jax.lax.select(keep, t, (t / norm.astype(t.dtype)) * max_norm), tree
     )
 
 

@@ -5,11 +5,24 @@ Convention (the one in which ``q = 2`` gives sparsemax):
 .. math:: \ln_q x = \frac{x^{q-1} - 1}{q - 1}, \qquad
           \exp_q x = [1 + (q-1) x]_+^{1/(q-1)},
 
-with :math:`\ln_1 = \ln` and :math:`\exp_1 = \exp`. ``q`` is a traced
-hyperparameter (so it can be swept with ``vmap``) and must be ``>= 1``; ``q ==
-1`` is selected with ``jnp.where`` behind a "double-where" guard, so neither
-values nor gradients are NaN there, and the formulas are evaluated through
+with :math:`\ln_1 = \ln` and :math:`\exp_1 = \exp`. ``q`` must be ``>= 1``
+and may be traced (so it can be swept with ``vmap``): ``q == 1`` is then
+selected with ``jnp.where`` behind a "double-where" guard, so neither values nor
+gradients are NaN there, and the formulas are evaluated through
 ``expm1``/``log1p`` so that ``q`` close to 1 stays accurate in float32.
+
+Static ``q`` (docs/decisions.md, D16): when ``q`` is a Python or NumPy scalar
+(``1.0``, ``2``, ``np.float32(1.5)``, e.g. a field of a config closed over by
+``jit``), its value is known at trace time and only the branch it selects is
+traced: ``logsumexp`` at ``q = 1``, the sort-based sparsemax threshold at ``q =
+2``, the bisection otherwise (never all three, as for a traced ``q``). The
+selected branch is the same formula as the generic operator's, so the results
+are the same (bitwise in tests: ``tests/jaxrl/ops/test_tsallis.py``); only the
+derivative with respect to ``q`` is gone, since a Python number has none. A
+``jax.Array`` ``q`` (traced or not) always takes the generic path; pass
+``jnp.asarray(q)`` to force it. In the generic operator the bisection loop
+sits in a ``lax.cond`` on ``q in {1, 2}``, so a traced ``q`` shared by the
+whole batch (not vmapped over) skips it at ``q = 1`` and ``q = 2``.
 
 The Tsallis-regularized greedy policy of action values ``qv[A]`` at temperature
 :math:`\tau` (the maximizer of :math:`\langle\pi, qv\rangle + (\tau/q) S_q(\pi)`)
@@ -56,6 +69,7 @@ from __future__ import annotations
 import chex
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxrl.ops._checks import check_l0, check_q, check_tau, check_unit
 from jaxrl.types import Array, ArrayLike
@@ -78,6 +92,17 @@ __all__ = [
 
 DEFAULT_NORMALIZER_ITERS = 50
 """Bisection steps of :func:`tsallis_threshold` (then one Newton step)."""
+
+
+def _static_q(q: ArrayLike) -> float | None:
+    """Return ``float(q)`` when ``q`` is a Python/NumPy scalar (known when tracing), else None.
+
+    A ``jax.Array`` (traced or concrete) and any other array give None: the
+    generic operator, which evaluates every branch and selects with ``jnp.where``.
+    """
+    if isinstance(q, (int, float, np.integer, np.floating)):
+        return float(q)
+    return None
 
 
 def _q_parts(q: Array) -> tuple[Array, Array]:
@@ -109,10 +134,15 @@ def log_q(x: ArrayLike, q: ArrayLike) -> Array:
       Array([-1. , -0.5,  0. ], dtype=float32)
     """
     check_q(q)
-    x, q = jnp.asarray(x), jnp.asarray(q)
+    static = _static_q(q)
+    x, q = jnp.asarray(x), jnp.asarray(q if static is None else static)
     chex.assert_rank(q, 0)
-    is_one, qm1 = _q_parts(q)
     log_x = jnp.log(x)
+    if static == 1.0:
+        return log_x  # = at_one below: its correction term is 0 * finite
+    if static is not None:
+        return jnp.expm1((q - 1.0) * log_x) / (q - 1.0)
+    is_one, qm1 = _q_parts(q)
     general = jnp.expm1(qm1 * log_x) / qm1
     # At q == 1 add the first-order term (q - 1) (ln x)^2 / 2 (zero there) so that
     # the derivative with respect to q is exact, not zero.
@@ -141,19 +171,29 @@ def exp_q(x: ArrayLike, q: ArrayLike) -> Array:
       Array([0. , 0.5, 2. ], dtype=float32)
     """
     check_q(q)
-    x, q = jnp.asarray(x), jnp.asarray(q)
+    static = _static_q(q)
+    x, q = jnp.asarray(x), jnp.asarray(q if static is None else static)
     chex.assert_rank(q, 0)
+    if static == 1.0:
+        return jnp.exp(x)  # = at_one below: x - 0 * finite
+    if static is not None:
+        return _exp_q_general(x, q - 1.0)
     is_one, qm1 = _q_parts(q)
-    y = qm1 * x
-    inside = y > -1.0
-    safe_y = jnp.where(inside, y, 0.0)
-    general = jnp.where(inside, jnp.exp(jnp.log1p(safe_y) / qm1), 0.0)
+    general = _exp_q_general(x, qm1)
     # At q == 1: exp(x - (q - 1) x^2 / 2), equal to exp(x) there, with the exact
     # derivative in q (x is clipped only to keep x^2 finite in the zero term).
     x_one = jnp.where(is_one, x, 0.0)
     x_sq = jnp.square(jnp.clip(x_one, -1e18, 1e18))
     at_one = jnp.exp(x_one - (q - 1.0) * 0.5 * x_sq)
     return jnp.where(is_one, at_one, general)
+
+
+def _exp_q_general(x: Array, qm1: Array) -> Array:
+    """``exp_q`` for ``q > 1`` given ``qm1 = q - 1 > 0``."""
+    y = qm1 * x
+    inside = y > -1.0
+    safe_y = jnp.where(inside, y, 0.0)
+    return jnp.where(inside, jnp.exp(jnp.log1p(safe_y) / qm1), 0.0)
 
 
 def tsallis_entropy(pi: ArrayLike, q: ArrayLike) -> Array:
@@ -175,8 +215,8 @@ def tsallis_entropy(pi: ArrayLike, q: ArrayLike) -> Array:
       0.5
     """
     check_q(q)
-    pi, q = jnp.asarray(pi), jnp.asarray(q)
-    chex.assert_rank([pi, q], [1, 0])
+    pi = jnp.asarray(pi)
+    chex.assert_rank([pi, jnp.asarray(q)], [1, 0])
     positive = pi > 0
     safe_pi = jnp.where(positive, pi, 1.0)
     terms = jnp.where(positive, pi * log_q(safe_pi, q), 0.0)
@@ -204,8 +244,8 @@ def tsallis_kl(pi: ArrayLike, mu: ArrayLike, q: ArrayLike) -> Array:
       1.0
     """
     check_q(q)
-    pi, mu, q = jnp.asarray(pi), jnp.asarray(mu), jnp.asarray(q)
-    chex.assert_rank([pi, mu, q], [1, 1, 0])
+    pi, mu = jnp.asarray(pi), jnp.asarray(mu)
+    chex.assert_rank([pi, mu, jnp.asarray(q)], [1, 1, 0])
     positive = pi > 0
     ratio = jnp.where(positive, pi / jnp.where(positive, mu, 1.0), 1.0)
     return jnp.sum(jnp.where(positive, pi * log_q(ratio, q), 0.0))
@@ -281,22 +321,53 @@ def _exp_q_slope(pi: Array, q: Array) -> Array:
     return jnp.where(positive, jnp.exp((2.0 - q) * jnp.log(safe_pi)), 0.0)
 
 
-def _threshold_shifted(zs: Array, q: Array, num_iters: int) -> Array:
-    """Normalizer of ``zs = z - max z`` (so the result is ``psi - max z``), ``[]``."""
-    is_one, qm1 = _q_parts(q)
+def _threshold_shifted(zs: Array, q: ArrayLike, num_iters: int) -> Array:
+    """Normalizer of ``zs = z - max z`` (so the result is ``psi - max z``), ``[]``.
+
+    A static ``q`` (:func:`_static_q`) traces only its own branch.
+    """
+    static = _static_q(q)
+    if static == 1.0:
+        return jax.nn.logsumexp(zs)
+    if static == 2.0:
+        return _sparsemax_threshold_shifted(zs)
+    if static is not None:
+        return _bisection_shifted(zs, jnp.asarray(static), num_iters)
+    q = jnp.asarray(q)
+    is_one = q == 1.0
     is_two = q == 2.0
-    num_actions = zs.shape[0]
     # q = 1: log-sum-exp.
     lse = jax.nn.logsumexp(zs)
     # q = 2: closed form.
     sparse = _sparsemax_threshold_shifted(zs)
-    # general q > 1: bisection on [0, -ln_q(1/A)], where sum_a exp_q(zs - psi) - 1
-    # decreases from >= 0 to <= 0, then one Newton step (implicit-function gradient).
-    safe_q = jnp.where(is_one, 2.0, q)
-    hi0 = -log_q(jnp.asarray(1.0 / num_actions, zs.dtype), safe_q)
+    # general q > 1 (q = 1 replaced by 2 so that this branch stays finite).
+    general = _bisection_shifted(
+        zs, jnp.where(is_one, 2.0, q), num_iters, skip=is_one | is_two
+    )
+    return jnp.where(is_one, lse, jnp.where(is_two, sparse, general))
+
+
+def _bisection_shifted(
+    zs: Array, safe_q: Array, num_iters: int, skip: Array | None = None
+) -> Array:
+    """Normalizer of ``zs`` for ``q = safe_q > 1`` by bisection and one Newton step.
+
+    Bisection on ``[0, -ln_q(1/A)]``, where ``sum_a exp_q(zs - psi) - 1``
+    decreases from ``>= 0`` to ``<= 0``; the Newton step gives the
+    implicit-function gradient. ``skip`` (traced, the generic operator's
+    ``q in {1, 2}``) skips the loop with ``lax.cond``, whose result is then
+    discarded: a real branch when ``q`` is the same for the whole batch, a
+    select of both (the loop runs) under a vmap over ``q``. The values are
+    bitwise those of the unconditional loop.
+    """
+    num_actions = zs.shape[0]
+    # exp_q / log_q without their q == 1 branches (safe_q > 1): the same values.
+    qm1 = safe_q - 1.0
+    log_inv_a = jnp.log(jnp.asarray(1.0 / num_actions, zs.dtype))
+    hi0 = -jnp.expm1(qm1 * log_inv_a) / qm1
 
     def excess(psi: Array) -> Array:
-        return jnp.sum(exp_q(zs - psi, safe_q)) - 1.0
+        return jnp.sum(_exp_q_general(zs - psi, qm1)) - 1.0
 
     def body(_: int, bounds: tuple[Array, Array]) -> tuple[Array, Array]:
         lo, hi = bounds
@@ -304,16 +375,21 @@ def _threshold_shifted(zs: Array, q: Array, num_iters: int) -> Array:
         above = excess(mid) > 0  # the root is above mid
         return jnp.where(above, mid, lo), jnp.where(above, hi, mid)
 
-    lo, hi = jax.lax.fori_loop(
-        0, num_iters, body, (jnp.zeros_like(hi0), hi0), unroll=False
-    )
+    bounds0 = (jnp.zeros_like(hi0), hi0)
+    if skip is None:
+        lo, hi = jax.lax.fori_loop(0, num_iters, body, bounds0, unroll=False)
+    else:
+        lo, hi = jax.lax.cond(
+            skip,
+            lambda b: b,
+            lambda b: jax.lax.fori_loop(0, num_iters, body, b, unroll=False),
+            bounds0,
+        )
     psi0 = jax.lax.stop_gradient(0.5 * (lo + hi))
     slope = jax.lax.stop_gradient(
-        jnp.sum(_exp_q_slope(exp_q(zs - psi0, safe_q), safe_q))
+        jnp.sum(_exp_q_slope(_exp_q_general(zs - psi0, qm1), safe_q))
     )
-    general = psi0 + excess(psi0) / slope
-    del qm1
-    return jnp.where(is_one, lse, jnp.where(is_two, sparse, general))
+    return psi0 + excess(psi0) / slope
 
 
 def tsallis_threshold(
@@ -327,7 +403,9 @@ def tsallis_threshold(
     :math:`\psi` and brackets 1 there) followed by one Newton step, which also
     gives the implicit-function gradient
     :math:`\partial\psi/\partial z_a = \pi_a^{2-q}/\sum_b \pi_b^{2-q}`.
-    All three are evaluated and one is selected, so ``q`` may be traced.
+    For a traced (array) ``q`` all three are evaluated and one is selected
+    (the bisection loop is skipped at ``q in {1, 2}`` unless ``q`` is batched);
+    a Python/NumPy scalar ``q`` traces only its own branch (module docstring).
 
     Args:
       z: ``[A]`` scores (``qv / tau``).
@@ -343,8 +421,8 @@ def tsallis_threshold(
       0.5
     """
     check_q(q)
-    z, q = jnp.asarray(z), jnp.asarray(q)
-    chex.assert_rank([z, q], [1, 0])
+    z = jnp.asarray(z)
+    chex.assert_rank([z, jnp.asarray(q)], [1, 0])
     top = jnp.max(z)
     return top + _threshold_shifted(z - top, q, num_iters)
 
@@ -362,18 +440,25 @@ def _greedy(qv: Array) -> Array:
 
 
 def _policy_and_log(
-    qv: Array, tau: Array, q: Array, num_iters: int
+    qv: Array, tau: Array, q: ArrayLike, num_iters: int
 ) -> tuple[Array, Array]:
-    """Return ``(pi, tau * ln_q pi)``, both ``[A]``."""
-    chex.assert_rank([qv, tau, q], [1, 0, 0])
+    """Return ``(pi, tau * ln_q pi)``, both ``[A]``; ``q`` static or traced."""
+    static = _static_q(q)
+    chex.assert_rank([qv, tau, jnp.asarray(q)], [1, 0, 0])
     positive, zs = _scores(qv, tau)
     x = zs - _threshold_shifted(zs, q, num_iters)
     pi = exp_q(x, q)
     pi = pi / jnp.sum(pi)
-    is_one, qm1 = _q_parts(q)
-    log_pi = jnp.where(is_one, x, jnp.maximum(x, -1.0 / qm1))
+    if static == 1.0:
+        log_pi, limit = x, qv - jnp.max(qv)
+    elif static is not None:
+        qm1 = jnp.asarray(static) - 1.0
+        log_pi, limit = jnp.maximum(x, -1.0 / qm1), jnp.zeros_like(qv)
+    else:
+        is_one, qm1 = _q_parts(jnp.asarray(q))
+        log_pi = jnp.where(is_one, x, jnp.maximum(x, -1.0 / qm1))
+        limit = jnp.where(is_one, qv - jnp.max(qv), jnp.zeros_like(qv))
     pi = jnp.where(positive, pi, _greedy(qv))
-    limit = jnp.where(is_one, qv - jnp.max(qv), jnp.zeros_like(qv))
     scaled_log = jnp.where(positive, tau * log_pi, limit)
     return pi, scaled_log
 
@@ -411,7 +496,7 @@ def tsallis_policy(
     """
     check_tau(tau)
     check_q(q)
-    qv, tau, q = jnp.asarray(qv), jnp.asarray(tau), jnp.asarray(q)
+    qv, tau = jnp.asarray(qv), jnp.asarray(tau)
     return _policy_and_log(qv, tau, q, num_iters)[0]
 
 
@@ -444,7 +529,7 @@ def scaled_log_q_policy(
     """
     check_tau(tau)
     check_q(q)
-    qv, tau, q = jnp.asarray(qv), jnp.asarray(tau), jnp.asarray(q)
+    qv, tau = jnp.asarray(qv), jnp.asarray(tau)
     return _policy_and_log(qv, tau, q, num_iters)[1]
 
 
@@ -475,7 +560,7 @@ def tsallis_value(
     """
     check_tau(tau)
     check_q(q)
-    qv, tau, q = jnp.asarray(qv), jnp.asarray(tau), jnp.asarray(q)
+    qv, tau = jnp.asarray(qv), jnp.asarray(tau)
     pi, scaled_log = _policy_and_log(qv, tau, q, num_iters)
     return jnp.sum(pi * (qv - scaled_log))
 

@@ -386,6 +386,57 @@ def test_chunked_run_equals_train(mdp_params):
     chex.assert_trees_all_close(joined, metrics, rtol=1e-5, atol=1e-6)
 
 
+# -------------------------------------------------------------------- static q (D16)
+
+STATIC_Q = mvi.Config(alpha=0.9, tau=0.3, l0=-1.0)
+
+
+def _table(mdp):
+    rng = np.random.default_rng(5)
+    return jnp.asarray(2.0 * rng.normal(size=mdp.R.shape), jnp.float32)
+
+
+@pytest.mark.parametrize("q", [1.0, 2.0, 1.5])
+def test_static_and_traced_q_give_the_same_backup(mdp_params, q):
+    """A Python-float q (static normaliser) and a traced q: bitwise the same table."""
+    mdp, config = mdp_params.mdp, STATIC_Q.replace(q=q)
+    table = _table(mdp)
+    eager_static = mvi.backup(mdp, table, config)
+    eager_traced = mvi.backup(mdp, table, config.replace(q=jnp.float32(q)))
+    jit_static = jax.jit(lambda m, t: mvi.backup(m, t, config))(mdp, table)
+    jit_traced = jax.jit(mvi.backup)(mdp, table, config)  # config as an argument
+    np.testing.assert_array_equal(eager_static, eager_traced)
+    np.testing.assert_array_equal(jit_static, jit_traced)
+    ref, _ = testing.numpy_mvi_sweeps_batched(
+        np.asarray(mdp.P), np.asarray(mdp.R), float(mdp.gamma), np.asarray(table)[None],
+        alpha=0.9, tau=0.3, q=q, l0=-1.0, num_sweeps=1,
+    )  # fmt: skip
+    np.testing.assert_allclose(eager_static, ref[0], atol=1e-5)
+    np.testing.assert_allclose(jit_static, ref[0], atol=1e-5)
+    # Only the static q's normaliser is traced: sort for q = 2, bisection otherwise.
+    jaxpr = str(jax.make_jaxpr(lambda t: mvi.backup(mdp, t, config))(table))
+    assert ("sort[" in jaxpr) == (q == 2.0)
+    assert ("scan[" in jaxpr or "while[" in jaxpr) == (q not in (1.0, 2.0))
+
+
+def test_vmap_over_traced_q_compiles_once(mdp_params):
+    mdp = mdp_params.mdp
+    table = _table(mdp)
+
+    @jax.jit
+    @chex.assert_max_traces(n=1)
+    def sweep(configs):
+        return jax.vmap(lambda c: mvi.backup(mdp, table, c))(configs)
+
+    grid = (1.0, 1.5, 2.0)
+    out = sweep(stack_configs([STATIC_Q.replace(q=q) for q in grid]))
+    sweep(stack_configs([STATIC_Q.replace(q=q) for q in (2.0, 3.0, 1.0)]))
+    for row, q in zip(out, grid, strict=True):
+        static = mvi.backup(mdp, table, STATIC_Q.replace(q=q))
+        # Batched over q (one select): the same table to float32 rounding.
+        np.testing.assert_allclose(row, static, rtol=1e-6, atol=1e-6)
+
+
 # ------------------------------------------------------------------------------ act
 
 

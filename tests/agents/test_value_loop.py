@@ -144,3 +144,48 @@ def test_buffer_keys_must_be_collected():
             info_keys=("cost",),
             buffer_keys=("discounted_cost",),
         )
+
+
+def test_shared_branch_is_unbatched_under_nested_vmap():
+    branch = _value_loop._shared_branch
+    assert int(branch(jnp.bool_(True))) == 2 and int(branch(jnp.bool_(False))) == 0
+    preds = jnp.array([[True, True], [True, False], [False, False]])
+
+    def per_row(row):  # out_axes=None: vmap fails unless the index is unbatched
+        return jax.vmap(branch, out_axes=None)(row)
+
+    assert [int(per_row(r)) for r in preds] == [2, 1, 0]
+    # nested vmaps reduce over both axes: still one unbatched index
+    assert int(jax.vmap(per_row, out_axes=None)(preds)) == 1
+    assert int(jax.vmap(per_row, out_axes=None)(preds[:1])) == 2
+
+
+def test_mixed_learning_starts_sweep_equals_separate_runs():
+    # seeds of one vmap disagreeing on should_learn take the select branch
+    env, env_params = envs.make("CartPole-v1")
+    starts = jnp.array([4, 8])
+    config = CONFIG.replace(num_eval_episodes=0)
+
+    def keys():
+        return jax.random.split(jax.random.key(1), 2)
+
+    def run(key, learning_starts):
+        c = config.replace(learning_starts=learning_starts)
+        return dqn.make_train(c, env, env_params)(key)
+
+    _, both = jax.jit(jax.vmap(run))(keys(), starts)
+    for i in range(2):
+        _, one = jax.jit(run)(keys()[i], starts[i])
+        np.testing.assert_allclose(
+            both["loss/td"][i], one["loss/td"], rtol=1e-5, equal_nan=True
+        )
+    assert np.isnan(both["loss/td"][1][2]) and not np.isnan(both["loss/td"][0][2])
+
+
+def test_minatar_replay_stores_bool_observations():
+    env, env_params = envs.make("Breakout-MinAtar")
+    config = CONFIG.replace(conv_features=(2,), hidden_sizes=(4,))
+    state = dqn.init(jax.random.key(0), env, env_params, config)
+    assert state.buffer.data.obs.dtype == jnp.bool_
+    assert state.buffer.data.next_obs.dtype == jnp.bool_
+    assert state.obs.dtype == jnp.float32

@@ -111,3 +111,19 @@ def test_linear_decay_values():
     np.testing.assert_allclose(
         optim.learning_rate_at(2, 1.0, decay_steps=4, end_fraction=0.0), 0.5
     )
+
+
+def test_clip_by_global_norm_is_optax_clipping_bitwise():
+    import optax
+
+    grads = {"w": jnp.array([3.0, 4.0, 1e-3]), "b": jnp.array([[0.5, -7.0]])}
+    for max_norm in (1.0, 100.0):
+        want, _ = optax.clip_by_global_norm(jnp.float32(max_norm)).update(grads, None)
+        got = optim.clip_by_global_norm(grads, optax.tree.norm(grads), max_norm)
+        chex.assert_trees_all_equal(got, want)
+    # without its clipping stage the optimiser state keeps its structure
+    params = {"w": jnp.zeros(3)}
+    chex.assert_trees_all_equal_structs(
+        optim.make_optimizer(0.1).init(params),
+        optim.make_optimizer(0.1, clip=False).init(params),
+    )

@@ -138,3 +138,85 @@ class TestNumpyMviSweeps:
                 P, R, gamma, np.zeros((1, *R.shape), np.float32),
                 alpha=0.9, tau=0.0, l0=-1.0, num_sweeps=1,
             )  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- numpy_mvi_sweeps_batched
+
+
+def _loop_mviq_sweep(P, R, gamma, q_table, alpha, tau, l0, q):
+    """One MVI(q) sweep, float64 loops; the normaliser psi by Brent's method."""
+    from scipy import optimize
+
+    num_states, num_actions = R.shape
+    v = np.zeros(num_states)
+    log_pi = np.zeros((num_states, num_actions))
+    for s in range(num_states):
+        z = q_table[s] / tau
+
+        def exp_q(x):
+            if q == 1.0:
+                return np.exp(x)
+            return np.maximum(1.0 + (q - 1.0) * x, 0.0) ** (1.0 / (q - 1.0))
+
+        psi = optimize.brentq(
+            lambda p, z=z: exp_q(z - p).sum() - 1.0, z.max() - 50.0, z.max() + 50.0,
+            xtol=1e-14,
+        )  # fmt: skip
+        pi = exp_q(z - psi)
+        pi = pi / pi.sum()
+        floor = -np.inf if q == 1.0 else -1.0 / (q - 1.0)
+        log_pi[s] = tau * np.maximum(z - psi, floor)
+        v[s] = pi @ (q_table[s] - log_pi[s])
+    bonus = alpha * np.clip(log_pi, l0, 0.0)
+    return R + bonus + gamma * np.einsum("sat,t->sa", P, v)
+
+
+class TestNumpyMviSweepsBatched:
+    @pytest.mark.parametrize("q", [1.0, 1.5, 2.0, 3.0])
+    def test_matches_explicit_loops(self, q):
+        P, R, gamma = _mvi_garnet()
+        q0 = np.random.default_rng(1).normal(size=(3, *R.shape)).astype(np.float32)
+        kw = {"alpha": 0.9, "tau": 0.3, "l0": -1.0, "num_sweeps": 2}
+        out, residuals = testing.numpy_mvi_sweeps_batched(P, R, gamma, q0, q=q, **kw)
+        assert out.dtype == np.float32 and residuals.shape == (3, 2)
+        for n in range(3):
+            ref, res_ref = q0[n].astype(np.float64), []
+            for _ in range(2):
+                nxt = _loop_mviq_sweep(
+                    P.astype(np.float64), R, gamma, ref, 0.9, 0.3, -1.0, q
+                )
+                res_ref.append(np.abs(nxt - ref).max())
+                ref = nxt
+            np.testing.assert_allclose(out[n], ref, rtol=1e-5, atol=1e-5)
+            np.testing.assert_allclose(residuals[n], res_ref, rtol=1e-5, atol=1e-5)
+
+    def test_q_one_equals_the_seed_loop(self):
+        P, R, gamma = _mvi_garnet()
+        q0 = np.random.default_rng(2).normal(size=(4, *R.shape)).astype(np.float32)
+        kw = {"alpha": 0.9, "tau": 0.1, "l0": -1.0, "num_sweeps": 3}
+        batched = testing.numpy_mvi_sweeps_batched(P, R, gamma, q0, **kw)
+        looped = testing.numpy_mvi_sweeps(P, R, gamma, q0, **kw)
+        for got, want in zip(batched, looped, strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+
+    def test_noise_is_one_draw_per_sweep_for_all_seeds(self):
+        P, R, gamma = _mvi_garnet()
+        q0 = np.zeros((2, *R.shape), np.float32)
+        kw = {"alpha": 0.9, "tau": 0.1, "l0": -1.0, "num_sweeps": 1}
+        clean, _ = testing.numpy_mvi_sweeps_batched(P, R, gamma, q0, **kw)
+        noisy, _ = testing.numpy_mvi_sweeps_batched(
+            P, R, gamma, q0, noise_std=0.5, rng=np.random.default_rng(7), **kw
+        )
+        eps = np.random.default_rng(7).standard_normal(q0.shape, dtype=np.float32)
+        np.testing.assert_allclose(noisy - clean, 0.5 * eps, atol=1e-6)
+
+    @pytest.mark.parametrize(
+        ("tau", "q", "match"), [(0.0, 1.0, "tau > 0"), (0.1, 0.5, "q >= 1")]
+    )
+    def test_rejects_bad_arguments(self, tau, q, match):
+        P, R, gamma = _mvi_garnet()
+        with pytest.raises(ValueError, match=match):
+            testing.numpy_mvi_sweeps_batched(
+                P, R, gamma, np.zeros((1, *R.shape), np.float32),
+                alpha=0.9, tau=tau, q=q, l0=-1.0, num_sweeps=1,
+            )  # fmt: skip

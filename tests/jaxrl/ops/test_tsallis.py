@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -531,6 +533,67 @@ class EagerArgumentChecksTest(parameterized.TestCase):
         np.testing.assert_allclose(
             vmapped[1], _np_log_q(np.asarray(_QV), 2.0), rtol=1e-6
         )
+
+
+# ----------------------------------------------------------------------------- static q
+
+
+def _static_outputs(qv, q):
+    """Every public op at one q (a Python number: static path; an array: generic)."""
+    pi = tsallis.tsallis_policy(qv, 0.6, q)
+    return {
+        "exp_q": tsallis.exp_q(qv, q),
+        "threshold": tsallis.tsallis_threshold(qv, q),
+        "policy": pi,
+        "log_q": tsallis.log_q(jnp.maximum(pi, 0.05), q),
+        "entropy": tsallis.tsallis_entropy(pi, q),
+        "kl": tsallis.tsallis_kl(pi, jnp.full_like(pi, 1.0 / pi.shape[0]), q),
+        "target": tsallis.mviq_target(qv, 1, 0.5, 0.9, qv[::-1], 0.6, 0.9, q, -1.0),
+        # tau = 0: the hard-max limits.
+        "greedy": tsallis.tsallis_policy(qv, 0.0, q),
+        "greedy_log": tsallis.scaled_log_q_policy(qv, 0.0, q),
+    }
+
+
+def _branches(fn, *args):
+    """``(sorts, loops)``: does ``fn``'s jaxpr hold a sort / a bisection loop?"""
+    jaxpr = str(jax.make_jaxpr(fn)(*args))
+    return "sort[" in jaxpr, "scan[" in jaxpr or "while[" in jaxpr
+
+
+class StaticQTest(parameterized.TestCase):
+    """A Python-number q traces only its normaliser branch, with the same results."""
+
+    @parameterized.parameters(*Q_VALUES)
+    def test_static_equals_generic_bitwise(self, q):
+        qv = jnp.asarray(_values(21)[0])
+        static = jax.jit(functools.partial(_static_outputs, q=q))(qv)
+        generic = jax.jit(_static_outputs)(qv, jnp.float32(q))
+        for name in static:
+            np.testing.assert_array_equal(static[name], generic[name], err_msg=name)
+        np.testing.assert_allclose(
+            static["policy"], _np_policy(np.asarray(qv), 0.6, q), atol=2e-5
+        )
+        # Without jit (op by op) too: the policy and its scaled log.
+        for fn in (tsallis.tsallis_policy, tsallis.scaled_log_q_policy):
+            np.testing.assert_array_equal(
+                fn(qv, 0.6, q), fn(qv, 0.6, jnp.float32(q)), err_msg=fn.__name__
+            )
+
+    @parameterized.parameters(1.0, 2.0, 2, 1.5, np.float32(3.0))
+    def test_static_q_traces_only_its_branch(self, q):
+        qv = jnp.asarray(_values(22)[0])
+        sorts, loops = _branches(lambda v: tsallis.tsallis_policy(v, 0.6, q), qv)
+        self.assertEqual(sorts, float(q) == 2.0)  # sparsemax threshold
+        self.assertEqual(loops, float(q) not in (1.0, 2.0))  # bisection
+
+    def test_array_q_keeps_the_generic_operator(self):
+        qv = jnp.asarray(_values(23)[0])
+        for q in (jnp.float32(1.0), np.array(2.0)):  # concrete arrays: generic
+            fn = functools.partial(tsallis.tsallis_policy, tau=0.6, q=q)
+            self.assertEqual(_branches(fn, qv), (True, True))
+            # The bisection loop sits in a cond on q in {1, 2} (skipped there).
+            self.assertIn("cond[", str(jax.make_jaxpr(fn)(qv)))
 
 
 if __name__ == "__main__":
