@@ -18,8 +18,8 @@ Cases (``--cases``, comma-separated; default: all of them):
 * ``vi_tabular``: exact VI on a Garnet(S=50, A=4) through ``make_run``
   (every sweep also evaluates the greedy policy exactly, which is included);
 * ``mvi_tabular``: exact M-VI sweeps (:func:`jaxrl.agents.mvi_tabular.update`) on a
-  Garnet(S=500, A=8), against :func:`jaxrl.testing.numpy_mvi_sweeps`, a plain NumPy loop
-  (vectorised over states and actions, Python loop over seeds and sweeps) doing
+  Garnet(S=500, A=8), against :func:`jaxrl.testing.numpy_mvi_sweeps_batched`, plain
+  NumPy (vectorised over seeds, states and actions, Python loop over sweeps) doing
   the same sweeps in the same process. Neither side computes the exact
   policy-evaluation metrics of ``mvi_tabular.make_run`` (linear solves that
   would dominate both timings); both compute the backup, the residual

@@ -2,8 +2,8 @@
 
 ``mvi_tabular`` times :func:`jaxrl.agents.mvi_tabular.update` sweeps (the
 registry's ``mvi_tabular/bench-garnet`` preset) against
-:func:`jaxrl.testing.numpy_mvi_sweeps`, the same sweeps in plain NumPy in the
-same process, the calls interleaved (jax, NumPy, jax, NumPy, ...);
+:func:`jaxrl.testing.numpy_mvi_sweeps_batched`, the same sweeps in plain NumPy
+vectorised over seeds, states and actions, in the same process, the calls interleaved (jax, NumPy, jax, NumPy, ...);
 ``vi_tabular`` times ``vi_tabular.make_run`` (with its exact greedy-policy
 evaluation of every sweep).
 """
@@ -26,7 +26,7 @@ from jaxrl.scripts.bench_common import (
     load_average,
     timed_rows,
 )
-from jaxrl.testing import numpy_mvi_sweeps
+from jaxrl.testing import numpy_mvi_sweeps_batched
 
 __all__ = [
     "mvi_tabular_chunk",
@@ -83,10 +83,12 @@ def numpy_side(
     box = [q0]
 
     def call() -> None:
-        box[0], _ = numpy_mvi_sweeps(P, R, gamma, box[0], num_sweeps=sweeps, **kwargs)
+        box[0], _ = numpy_mvi_sweeps_batched(
+            P, R, gamma, box[0], num_sweeps=sweeps, **kwargs
+        )
 
-    # warm-up: one sweep of one seed (allocations, BLAS threads)
-    numpy_mvi_sweeps(P, R, gamma, q0[:1], num_sweeps=1, **kwargs)
+    # warm-up: one sweep of every seed (allocations, BLAS threads)
+    numpy_mvi_sweeps_batched(P, R, gamma, q0, num_sweeps=1, **kwargs)
     return Side(call=call, work=work, warmups=0)
 
 
@@ -115,7 +117,7 @@ def bench_mvi_tabular(
     num_states, num_actions = sizes["num_states"], sizes["num_actions"]
     work = num_seeds * sweeps * num_states * num_actions
     ours = jax_side(compiled, state, mdp, work=work, compile_s=compile_s)
-    # The NumPy loop: same MDP (float32), same sweeps, seeds looped over.
+    # NumPy: same MDP (float32), same sweeps, vectorised over the seeds too.
     P = np.asarray(mdp.P)
     R = np.asarray(mdp.R)
     q0 = np.zeros((num_seeds, num_states, num_actions), P.dtype)
@@ -130,6 +132,7 @@ def bench_mvi_tabular(
         tau=float(config.tau),
         l0=float(config.l0),
         noise_std=float(config.noise_std),
+        q=float(config.q),
     )
     name = _garnet_name(sizes)
     label = {
