@@ -211,10 +211,11 @@ def make_peer(config: Any, env_name: str) -> Any:
     algo = rejax.DQN.create(
         env=GymnaxV0View(env), env_params=env_params, **peer_settings(config)
     )
-    return algo.replace(agent=network, eval_callback=_no_evaluation)
+    return algo.replace(agent=network, eval_callback=no_evaluation)
 
 
-def _no_evaluation(algo: Any, train_state: Any, key: Any) -> Any:
+def no_evaluation(algo: Any, train_state: Any, key: Any) -> Any:
+    """A rejax ``eval_callback`` that does nothing (no evaluation in timed chunks)."""
     del algo, train_state, key
     return jnp.zeros(())
 

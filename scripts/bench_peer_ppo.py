@@ -39,11 +39,9 @@ critic pass over the rollout's ``next_obs``, part of our algorithm).
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import importlib.metadata
-import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import flax.linen as nn
@@ -53,6 +51,7 @@ import jax.numpy as jnp
 from jaxrl.errors import ConfigError
 from jaxrl.nets import MLP, ConvTorso
 from jaxrl.ops.policy_gradient import categorical_entropy, categorical_log_prob
+from jaxrl.scripts import bench_peer
 
 __all__ = [
     "PEER",
@@ -74,22 +73,8 @@ _log_prob = jnp.vectorize(categorical_log_prob, signature="(a),()->()")
 _entropy = jnp.vectorize(categorical_entropy, signature="(a)->()")
 
 
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", FutureWarning)
-        yield
-
-
-def available() -> bool:
-    """Whether the peer (``rejax``) can be imported."""
-    try:
-        with _quiet():
-            importlib.import_module(PEER)
-    except ImportError:
-        return False
-    return True
+available = bench_peer.peer_available
+"""Whether the peer (``rejax``) can be imported."""
 
 
 def version() -> str:
@@ -240,36 +225,6 @@ class PeerCritic(nn.Module):
         return nn.Dense(1, kernel_init=nn.initializers.orthogonal(1.0))(x)[..., 0]
 
 
-class _GymnaxV0View:
-    """Show a gymnax 1.0 environment through the 0.0.9 ``step`` rejax 0.1.3 calls.
-
-    Same ``step`` (same auto-reset, same work), returning ``done = terminated
-    | truncated`` in place of the two flags; everything else is forwarded.
-    """
-
-    def __init__(self, env: Any) -> None:
-        self._env = env
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name == "_env":
-            raise AttributeError(name)
-        return getattr(self._env, name)
-
-    def reset(self, key: Any, params: Any = None) -> Any:
-        return self._env.reset(key, params)
-
-    def step(self, key: Any, state: Any, action: Any, params: Any = None) -> Any:
-        obs, state, reward, terminated, truncated, info = self._env.step(
-            key, state, action, params
-        )
-        return obs, state, reward, jnp.logical_or(terminated, truncated), info
-
-
-def _no_evaluation(algo: Any, train_state: Any, key: Any) -> Any:
-    del algo, train_state, key
-    return jnp.zeros(())
-
-
 def make_peer(config: Any, env: Any, env_params: Any) -> Any:
     """The rejax ``PPO`` at :func:`peer_settings` of ``config``, with our networks.
 
@@ -280,7 +235,7 @@ def make_peer(config: Any, env: Any, env_params: Any) -> Any:
     """
     from jaxrl import envs
 
-    with _quiet():
+    with bench_peer.quiet():
         rejax = importlib.import_module(PEER)
     obs_ndim = len(envs.obs_shape(env, env_params))
     net = {
@@ -289,14 +244,16 @@ def make_peer(config: Any, env: Any, env_params: Any) -> Any:
         "obs_ndim": obs_ndim,
         "conv_features": tuple(config.conv_features),
     }
-    with _quiet():
+    with bench_peer.quiet():
         algo = rejax.PPO.create(
-            env=_GymnaxV0View(env), env_params=env_params, **peer_settings(config)
+            env=bench_peer.GymnaxV0View(env),
+            env_params=env_params,
+            **peer_settings(config),
         )
     return algo.replace(
         actor=PeerActor(num_actions=envs.num_actions(env, env_params), **net),
         critic=PeerCritic(**net),
-        eval_callback=_no_evaluation,
+        eval_callback=bench_peer.no_evaluation,
     )
 
 
@@ -321,12 +278,12 @@ def make_peer_chunk(
     algo = make_peer(config, env, env_params)
 
     def init_fn(keys: Any) -> Any:
-        with _quiet():
+        with bench_peer.quiet():
             # rejax splits raw uint32[2] keys
             return jax.jit(jax.vmap(algo.init_state))(jax.random.key_data(keys))
 
     def chunk_fn(state: Any) -> tuple[Any, Any]:
-        with _quiet():
+        with bench_peer.quiet():
             return jax.vmap(lambda ts: algo.train(train_state=ts))(state)
 
     return init_fn, chunk_fn, config.iters_per_chunk * config.batch_size * num_seeds

@@ -44,6 +44,7 @@ __all__ = [
     "guarded_run_dir",
     "default_metric",
     "add_common_run_args",
+    "add_chunked_run_args",
     "list_presets",
     "markdown_table",
     "format_number",
@@ -285,6 +286,39 @@ def add_common_run_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--quiet", action="store_true", help="no progress (bar or lines)"
+    )
+
+
+def add_chunked_run_args(parser: argparse.ArgumentParser) -> None:
+    """Add the chunk/checkpoint options of ``train`` and ``sweep``: ``--resume`` or
+    ``--overwrite`` (exclusive), ``--max-chunks``, ``--no-checkpoint``,
+    ``--keep-checkpoints``."""
+    again = parser.add_mutually_exclusive_group()
+    again.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the newest intact checkpoint in the run dir",
+    )
+    again.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="remove the run dir's earlier results first (without --resume or "
+        "--overwrite a run dir holding results is refused)",
+    )
+    parser.add_argument(
+        "--max-chunks",
+        type=positive_int,
+        default=None,
+        help="stop after this many chunks (continue later with --resume)",
+    )
+    parser.add_argument(
+        "--no-checkpoint", action="store_true", help="do not save checkpoints"
+    )
+    parser.add_argument(
+        "--keep-checkpoints",
+        type=positive_int,
+        default=2,
+        help="newest checkpoints to keep (default 2)",
     )
 
 

@@ -667,33 +667,7 @@ def build_parser(parser: common.ArgumentParser | None = None) -> common.Argument
         metavar="FIELD=V1,V2",
         help="a grid axis over a traced config field (repeatable)",
     )
-    again = parser.add_mutually_exclusive_group()
-    again.add_argument(
-        "--resume",
-        action="store_true",
-        help="continue from the newest intact checkpoint in the run dir",
-    )
-    again.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="remove the run dir's earlier results first (without --resume or "
-        "--overwrite a run dir holding results is refused)",
-    )
-    parser.add_argument(
-        "--max-chunks",
-        type=common.positive_int,
-        default=None,
-        help="stop after this many chunks (continue later with --resume)",
-    )
-    parser.add_argument(
-        "--no-checkpoint", action="store_true", help="do not save checkpoints"
-    )
-    parser.add_argument(
-        "--keep-checkpoints",
-        type=common.positive_int,
-        default=2,
-        help="newest checkpoints to keep (default 2)",
-    )
+    common.add_chunked_run_args(parser)
     dist = parser.add_argument_group("multi-process (jax.distributed)")
     dist.add_argument(
         "--distributed",

@@ -504,33 +504,7 @@ def build_parser(parser: common.ArgumentParser | None = None) -> common.Argument
         prog="jaxrl train", description=__doc__.split("\n")[0]
     )
     common.add_common_run_args(parser)
-    again = parser.add_mutually_exclusive_group()
-    again.add_argument(
-        "--resume",
-        action="store_true",
-        help="continue from the newest intact checkpoint in the run dir",
-    )
-    again.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="remove the run dir's earlier results first (without --resume or "
-        "--overwrite a run dir holding results is refused)",
-    )
-    parser.add_argument(
-        "--max-chunks",
-        type=common.positive_int,
-        default=None,
-        help="stop after this many chunks (continue later with --resume)",
-    )
-    parser.add_argument(
-        "--no-checkpoint", action="store_true", help="do not save checkpoints"
-    )
-    parser.add_argument(
-        "--keep-checkpoints",
-        type=common.positive_int,
-        default=2,
-        help="newest checkpoints to keep (default 2)",
-    )
+    common.add_chunked_run_args(parser)
     parser.add_argument(
         "--run-dir", default=None, help="exact results dir (overrides --out)"
     )
