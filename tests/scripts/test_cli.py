@@ -20,46 +20,9 @@ import pytest
 from jaxrl import checkpoint
 from jaxrl import logging as jlog
 from jaxrl.scripts import cli
+from tests.scripts.cli_helpers import VI_RUN, assert_one_line_error, run_cli
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-# 4 chunks of 3 noisy sweeps: the key in the state is used every sweep, so a
-# resume that restored the wrong key or step would not be bitwise equal.
-VI_RUN = [
-    "train",
-    "--agent",
-    "vi_tabular",
-    "--preset",
-    "gridworld-noisy",
-    "--num-seeds",
-    "2",
-    "--set",
-    "num_chunks=4",
-    "--set",
-    "iters_per_chunk=3",
-    "--set",
-    "noise_std=0.05",
-    "--quiet",
-]
-
-
-def _run_cli(argv, capsys):
-    """Run ``cli.main`` in-process; return (status, stdout, stderr)."""
-    try:
-        status = cli.main(argv)
-    except SystemExit as exit_:
-        status = exit_.code
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
-def _assert_one_line_error(status, err, *needles):
-    assert status == 2
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    for needle in needles:
-        assert needle in lines[0], lines[0]
 
 
 class TestBadArguments:
@@ -69,7 +32,7 @@ class TestBadArguments:
     def test_preset_list_prints_the_agents_presets(self, command, capsys):
         from jaxrl.scripts import presets
 
-        status, out, err = _run_cli(
+        status, out, err = run_cli(
             [command, "--agent", "sac", "--preset", "list"], capsys
         )
         assert status == 0 and not err
@@ -78,7 +41,7 @@ class TestBadArguments:
         assert "Pendulum-v1" in out
 
     def test_help_exits_zero(self, capsys):
-        status, out, _ = _run_cli(["train", "--help"], capsys)
+        status, out, _ = run_cli(["train", "--help"], capsys)
         assert status == 0 and "--resume" in out
 
     def test_console_script_subprocess(self, tmp_path):
@@ -107,7 +70,7 @@ class TestBadArguments:
             cwd=str(tmp_path),
             timeout=120,
         )
-        _assert_one_line_error(proc.returncode, proc.stderr, "gamma")
+        assert_one_line_error(proc.returncode, proc.stderr, "gamma")
         assert proc.stdout == ""
 
 
@@ -200,8 +163,8 @@ class TestTrain:
     def test_resume_with_other_config_is_rejected(self, vi_runs, capsys):
         _, part = vi_runs
         argv = [*VI_RUN, "--run-dir", part, "--resume", "--set", "noise_std=0.5"]
-        status, _, err = _run_cli(argv, capsys)
-        _assert_one_line_error(status, err, "noise_std")
+        status, _, err = run_cli(argv, capsys)
+        assert_one_line_error(status, err, "noise_std")
 
 
 def test_failed_checkpoint_save_is_one_error_line(tmp_path, capsys, monkeypatch):
@@ -219,8 +182,8 @@ def test_failed_checkpoint_save_is_one_error_line(tmp_path, capsys, monkeypatch)
     monkeypatch.setattr(async_checkpointer, "_background_wait_for_commit_futures", fail)
     run = tmp_path / "run"
     argv = [*VI_RUN, "--set", "num_chunks=2", "--run-dir", str(run)]
-    status, _, err = _run_cli(argv, capsys)
-    _assert_one_line_error(status, err, "ckpt/1 was not saved", "No space left")
+    status, _, err = run_cli(argv, capsys)
+    assert_one_line_error(status, err, "ckpt/1 was not saved", "No space left")
     assert checkpoint.all_steps(run / "ckpt") == []
 
 
@@ -241,7 +204,7 @@ class TestCompileCache:
 
     def _run(self, tmp_path, capsys, *extra):
         argv = [*VI_RUN, "--set", "num_chunks=1", "--no-checkpoint"]
-        status, _, err = _run_cli(
+        status, _, err = run_cli(
             [*argv, "--run-dir", str(tmp_path / "run"), *extra], capsys
         )
         assert status == 0, err
@@ -314,7 +277,7 @@ def test_sweep_writes_table(tmp_path, capsys):
         str(tmp_path),
         "--quiet",
     ]
-    status, out, _ = _run_cli(argv, capsys)
+    status, out, _ = run_cli(argv, capsys)
     assert status == 0
     sweep_dir = tmp_path / "sweep" / "vi_tabular" / "gridworld-noisy"
     for name in ("sweep.md", "sweep.csv", "learning_curves.png"):
@@ -383,10 +346,10 @@ def test_reproduce_again_needs_resume_or_overwrite(baseline_tiny, tmp_path, caps
     table_dir = out / "baseline"
     before = (table_dir / "table.csv").read_text()
     argv = ["reproduce", "--table", "baseline", "--budget", "tiny", "--quiet"]
-    status, _, err = _run_cli([*argv, "--out", str(out)], capsys)
-    _assert_one_line_error(status, err, str(table_dir), "--resume", "--overwrite")
+    status, _, err = run_cli([*argv, "--out", str(out)], capsys)
+    assert_one_line_error(status, err, str(table_dir), "--resume", "--overwrite")
     assert (table_dir / "table.csv").read_text() == before
-    status, _, err = _run_cli([*argv, "--out", str(out), "--resume"], capsys)
+    status, _, err = run_cli([*argv, "--out", str(out), "--resume"], capsys)
     assert status == 0, err
     assert err.count("finished earlier; reusing") == 2  # the two sweep rows
     assert "resuming from" in err and "after chunk 4/4" in err  # the train row
@@ -401,7 +364,7 @@ def test_reproduce_again_needs_resume_or_overwrite(baseline_tiny, tmp_path, caps
 
 
 def test_aggregate(baseline_tiny, tmp_path, capsys):
-    status, out, _ = _run_cli(
+    status, out, _ = run_cli(
         [
             "aggregate",
             str(baseline_tiny / "baseline"),
@@ -438,8 +401,8 @@ def test_figures_without_matplotlib_are_one_error_line():
 def test_out_through_a_regular_file_is_one_error_line(tmp_path, capsys):
     blocker = tmp_path / "results"
     blocker.write_text("not a folder")
-    status, _, err = _run_cli([*VI_RUN, "--run-dir", str(blocker / "run")], capsys)
-    _assert_one_line_error(status, err, "Not a directory", "results")
+    status, _, err = run_cli([*VI_RUN, "--run-dir", str(blocker / "run")], capsys)
+    assert_one_line_error(status, err, "Not a directory", "results")
     assert blocker.read_text() == "not a folder"
 
 

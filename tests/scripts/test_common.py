@@ -10,27 +10,10 @@ import pytest
 
 from jaxrl import loop
 from jaxrl.errors import ConfigError
-from jaxrl.scripts import cli, common
+from jaxrl.scripts import common
+from tests.scripts.cli_helpers import assert_one_line_error, run_cli
 
 TINY = ["num_chunks=2", "iters_per_chunk=3"]
-
-
-def _cli(argv, capsys):
-    try:
-        status = cli.main(argv)
-    except SystemExit as exit_:
-        status = exit_.code
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
-def _one_line(status, err, *needles):
-    assert status == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in err, err
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -156,14 +139,14 @@ class TestCommandLine:
         monkeypatch.setattr(common, "seed_keys", no_keys)
         base = ["--agent", "vi_tabular", "--preset", "gridworld-noisy", "--quiet"]
         base += ["--set", "num_chunks=2", "--out", str(tmp_path)]
-        status, _, err = _cli(["train", *base, "--num-seeds", "4"], capsys)
-        _one_line(
+        status, _, err = run_cli(["train", *base, "--num-seeds", "4"], capsys)
+        assert_one_line_error(
             status, err, "--num-seeds 4 needs about", "memory", "2 kB are available"
         )
-        status, _, err = _cli(
+        status, _, err = run_cli(
             ["sweep", *base, "--num-seeds", "4", "--grid", "noise_std=0,0.1"], capsys
         )
-        _one_line(status, err, "--num-seeds 4 x 2 grid points", "memory")
+        assert_one_line_error(status, err, "--num-seeds 4 x 2 grid points", "memory")
         assert os.listdir(tmp_path) == []  # nothing written
 
     def test_a_real_huge_num_seeds_returns_2(self, capsys, tmp_path):
@@ -171,8 +154,10 @@ class TestCommandLine:
             pytest.skip("available memory unknown here: the check is skipped")
         argv = ["train", "--agent", "vi_tabular", "--preset", "gridworld-noisy"]
         argv += ["--num-seeds", "100000000000", "--out", str(tmp_path)]
-        status, _, err = _cli(argv, capsys)
-        _one_line(status, err, "--num-seeds 100000000000 needs about", "memory")
+        status, _, err = run_cli(argv, capsys)
+        assert_one_line_error(
+            status, err, "--num-seeds 100000000000 needs about", "memory"
+        )
         assert os.listdir(tmp_path) == []
 
 

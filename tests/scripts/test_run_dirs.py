@@ -22,43 +22,7 @@ import pytest
 from jaxrl import checkpoint
 from jaxrl.errors import ConfigError
 from jaxrl.scripts import cli, common, reproduce
-
-# 4 chunks of 3 noisy sweeps, 2 seeds: the key in the state is used every sweep,
-# so resuming from the wrong checkpoint would not be bitwise equal.
-RUN = [
-    "train",
-    "--agent",
-    "vi_tabular",
-    "--preset",
-    "gridworld-noisy",
-    "--num-seeds",
-    "2",
-    "--set",
-    "num_chunks=4",
-    "--set",
-    "iters_per_chunk=3",
-    "--set",
-    "noise_std=0.05",
-    "--quiet",
-]
-
-
-def _cli(argv, capsys):
-    try:
-        status = cli.main(argv)
-    except SystemExit as exit_:
-        status = exit_.code
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
-def _one_line_error(status, err, *needles):
-    assert status == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in err, err
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
+from tests.scripts.cli_helpers import VI_RUN, assert_one_line_error, run_cli
 
 
 def _snapshot(root):
@@ -121,7 +85,7 @@ def _garble(step_dir):
 def finished(tmp_path_factory):
     """An uninterrupted 4-chunk run (checkpoints 3 and 4 kept)."""
     run = str(tmp_path_factory.mktemp("finished") / "run")
-    assert cli.main([*RUN, "--run-dir", run]) == 0
+    assert cli.main([*VI_RUN, "--run-dir", run]) == 0
     assert checkpoint.all_steps(os.path.join(run, "ckpt")) == [3, 4]
     return run
 
@@ -137,18 +101,18 @@ def copy(finished, tmp_path):
 class TestRefuse:
     def test_identical_rerun_is_refused_and_touches_nothing(self, copy, capsys):
         before = _snapshot(copy)
-        status, out, err = _cli([*RUN, "--run-dir", copy], capsys)
-        line = _one_line_error(status, err, copy, "--resume", "--overwrite")
+        status, out, err = run_cli([*VI_RUN, "--run-dir", copy], capsys)
+        line = assert_one_line_error(status, err, copy, "--resume", "--overwrite")
         assert "summary.json" in line or "..." in line
         assert out == ""
         assert _snapshot(copy) == before
 
     def test_resume_with_overwrite_is_a_usage_error(self, copy, capsys):
         before = _snapshot(copy)
-        status, _, err = _cli(
-            [*RUN, "--run-dir", copy, "--resume", "--overwrite"], capsys
+        status, _, err = run_cli(
+            [*VI_RUN, "--run-dir", copy, "--resume", "--overwrite"], capsys
         )
-        _one_line_error(status, err, "--overwrite", "--resume")
+        assert_one_line_error(status, err, "--overwrite", "--resume")
         assert _snapshot(copy) == before
 
     def test_a_dir_without_results_is_not_refused(self, tmp_path):
@@ -160,8 +124,8 @@ class TestRefuse:
     def test_finished_run_without_checkpoints_cannot_resume(self, copy, capsys):
         shutil.rmtree(os.path.join(copy, "ckpt"))
         before = _snapshot(copy)
-        status, _, err = _cli([*RUN, "--run-dir", copy, "--resume"], capsys)
-        _one_line_error(status, err, "without checkpoints", "--overwrite")
+        status, _, err = run_cli([*VI_RUN, "--run-dir", copy, "--resume"], capsys)
+        assert_one_line_error(status, err, "without checkpoints", "--overwrite")
         assert _snapshot(copy) == before
 
 
@@ -171,8 +135,8 @@ class TestOverwrite:
         with open(notes, "w") as f:
             f.write("mine")
         old_png = _snapshot(copy)["learning_curve.png"]
-        argv = [*RUN, "--run-dir", copy, "--overwrite", "--set", "num_chunks=2"]
-        status, _, err = _cli(argv, capsys)
+        argv = [*VI_RUN, "--run-dir", copy, "--overwrite", "--set", "num_chunks=2"]
+        status, _, err = run_cli(argv, capsys)
         assert status == 0, err
         # Only this run's checkpoints: the longer run's 3 and 4 would otherwise
         # survive pruning and be resumed.
@@ -229,8 +193,8 @@ class TestLock:
             assert holder.stdout.readline().strip() == "locked"
             before = _snapshot(copy)
             for extra in ([], ["--resume"], ["--overwrite"]):
-                status, _, err = _cli([*RUN, "--run-dir", copy, *extra], capsys)
-                _one_line_error(
+                status, _, err = run_cli([*VI_RUN, "--run-dir", copy, *extra], capsys)
+                assert_one_line_error(
                     status, err, copy, "in use", f"pid {holder.pid} on testhost"
                 )
             assert _snapshot(copy) == before  # --overwrite removed nothing
@@ -252,7 +216,7 @@ class TestLock:
 class TestCorruptResume:
     def test_falls_back_to_the_older_checkpoint(self, finished, copy, capsys):
         _garble(os.path.join(copy, "ckpt", "4"))
-        status, _, err = _cli([*RUN, "--run-dir", copy, "--resume"], capsys)
+        status, _, err = run_cli([*VI_RUN, "--run-dir", copy, "--resume"], capsys)
         assert status == 0, err
         lines = [line for line in err.splitlines() if "corrupt" in line]
         assert len(lines) == 1, err
@@ -279,8 +243,8 @@ class TestCorruptResume:
         for step in ("3", "4"):
             _garble(os.path.join(copy, "ckpt", step))
         before = _snapshot(copy)
-        status, _, err = _cli([*RUN, "--run-dir", copy, "--resume"], capsys)
-        _one_line_error(status, err, "no intact checkpoint", "step 4:", "step 3:")
+        status, _, err = run_cli([*VI_RUN, "--run-dir", copy, "--resume"], capsys)
+        assert_one_line_error(status, err, "no intact checkpoint", "step 4:", "step 3:")
         assert _snapshot(copy) == before  # nothing renamed or rewritten
 
 
@@ -300,14 +264,14 @@ def test_sweep_refuses_and_overwrite_removes_stale_points(tmp_path, capsys):
         "--quiet",
     ]
     sweep_dir = tmp_path / "sweep" / "vi_tabular" / "gridworld-noisy"
-    status, _, err = _cli([*argv, "--grid", "noise_std=0.0,0.05"], capsys)
+    status, _, err = run_cli([*argv, "--grid", "noise_std=0.0,0.05"], capsys)
     assert status == 0, err
     before = _snapshot(sweep_dir)
-    status, _, err = _cli([*argv, "--grid", "noise_std=0.0,0.05"], capsys)
-    line = _one_line_error(status, err, str(sweep_dir), "--overwrite")
+    status, _, err = run_cli([*argv, "--grid", "noise_std=0.0,0.05"], capsys)
+    line = assert_one_line_error(status, err, str(sweep_dir), "--overwrite")
     assert "--resume" in line  # a sweep resumes from its checkpoints
     assert _snapshot(sweep_dir) == before
-    status, _, err = _cli([*argv, "--grid", "noise_std=0.0", "--overwrite"], capsys)
+    status, _, err = run_cli([*argv, "--grid", "noise_std=0.0", "--overwrite"], capsys)
     assert status == 0, err
     assert not (sweep_dir / "noise_std=0.05").exists()  # the old grid's point
     assert (sweep_dir / "noise_std=0" / "summary.json").exists()
@@ -322,25 +286,25 @@ class TestReproduce:
         row_dir.mkdir(parents=True)
         (row_dir / "summary.json").write_text("{}")
         argv = ["reproduce", "--table", "baseline", "--budget", "tiny"]
-        status, _, err = _cli([*argv, "--out", str(tmp_path), "--quiet"], capsys)
-        _one_line_error(
+        status, _, err = run_cli([*argv, "--out", str(tmp_path), "--quiet"], capsys)
+        assert_one_line_error(
             status, err, "dqn/cartpole-tiny/summary.json", "--resume", "--overwrite"
         )
         assert sorted(p.name for p in (tmp_path / "baseline").iterdir()) == [
             common.LOCK_NAME,
             "dqn",
         ]
-        status, _, err = _cli(
+        status, _, err = run_cli(
             [*argv, "--out", str(tmp_path), "--resume", "--overwrite"], capsys
         )
-        _one_line_error(status, err, "--overwrite", "--resume")
+        assert_one_line_error(status, err, "--overwrite", "--resume")
 
     def test_custom_table_refused(self, tmp_path, capsys):
         (tmp_path / "mvi-tabular").mkdir()
         (tmp_path / "mvi-tabular" / "table.md").write_text("earlier")
         argv = ["reproduce", "--table", "mvi-tabular", "--budget", "tiny"]
-        status, _, err = _cli([*argv, "--out", str(tmp_path)], capsys)
-        _one_line_error(status, err, "table.md", "--overwrite")
+        status, _, err = run_cli([*argv, "--out", str(tmp_path)], capsys)
+        assert_one_line_error(status, err, "table.md", "--overwrite")
         assert (tmp_path / "mvi-tabular" / "table.md").read_text() == "earlier"
 
     def test_overwrite_clears_the_table_then_runs(self, tmp_path, monkeypatch):
