@@ -287,7 +287,8 @@ def _binary_obs(env: Any) -> bool:
     and casts them back to the env's dtype when sampling: exact, so runs are
     bitwise those of a float32 replay.
     """
-    return type(env).__module__.startswith("gymnax.environments.minatar")
+    inner = getattr(env, "unwrapped", env)  # through StickyActions and the like
+    return type(inner).__module__.startswith("gymnax.environments.minatar")
 
 
 def _to_replay(tr: Transition) -> Transition:
@@ -569,9 +570,11 @@ def _iteration(
     base = base.replace(buffer=buffer, env_state=env_state, obs=obs, key=key, step=step)
     # LEARN: batches are sampled outside the branch so no key crosses it (a
     # branch with a batched index becomes a select, which the key-reuse checker
-    # rejects); the learner sees the state without its key and buffer. The
-    # branch index is shared by the vmapped seeds (``_shared_branch``): every
-    # seed of a run has the same step, so learning is a real branch.
+    # rejects); the learner sees only the fields learning changes (a branch
+    # output is copied into the loop's carry: the environments and the step
+    # stay out of it). The branch index is shared by the vmapped seeds
+    # (``_shared_branch``): every seed of a run has the same step, so learning
+    # is a real branch.
     batch_keys = jax.random.split(k_learn, config.updates_per_iter)
     batches = jax.vmap(lambda k: buffer_lib.sample(buffer, k, config.batch_size))(
         batch_keys
@@ -586,7 +589,7 @@ def _iteration(
     if extension is not None:
         # The extension's (pre-iteration) state is a constant of the step.
         loss_fn = _bind_loss(loss_fn, extension, state)
-    learner = base.replace(key=None, buffer=None)
+    learner = base.replace(key=None, buffer=None, env_state=None, obs=None, step=None)
     learn = functools.partial(_learn, config=config, loss_fn=loss_fn)
     metric_shapes = jax.eval_shape(learn, learner, batches)[1]
 
@@ -602,7 +605,12 @@ def _iteration(
     learner, learn_metrics = jax.lax.switch(
         _shared_branch(should_learn), (skip, learn_some, learn), learner, batches
     )
-    base = learner.replace(key=key, buffer=buffer)
+    base = base.replace(
+        params=learner.params,
+        target_params=learner.target_params,
+        opt_state=learner.opt_state,
+        num_updates=learner.num_updates,
+    )
     state = _with_base(state, base, extension)
     extra_metrics = {}
     if extension is not None:

@@ -15,6 +15,7 @@ from jaxrl.agents.ppo.config import Config, State
 from jaxrl.agents.ppo.losses import update
 from jaxrl.agents.ppo.networks import (
     _log_prob,
+    _num_actions,
     network,
     optimizer,
     policy_and_value,
@@ -22,7 +23,7 @@ from jaxrl.agents.ppo.networks import (
 from jaxrl.envs.wrappers import episode_metrics, log_unwrap, log_wrap
 from jaxrl.errors import ConfigError
 from jaxrl.loop import greedy_evaluation
-from jaxrl.transition import Transition
+from jaxrl.transition import Transition, from_gymnax_step
 from jaxrl.types import Array, ArrayTree, Metrics, Params, PRNGKey
 
 __all__ = [
@@ -174,28 +175,44 @@ def collect(
     key, k_roll = jax.random.split(state.key)
     params = state.params
     obs_ndim = jnp.ndim(jax.tree.leaves(state.obs)[0]) - 1
+    num_envs, num_actions = config.num_envs, _num_actions(params)
 
-    def act_one(o: ArrayTree, k: PRNGKey) -> tuple[Array, Array]:
-        # act(params, o, k, config) and the log-probability of its action
-        logits, _ = policy_and_value(params, o, config, jnp.ndim(o))
-        action = jax.random.categorical(k, logits).astype(jnp.int32)
-        return action, _log_prob(logits, action)
-
-    def body(carry: Any, _: Any) -> tuple[Any, Any]:
-        # jaxrl.rollout.collect's step, keeping the sampling policy's log-probs
-        # (no second actor pass over the rollout)
-        k, env_state, obs = carry
+    # The keys of jaxrl.rollout.collect's loop (each step splits the carried key
+    # into (key, k_act, k_step), k_act into one key per environment for the
+    # action and k_step into one per environment for env.step), and the Gumbel
+    # noise jax.random.categorical draws from each action key: none depends on
+    # the environments, so everything but the serial key chain is drawn at
+    # once for all T steps, outside the environment loop (the same numbers).
+    def chain(k: PRNGKey, _: Any) -> tuple[PRNGKey, tuple[PRNGKey, PRNGKey]]:
         k, k_act, k_step = jax.random.split(k, 3)
-        keys = jax.random.split(k_act, config.num_envs)
-        action, log_prob = jax.vmap(act_one)(obs, keys)
-        tr, env_state, obs, info = rollout_lib.step(
-            k_step, env, env_params, env_state, obs, action, tuple(extras_keys)
-        )
-        return (k, env_state, obs), (tr, info, log_prob)
+        return k, (k_act, k_step)
 
-    (_, env_state, obs), (tr, info, log_prob) = jax.lax.scan(
-        body, (k_roll, state.env_state, state.obs), None, length=config.num_steps
+    _, (k_act, k_step) = jax.lax.scan(chain, k_roll, None, length=config.num_steps)
+    split_envs = jax.vmap(lambda k: jax.random.split(k, num_envs))
+    gumbel = jax.vmap(jax.vmap(lambda k: jax.random.gumbel(k, (num_actions,))))(
+        split_envs(k_act)
+    )  # [T, E, A]
+
+    def body(carry: Any, xs: tuple[Array, PRNGKey]) -> tuple[Any, Any]:
+        # jaxrl.rollout.collect's step: act(params, o, k, config) for each
+        # environment (jax.random.categorical is argmax(gumbel + logits)),
+        # then step them, keeping the sampling policy's logits
+        noise, keys = xs
+        env_state, obs = carry
+        logits, _ = policy_and_value(params, obs, config, obs_ndim)  # [E, A]
+        action = jnp.argmax(noise + logits, axis=-1).astype(jnp.int32)
+        out = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
+            keys, env_state, action, env_params
+        )
+        tr = from_gymnax_step(obs, action, out, tuple(extras_keys))
+        next_obs, env_state, _, _, _, info = out
+        return (env_state, next_obs), (tr, info, logits)
+
+    (env_state, obs), (tr, info, logits) = jax.lax.scan(
+        body, (state.env_state, state.obs), (gumbel, split_envs(k_step))
     )
+    # log-probabilities of the sampling policy (no second actor pass)
+    log_prob = _log_prob(logits, tr.action)
     value = policy_and_value(params, tr.obs, config, obs_ndim, value_only=True)
     next_value = policy_and_value(
         params, tr.next_obs, config, obs_ndim, value_only=True

@@ -280,8 +280,37 @@ def sparsemax_threshold(z: ArrayLike) -> Array:
     return top + _sparsemax_threshold_shifted(shifted)
 
 
+_SORT_NETWORK_MAX = 3
+"""Most actions whose scores :func:`_sort_descending` orders without a sort op."""
+
+
+def _sort_descending(zs: Array) -> Array:
+    """``zs[A]`` in decreasing order (the values of ``-jnp.sort(-zs)``).
+
+    For ``A <= _SORT_NETWORK_MAX`` (CartPole, Acrobot, MinAtar Breakout and
+    Freeway) a network of ``maximum``/``minimum`` pairs, which XLA fuses with
+    the threshold's arithmetic; XLA's sort op on CPU costs more than the rest
+    of the threshold. The values are the sort's, but the fusion changes the
+    order in which XLA sums the support: with at most 3 scores, of which the
+    largest is exactly 0 (``zs = z - max z``), every order gives the same
+    float, so the threshold is bitwise the sort's; with 4 or more the last bit
+    can differ, so larger action sets keep the sort.
+    """
+    num = zs.shape[0]
+    if num > _SORT_NETWORK_MAX:
+        return -jnp.sort(-zs)
+    cols = [zs[i] for i in range(num)]
+    for rnd in range(num):  # odd-even transposition: num rounds sort num values
+        for i in range(rnd % 2, num - 1, 2):
+            cols[i], cols[i + 1] = (
+                jnp.maximum(cols[i], cols[i + 1]),
+                jnp.minimum(cols[i], cols[i + 1]),
+            )
+    return jnp.stack(cols)
+
+
 def _sparsemax_threshold_shifted(zs: Array) -> Array:
-    z_sorted = -jnp.sort(-zs)
+    z_sorted = _sort_descending(zs)
     cumsum = jnp.cumsum(z_sorted)
     k = jnp.arange(1, zs.shape[0] + 1, dtype=zs.dtype)
     support = 1.0 + k * z_sorted > cumsum

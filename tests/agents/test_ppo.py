@@ -14,6 +14,7 @@ import pytest
 from jaxrl.agents import ppo
 from jaxrl.config import stack_configs
 from jaxrl.envs.finite_mdp import make_finite_mdp_env
+from jaxrl.envs.wrappers import log_wrap
 from jaxrl.errors import ConfigError
 from jaxrl.mdp import make_mdp
 from jaxrl.testing import discounting_chain
@@ -369,6 +370,45 @@ def test_collect_copies_env_extras(cmdp_rollout):
     s = np.asarray(rollout.obs).argmax(-1)
     want = np.asarray(mdp.C)[s, np.asarray(rollout.action)]
     np.testing.assert_allclose(rollout.extras["cost"], want, rtol=1e-6)
+
+
+def test_collect_draws_the_step_by_step_loops_numbers(cartpole):
+    """collect's actions and observations are those of the per-step key schedule.
+
+    Reference: a Python loop doing, every step, ``(k, k_act, k_step) = split(k,
+    3)``, one ``jax.random.categorical`` per environment on its key of
+    ``split(k_act, E)`` and ``env.step`` per environment on ``split(k_step,
+    E)`` (the schedule ``collect`` documents, with the noise drawn in advance).
+    """
+    env, env_params = cartpole
+    config = TINY.replace(num_steps=12)
+    state = ppo.init(jax.random.key(4), env, env_params, config)
+    after, rollout, _ = jax.jit(lambda s: ppo.collect(s, config, env, env_params))(
+        _fresh(state)
+    )
+    wenv = log_wrap(env)
+    _, k = jax.random.split(_fresh(state).key)
+    env_state, obs = state.env_state, state.obs
+    actions, observations = [], []
+    for _ in range(config.num_steps):
+        k, k_act, k_step = jax.random.split(k, 3)
+        logits, _ = ppo.policy_and_value(state.params, obs, config, 1)
+        a = jnp.stack(
+            [
+                jax.random.categorical(ka, logits[e]).astype(jnp.int32)
+                for e, ka in enumerate(jax.random.split(k_act, config.num_envs))
+            ]
+        )
+        observations.append(obs)
+        actions.append(a)
+        obs, env_state, *_ = jax.vmap(wenv.step, in_axes=(0, 0, 0, None))(
+            jax.random.split(k_step, config.num_envs), env_state, a, env_params
+        )
+    np.testing.assert_array_equal(rollout.action, np.stack(actions))
+    # the eager loop's physics may round differently from the jitted one's
+    np.testing.assert_allclose(rollout.obs, np.stack(observations), atol=1e-6)
+    np.testing.assert_allclose(after.obs, obs, atol=1e-6)
+    assert len(np.unique(np.asarray(rollout.action))) == 2  # both actions drawn
 
 
 def test_learn_hooks(cmdp_rollout):

@@ -193,6 +193,40 @@ class SparsemaxTest(parameterized.TestCase):
         for row, p in zip(z, np.asarray(got), strict=True):
             np.testing.assert_allclose(p, _np_projection(row), atol=1e-5)
 
+    @chex.variants(with_jit=True, without_jit=True)
+    @parameterized.parameters(1, 2, 3, 4, 5)
+    def test_sort_network_orders_like_numpy(self, num):
+        rng = np.random.default_rng(num)
+        z = rng.normal(size=(300, num)).astype(np.float32)
+        z[100:200] = np.round(z[100:200])  # ties
+        got = self.variant(jax.vmap(tsallis._sort_descending))(z)
+        np.testing.assert_array_equal(got, -np.sort(-z, axis=1))
+        # Up to 3 actions no sort op is traced; from 4 on the sort is kept.
+        jaxpr = str(jax.make_jaxpr(tsallis._sort_descending)(z[0]))
+        self.assertEqual("sort[" in jaxpr, num > tsallis._SORT_NETWORK_MAX)
+
+    @parameterized.parameters(1, 2, 3)
+    def test_threshold_bitwise_equals_sorted_formula(self, num):
+        # The threshold written with XLA's sort (Martins and Astudillo, Prop. 1):
+        # the sort network must not change a bit of it for A <= 3.
+        def with_sort(z):
+            zs = z - jnp.max(z)
+            z_sorted = -jnp.sort(-zs)
+            k = jnp.arange(1, num + 1, dtype=zs.dtype)
+            support = 1.0 + k * z_sorted > jnp.cumsum(z_sorted)
+            total = jnp.sum(jnp.where(support, z_sorted, 0.0))
+            return jnp.max(z) + (1.0 + (total - 1.0) / jnp.sum(support))
+
+        rng = np.random.default_rng(10 + num)
+        z = rng.normal(size=(500, num)).astype(np.float32)
+        z *= 10.0 ** rng.uniform(-3, 2, size=(500, 1)).astype(np.float32)
+        z[:100] = np.round(z[:100])  # ties
+        got = jax.jit(jax.vmap(tsallis.sparsemax_threshold))(z)
+        np.testing.assert_array_equal(got, jax.jit(jax.vmap(with_sort))(z))
+        for row, psi in zip(z[:20], np.asarray(got)[:20], strict=True):
+            p = np.maximum(1.0 + row - psi, 0.0)  # the projection sums to one
+            np.testing.assert_allclose(p, _np_projection(row), atol=1e-5)
+
     def test_policy_at_q_two_is_sparsemax(self):
         qv, tau = _values(3), 0.7
         pi = jax.vmap(tsallis.tsallis_policy, (0, None, None))(qv, tau, 2.0)
