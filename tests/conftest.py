@@ -4,6 +4,11 @@
 * Typed-key reuse checking is on for the whole suite (``jax_debug_key_reuse``).
 * The command line's persistent compilation cache is off (``JAXRL_NO_COMPILE_CACHE``),
   so in-process CLI runs write nothing under ``~/.cache``; its tests turn it on.
+* Instead the suite compiles through JAX's persistent compilation cache in its own
+  temporary directory (one per pytest-xdist worker, so two processes never write and
+  read one entry at once): many tests build the same small programs (an agent's test
+  module and its contract case, for instance), and a repeated program is loaded, not
+  compiled again. A loaded executable is the compiled one, so results are the same.
 """
 
 from __future__ import annotations
@@ -18,16 +23,43 @@ os.environ.setdefault("JAXRL_NO_COMPILE_CACHE", "1")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--slow", action="store_true", default=False, help="run slow learning tests")
+    parser.addoption(
+        "--slow", action="store_true", default=False, help="run slow learning tests"
+    )
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(
+    config: pytest.Config, items: list[pytest.Item]
+) -> None:
     if config.getoption("--slow"):
         return
     skip = pytest.mark.skip(reason="slow learning test: run with --slow")
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _suite_compile_cache(tmp_path_factory: pytest.TempPathFactory):
+    """Every compile of the session goes through a per-worker persistent cache."""
+    from jax.experimental.compilation_cache import compilation_cache as jcc
+
+    names = (
+        "jax_compilation_cache_dir",
+        "jax_persistent_cache_min_compile_time_secs",
+        "jax_persistent_cache_min_entry_size_bytes",
+    )
+    previous = {name: getattr(jax.config, name) for name in names}
+    path = tmp_path_factory.getbasetemp() / "jax-compilation-cache"
+    path.mkdir(exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", str(path))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+    jcc.reset_cache()
+    yield path
+    for name, value in previous.items():
+        jax.config.update(name, value)
+    jcc.reset_cache()
 
 
 @pytest.fixture

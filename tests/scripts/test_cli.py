@@ -200,7 +200,15 @@ class TestCompileCache:
         monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
         # Cache every compile: tabular VI compiles faster than the threshold.
         monkeypatch.setattr(common, "COMPILE_CACHE_MIN_SECS", 0.0)
-        return tmp_path / "xdg" / "jaxrl" / "jax-compilation-cache"
+        # The suite's own cache (conftest) is set aside, as if on a user's machine.
+        from jax.experimental.compilation_cache import compilation_cache as jcc
+
+        suite_dir = jax.config.jax_compilation_cache_dir
+        jax.config.update("jax_compilation_cache_dir", None)
+        jcc.reset_cache()
+        yield tmp_path / "xdg" / "jaxrl" / "jax-compilation-cache"
+        jax.config.update("jax_compilation_cache_dir", suite_dir)
+        jcc.reset_cache()
 
     def _run(self, tmp_path, capsys, *extra):
         argv = [*VI_RUN, "--set", "num_chunks=1", "--no-checkpoint"]
