@@ -23,6 +23,8 @@ if __name__ != "jaxrl.agents":  # the repo folder agents/ imported under its fol
 from types import ModuleType
 
 from jaxrl.agents import (
+    cal,
+    cat,
     cmdp_tabular,
     constrained,
     dist_dqn,
@@ -43,6 +45,8 @@ from jaxrl.errors import ConfigError
 __all__ = [
     "AGENTS",
     "get",
+    "cal",
+    "cat",
     "cmdp_tabular",
     "constrained",
     "dist_dqn",
@@ -60,6 +64,8 @@ __all__ = [
 ]
 
 AGENTS: dict[str, ModuleType] = {
+    "cal": cal,
+    "cat": cat,
     "cmdp_tabular": cmdp_tabular,
     "constrained": constrained,
     "dist_dqn": dist_dqn,

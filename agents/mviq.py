@@ -18,6 +18,17 @@ target is :func:`jaxrl.ops.tsallis.mviq_q_learning`, vmapped over the batch;
 ``normalizer_iters`` (static) is the number of bisection steps for the
 normalizer :math:`\psi` when ``q`` is neither 1 nor 2 (closed forms there).
 
+Temperature convention for ``q > 1`` (docs/decisions.md, D17): the presets
+(:func:`cartpole_config`, :func:`acrobot_config`, :func:`minatar_config` and
+the ``mvi-minatar`` table) keep M-DQN's α = 0.9 and l0 = -1 but set
+:math:`\tau_q = \max(\tau_1, (q - 1)|l_0|)` (:func:`bonus_matched_tau`; q = 2:
+τ = 1), the temperature at which the q-logarithm's own floor
+:math:`-\tau/(q-1)` equals M-DQN's clip l0, so the bonus spans M-DQN's range
+:math:`[\alpha l_0, 0]`. At M-DQN's τ_1 = 0.03 the q = 2 bonus would lie in
+:math:`[-0.027, 0]` and the target would be nearly DQN's. The paper's own τ
+for q ≠ 1 could not be checked (ALGORITHMS.md §2.4). ``q = 1`` keeps τ_1 =
+0.03 exactly; a bare :class:`Config` keeps M-DQN's τ = 0.03 whatever ``q``.
+
 Everything else is :mod:`jaxrl.agents.mvi` (and the shared DQN loop):
 ``interact="stochastic"`` samples from the q-exponential policy of the online
 network. :class:`Config` is :class:`jaxrl.agents.mvi.Config` plus ``q`` (traced, so
@@ -54,6 +65,7 @@ __all__ = [
     "make_train",
     "make_run",
     "epsilon_at",
+    "bonus_matched_tau",
     "cartpole_config",
     "acrobot_config",
     "minatar_config",
@@ -85,24 +97,59 @@ class Config(mvi.Config):
         check_range("q", self.q, 1.0)
 
 
+def bonus_matched_tau(q: float, l0: float = -1.0, tau_shannon: float = 0.03) -> float:
+    r"""Return the presets' temperature for entropic index ``q`` (D17).
+
+    :math:`\tau_q = \max(\tau_1, (q - 1)|l_0|)`: for ``q > 1`` the scaled
+    q-log-policy lies in :math:`[-\tau/(q-1), 0]`, so at :math:`\tau_q` its
+    floor equals M-DQN's clip ``l0`` and the Munchausen bonus
+    :math:`\alpha[\tau\ln_q\bar\pi]_{l_0}^0` can reach :math:`\alpha l_0`
+    as at ``q = 1`` (the clip is then just inactive). Never below M-DQN's
+    :math:`\tau_1` (``tau_shannon``), which ``q = 1`` keeps exactly; with no
+    clip (``l0 = -inf``) there is no floor to match and :math:`\tau_1` is kept.
+
+    Args:
+      q: entropic index ``>= 1`` (a Python number: presets are built eagerly).
+      l0: M-DQN's clip of the scaled log-policy, ``<= 0``.
+      tau_shannon: the ``q = 1`` temperature (M-DQN's 0.03).
+
+    Returns:
+      τ_q (``q = 2, l0 = -1``: 1.0).
+
+    Raises:
+      ConfigError: if ``q < 1``, ``l0 > 0`` or ``tau_shannon < 0``.
+    """
+    check_range("q", q, 1.0)
+    check_range("l0", l0, high=0.0, allow_inf=True)
+    check_range("tau_shannon", tau_shannon, 0.0)
+    if not np.isfinite(l0):
+        return float(tau_shannon)
+    return float(max(tau_shannon, (q - 1.0) * abs(l0)))
+
+
 def _from_mvi(config: mvi.Config, overrides: dict[str, Any]) -> Config:
+    """M-DQN's preset with q = 2 and, unless overridden, τ by :func:`bonus_matched_tau`."""
     fields = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
-    return Config(**fields).replace(**overrides)
+    merged = {"q": 2.0, **overrides}
+    if "tau" not in overrides:
+        l0 = merged.get("l0", config.l0)
+        merged["tau"] = bonus_matched_tau(merged["q"], l0, config.tau)
+    return Config(**fields).replace(**merged)
 
 
 def cartpole_config(**overrides: Any) -> Config:
-    """Return the MVI(q) preset for ``CartPole-v1``: M-DQN's, with q = 2."""
-    return _from_mvi(mvi.cartpole_config(), {"q": 2.0, **overrides})
+    """Return the MVI(q) preset for ``CartPole-v1``: M-DQN's, q = 2, τ = 1 (D17)."""
+    return _from_mvi(mvi.cartpole_config(), overrides)
 
 
 def acrobot_config(**overrides: Any) -> Config:
-    """Return the MVI(q) preset for ``Acrobot-v1``: M-DQN's, with q = 2."""
-    return _from_mvi(mvi.acrobot_config(), {"q": 2.0, **overrides})
+    """Return the MVI(q) preset for ``Acrobot-v1``: M-DQN's, q = 2, τ = 1 (D17)."""
+    return _from_mvi(mvi.acrobot_config(), overrides)
 
 
 def minatar_config(**overrides: Any) -> Config:
-    """Return the MVI(q) preset for the MinAtar games: M-DQN's, with q = 2."""
-    return _from_mvi(mvi.minatar_config(), {"q": 2.0, **overrides})
+    """Return the MVI(q) preset for the MinAtar games: M-DQN's, q = 2, τ = 1 (D17)."""
+    return _from_mvi(mvi.minatar_config(), overrides)
 
 
 # ----------------------------------------------------------------------------- contract

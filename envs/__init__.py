@@ -4,8 +4,10 @@
 (``FiniteMDP-v0``, ``Garnet-v0``, ``Chain-v0``, ``GridWorld-v0``,
 ``RandomCMDP-v0``, ``HazardGrid-v0`` from :mod:`jaxrl.envs.finite_mdp`; ``CliffGrid-v0``,
 ``Homeostasis-v0`` from :mod:`jaxrl.envs.risk`; the cost-emitting ``CartPole-Constrained-v0``,
-``MountainCar-Constrained-v0``, ``Acrobot-Constrained-v0`` and
-``Freeway-MinAtar-Constrained-v0`` from :mod:`jaxrl.envs.constrained`) and returns
+``MountainCar-Constrained-v0``, ``Acrobot-Constrained-v0``,
+``Freeway-MinAtar-Constrained-v0`` and, with continuous actions,
+``Pendulum-Constrained-v0`` and ``MountainCarContinuous-Constrained-v0`` from
+:mod:`jaxrl.envs.constrained`) and returns
 ``(env, env_params)``.
 
 A keyword argument either names a field of the environment's ``EnvParams`` (it
@@ -17,6 +19,12 @@ name is both. The params of a constrained id nest the wrapped task's params
 (:class:`jaxrl.envs.constrained.ConstrainedParams`); a keyword may name a cost field of
 the outer params (``cost_limit``, ``cost_gamma``, ``x_band``, ...) or a field of
 the wrapped task's ``EnvParams`` (``max_steps_in_episode``, ``gravity``, ...).
+
+The MinAtar ids (``*-MinAtar``) also take ``sticky_action_prob=p`` in
+``[0, 1]``: the environment is wrapped in :class:`StickyActions` (with
+probability ``p`` the previous action is executed instead of the chosen one,
+as in the original MinAtar, whose default is 0.1) and ``p`` is a traced field
+of the returned params. Without the keyword nothing is wrapped.
 
 ``MNISTBandit-bsuite`` downloads MNIST when it is built (into gymnax's cache,
 ``/tmp/mnist``); without network access and without a cached copy, ``make`` raises
@@ -59,7 +67,13 @@ from jaxrl.envs.constrained import ENV_FACTORIES as _CONSTRAINED_FACTORIES
 from jaxrl.envs.constrained import ConstrainedParams, CostWrapper
 from jaxrl.envs.finite_mdp import ENV_FACTORIES as _FINITE_FACTORIES
 from jaxrl.envs.risk import ENV_FACTORIES as _RISK_FACTORIES
-from jaxrl.envs.wrappers import FlattenObservation, GymnaxV0StepAdapter, LogWrapper
+from jaxrl.envs.wrappers import (
+    FlattenObservation,
+    GymnaxV0StepAdapter,
+    LogWrapper,
+    StickyActions,
+    with_sticky_actions,
+)
 from jaxrl.errors import ConfigError
 
 __all__ = [
@@ -71,6 +85,8 @@ __all__ = [
     "LogWrapper",
     "FlattenObservation",
     "GymnaxV0StepAdapter",
+    "StickyActions",
+    "STICKY_ACTION_PROB",
     "CostWrapper",
     "ConstrainedParams",
 ]
@@ -198,7 +214,35 @@ def _make_constrained(name: str, kwargs: Mapping[str, Any]) -> tuple[Any, Any]:
     return env, params
 
 
+STICKY_ACTION_PROB = "sticky_action_prob"
+"""Keyword of :func:`make` for MinAtar's sticky actions (:class:`StickyActions`)."""
+
+
+def _sticky_prob(name: str, value: Any) -> float:
+    if not name.endswith("-MinAtar"):
+        minatar = [n for n in _GYMNAX_IDS if n.endswith("-MinAtar")]
+        raise ConfigError(
+            f"{STICKY_ACTION_PROB} applies to the MinAtar games "
+            f"({', '.join(minatar)}), not {name}"
+        )
+    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+        raise ConfigError(
+            f"{STICKY_ACTION_PROB} must be a number in [0, 1], got {value!r}"
+        )
+    prob = float(value)
+    if not 0.0 <= prob <= 1.0:  # also rejects nan
+        raise ConfigError(
+            f"{STICKY_ACTION_PROB} must be in [0, 1] (MinAtar's is 0.1), got {value!r}"
+        )
+    return prob
+
+
 def _make_gymnax(name: str, kwargs: Mapping[str, Any]) -> tuple[Any, Any]:
+    if STICKY_ACTION_PROB in kwargs:
+        kwargs = dict(kwargs)
+        prob = _sticky_prob(name, kwargs.pop(STICKY_ACTION_PROB))
+        env, params = _make_gymnax(name, kwargs)
+        return StickyActions(env), with_sticky_actions(params, prob)
     env_class = getattr(gymnax.registration, "_registry", {}).get(name)
     ctor_names, _ = (
         _keyword_names(env_class.__init__) if env_class is not None else ([], False)

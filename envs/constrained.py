@@ -59,7 +59,15 @@ Registered tasks (:data:`ENV_FACTORIES`, built by ``jaxrl.envs.make``):
   magnitude, i.e. a fuel budget (:class:`ConstrainedParams`,
   :func:`acrobot_torque_cost`);
 * ``Freeway-MinAtar-Constrained-v0``: :math:`c_t = 1` when a car hits the chicken
-  (:class:`ConstrainedParams`, :func:`freeway_collision_cost`).
+  (:class:`ConstrainedParams`, :func:`freeway_collision_cost`);
+* ``Pendulum-Constrained-v0`` (continuous actions):
+  :math:`c_t = 1[|\dot\theta_{t+1}| > \text{speed\_limit}]`, the pendulum spins
+  faster than a speed limit (:class:`PendulumCostParams`,
+  :func:`pendulum_speed_cost`), a velocity constraint like the Safety-Gym/MuJoCo
+  velocity tasks;
+* ``MountainCarContinuous-Constrained-v0`` (continuous actions): the speed limit
+  of ``MountainCar-Constrained-v0`` on ``MountainCarContinuous-v0``
+  (:class:`MountainCarCostParams`, :func:`mountain_car_speed_cost`).
 
 Tabular CMDPs (``RandomCMDP-v0``, ``HazardGrid-v0`` and any
 ``jaxrl.envs.finite_mdp.FiniteMDPEnv`` whose MDP has a cost table ``C``) emit
@@ -93,7 +101,13 @@ from typing import Any
 import jax.numpy as jnp
 from flax import struct
 from gymnax.environments import environment
-from gymnax.environments.classic_control import acrobot, cartpole, mountain_car
+from gymnax.environments.classic_control import (
+    acrobot,
+    cartpole,
+    continuous_mountain_car,
+    mountain_car,
+    pendulum,
+)
 from gymnax.environments.minatar import freeway
 
 from jaxrl.config import check_range
@@ -106,16 +120,20 @@ __all__ = [
     "ConstrainedParams",
     "CartPoleCostParams",
     "MountainCarCostParams",
+    "PendulumCostParams",
     "CostWrapper",
     "budget_from_params",
     "cartpole_band_cost",
     "mountain_car_speed_cost",
     "acrobot_torque_cost",
     "freeway_collision_cost",
+    "pendulum_speed_cost",
     "make_cartpole_constrained",
     "make_mountain_car_constrained",
     "make_acrobot_constrained",
     "make_freeway_constrained",
+    "make_pendulum_constrained",
+    "make_mountain_car_continuous_constrained",
     "finite_mdp_cost",
     "cost_table_env",
     "ENV_FACTORIES",
@@ -197,6 +215,31 @@ class MountainCarCostParams(ConstrainedParams):
 
     cost_limit: Any = 10.0  # b
     speed_limit: Any = 0.05
+
+    def validate(self) -> None:  # noqa: D102
+        super().validate()
+        check_range("speed_limit", self.speed_limit, 0.0, math.inf)
+
+
+@struct.dataclass(kw_only=True)
+class PendulumCostParams(ConstrainedParams):
+    """Parameters of ``Pendulum-Constrained-v0``: an angular speed limit.
+
+    See :func:`pendulum_speed_cost`.
+
+    Attributes:
+      speed_limit: ``>= 0`` rad/s; a step that ends with
+        ``|theta_dot| > speed_limit`` costs 1. The env clips ``|theta_dot|`` at
+        ``max_speed = 8``. The default 4 binds: with
+        ``theta_ddot = 15 sin(theta) + 3 u`` and ``|u| <= 2``, the energy
+        ``theta_dot**2 / 2 + 15 cos(theta)`` cannot grow from the bottom to the
+        top within ``|theta_dot| <= 4``, so a swing-up spends some steps above
+        the limit; unconstrained SAC (10k steps, greedy) spends 10 to 22 per
+        episode from random starts (0 from starts near the top).
+    """
+
+    cost_limit: Any = 5.0  # b: steps above the limit per 200-step episode
+    speed_limit: Any = 4.0
 
     def validate(self) -> None:  # noqa: D102
         super().validate()
@@ -482,6 +525,30 @@ def acrobot_torque_cost(
     return jnp.abs(params.env_params.available_torque[action]).astype(jnp.float32)
 
 
+def pendulum_speed_cost(
+    state: pendulum.EnvState,
+    action: ArrayLike,
+    next_state: pendulum.EnvState,
+    params: PendulumCostParams,
+) -> Array:
+    r"""Cost 1 when the pendulum ends the step faster than the speed limit.
+
+    :math:`c_t = 1[|\dot\theta_{t+1}| > \text{speed\_limit}]`, with
+    :math:`\dot\theta_{t+1}` after the env's own clip at ``max_speed``.
+
+    Args:
+      state: Pendulum state before the step (unused).
+      action: the ``[1]`` torque (unused).
+      next_state: Pendulum state after the step, before any reset.
+      params: :class:`PendulumCostParams`.
+
+    Returns:
+      ``[]`` float32 cost in ``{0, 1}``.
+    """
+    del state, action
+    return (jnp.abs(next_state.theta_dot) > params.speed_limit).astype(jnp.float32)
+
+
 _FREEWAY_START_ROW = 9  # the chicken's start row; no car drives on it
 
 
@@ -686,10 +753,47 @@ def make_freeway_constrained(
     return env, params
 
 
+def make_pendulum_constrained() -> tuple[CostWrapper, PendulumCostParams]:
+    """Build ``Pendulum-Constrained-v0``: Pendulum-v1 with an angular speed limit.
+
+    Returns:
+      ``(env, params)``; ``params`` is a :class:`PendulumCostParams`.
+    """
+    base = pendulum.Pendulum()
+    params = PendulumCostParams(env_params=base.default_params)
+    env = CostWrapper(base, pendulum_speed_cost, params, name="Pendulum-Constrained-v0")
+    return env, params
+
+
+def make_mountain_car_continuous_constrained() -> tuple[
+    CostWrapper, MountainCarCostParams
+]:
+    """Build ``MountainCarContinuous-Constrained-v0``: a speed limit on the car.
+
+    ``MountainCarContinuous-v0`` with :func:`mountain_car_speed_cost` (the state
+    has the same ``velocity`` field and clip ``|v| <= 0.07`` as the discrete
+    task) and the defaults of :class:`MountainCarCostParams`.
+
+    Returns:
+      ``(env, params)``; ``params`` is a :class:`MountainCarCostParams`.
+    """
+    base = continuous_mountain_car.ContinuousMountainCar()
+    params = MountainCarCostParams(env_params=base.default_params)
+    env = CostWrapper(
+        base,
+        mountain_car_speed_cost,
+        params,
+        name="MountainCarContinuous-Constrained-v0",
+    )
+    return env, params
+
+
 ENV_FACTORIES: dict[str, Callable[..., tuple[CostWrapper, ConstrainedParams]]] = {
     "CartPole-Constrained-v0": make_cartpole_constrained,
     "MountainCar-Constrained-v0": make_mountain_car_constrained,
     "Acrobot-Constrained-v0": make_acrobot_constrained,
     "Freeway-MinAtar-Constrained-v0": make_freeway_constrained,
+    "Pendulum-Constrained-v0": make_pendulum_constrained,
+    "MountainCarContinuous-Constrained-v0": make_mountain_car_continuous_constrained,
 }
 """Registry ids of the constrained tasks and their ``(env, params)`` factories."""

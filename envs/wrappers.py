@@ -13,6 +13,9 @@ How auto-reset is preserved:
   ``DeepSea`` and other wrappers override ``step``, so ``step_env`` would skip
   their logic). They only post-process the outputs, so they stack in any order.
   Their ``step_env``/``reset_env`` deliberately raise ``NotImplementedError``.
+* :class:`StickyActions` (MinAtar's sticky actions) composes through the
+  wrapped ``step`` as well; it only replaces the action going in and clears the
+  remembered action where the wrapped ``step`` auto-reset.
 * :class:`GymnaxV0StepAdapter` wraps an environment written for the gymnax 0.0.9
   ``step_env`` contract and implements ``step_env``/``reset_env``/``is_truncated``
   in the 1.0 form, so the base class's ``step`` does the auto-reset.
@@ -23,6 +26,8 @@ fields, ...) are forwarded to the wrapped environment.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from functools import partial
 from typing import Any
 
@@ -45,6 +50,9 @@ __all__ = [
     "FlattenObservation",
     "V0AdapterState",
     "GymnaxV0StepAdapter",
+    "StickyState",
+    "StickyActions",
+    "with_sticky_actions",
 ]
 
 StepOut = tuple[Any, Any, Array, Array, Array, dict[str, Any]]
@@ -459,3 +467,124 @@ class GymnaxV0StepAdapter(_Forwarding):
         """Return the flag stored by :meth:`step_env` for the state it produced."""
         del params
         return state.truncated
+
+
+# ----------------------------------------------------------------------------- sticky actions
+
+# fold_in data of the sticky coin's key: the wrapped env gets the step key
+# itself (so p = 0 is bitwise the plain env), the coin a key derived from it.
+_STICKY_SALT = 0x571C4
+
+
+@struct.dataclass
+class StickyState:
+    """State of :class:`StickyActions`.
+
+    Attributes:
+      env_state: the wrapped environment's state.
+      last_action: int32, the action executed at the previous step; 0 (the
+        no-op of every MinAtar game) after a reset or an auto-reset.
+    """
+
+    env_state: Any
+    last_action: Array
+
+
+@functools.cache
+def _sticky_params_class(base: type) -> type:
+    """``base`` (an ``EnvParams`` class) plus the field ``sticky_action_prob``."""
+    cls = type(
+        f"Sticky{base.__name__}",
+        (base,),
+        {
+            "__annotations__": {"sticky_action_prob": Any},
+            "sticky_action_prob": 0.0,
+            "__module__": __name__,
+            "__doc__": f"{base.__name__} plus ``sticky_action_prob`` "
+            "(:class:`StickyActions`).",
+        },
+    )
+    return struct.dataclass(cls)
+
+
+def with_sticky_actions(params: Any, prob: ArrayLike) -> Any:
+    """Return ``params`` with the field ``sticky_action_prob = prob`` added.
+
+    The result is an instance of a subclass of ``type(params)`` (every field
+    kept), so the wrapped environment reads it as its own params;
+    ``sticky_action_prob`` is a pytree leaf (traced, vmappable).
+    """
+    if hasattr(params, "sticky_action_prob"):
+        return params.replace(sticky_action_prob=prob)
+    fields = {f.name: getattr(params, f.name) for f in dataclasses.fields(params)}
+    return _sticky_params_class(type(params))(**fields, sticky_action_prob=prob)
+
+
+class StickyActions(Wrapper):
+    """Sticky actions (Machado et al. 2018), as in the original MinAtar.
+
+    At every step, with probability ``p = params.sticky_action_prob`` the
+    environment executes the previously executed action instead of the one
+    passed in (MinAtar: ``sticky_action_prob = 0.1``). The remembered action is
+    0 after ``reset`` and after every auto-reset inside ``step``, so no action
+    sticks across episodes. The agent's transition keeps the action it chose.
+
+    ``p`` lives in the params (:func:`with_sticky_actions`; ``jaxrl.envs.make``
+    adds it for ``sticky_action_prob=...``), so it is traced: a sweep over it
+    is a vmap. The coin is ``uniform(fold_in(key, salt)) < p`` and the wrapped
+    ``step`` receives ``key`` unchanged, so with ``p = 0`` the trajectory is
+    bitwise that of the plain environment and with ``p = 1`` the executed
+    action is always the previous one (0 for a whole episode).
+
+    Raises:
+      ConfigError: if the action space (under default params) is not Discrete.
+
+    Examples:
+      >>> import gymnax, jax
+      >>> env, params = gymnax.make("Breakout-MinAtar")
+      >>> env, params = StickyActions(env), with_sticky_actions(params, 1.0)
+      >>> k0, k1 = jax.random.split(jax.random.key(0))
+      >>> obs, state = env.reset(k0, params)
+      >>> obs, state, *_ = env.step(k1, state, 2, params)
+      >>> int(state.last_action)  # p = 1: the no-op after the reset was repeated
+      0
+    """
+
+    def __init__(self, env: Any):
+        super().__init__(env)
+        space = env.action_space(env.default_params)
+        if not isinstance(space, spaces.Discrete):
+            raise ConfigError(
+                f"StickyActions needs a Discrete action space, {env.name} has "
+                f"{type(space).__name__}"
+            )
+
+    @property
+    def default_params(self) -> Any:
+        return with_sticky_actions(self._env.default_params, 0.0)
+
+    @partial(jax.jit, static_argnames=("self",))
+    def reset(self, key: PRNGKey, params: Any = None) -> tuple[Any, StickyState]:
+        """Reset the wrapped environment; the remembered action is 0."""
+        obs, env_state = self._env.reset(key, params)
+        return obs, StickyState(env_state=env_state, last_action=jnp.int32(0))
+
+    @partial(jax.jit, static_argnames=("self",))
+    def step(
+        self, key: PRNGKey, state: StickyState, action: ArrayLike, params: Any = None
+    ) -> tuple[Any, StickyState, Array, Array, Array, dict[str, Any]]:
+        """Execute ``action``, or with probability ``p`` the previous one (class doc)."""
+        if params is None:
+            params = self.default_params
+        coin = jax.random.uniform(jax.random.fold_in(key, _STICKY_SALT))
+        chosen = jnp.asarray(action, jnp.int32)
+        executed = jnp.where(
+            coin < params.sticky_action_prob, state.last_action, chosen
+        )
+        obs, env_state, reward, terminated, truncated, info = self._env.step(
+            key, state.env_state, executed, params
+        )
+        done = jnp.logical_or(terminated, truncated)
+        last = jnp.where(done, jnp.int32(0), executed)
+        new_state = StickyState(env_state=env_state, last_action=last)
+        return obs, new_state, reward, terminated, truncated, info

@@ -1,4 +1,4 @@
-"""The ``jaxrl`` command line: ``train``, ``sweep``, ``reproduce``, ``bench``, ``aggregate``.
+"""The ``jaxrl`` command line: ``train``, ``sweep``, ``reproduce``, ``bench``, ``aggregate``, ``dataset``.
 
 Each subcommand is implemented in its own module (``scripts/train.py`` and so
 on, each also runnable as ``python -m scripts.<name>``); this module only
@@ -19,6 +19,7 @@ Usage::
     jaxrl reproduce --table baseline --budget small
     jaxrl aggregate results/baseline --metric eval/return
     jaxrl bench --quick
+    jaxrl dataset export results/datasets/CartPole-v1/medium cartpole-medium.npz
 """
 
 from __future__ import annotations
@@ -36,12 +37,13 @@ _COMMANDS = {
     "reproduce": "run the presets behind a results table",
     "bench": "environment steps/s and compile time per agent",
     "aggregate": "IQM / bootstrap-CI tables and learning curves from results dirs",
+    "dataset": "export / import offline datasets as D4RL-style .npz files or Minari",
 }
 
 
 def build_parser() -> common.ArgumentParser:
     """Return the top-level parser with one sub-parser per command."""
-    from jaxrl.scripts import aggregate, bench, reproduce, sweep, train
+    from jaxrl.scripts import aggregate, bench, dataset, reproduce, sweep, train
 
     parser = common.ArgumentParser(
         prog="jaxrl", description="JAX-native, purely functional RL: command line."
@@ -56,6 +58,7 @@ def build_parser() -> common.ArgumentParser:
         "reproduce": reproduce,
         "bench": bench,
         "aggregate": aggregate,
+        "dataset": dataset,
     }
     for name, module in modules.items():
         p = sub.add_parser(name, help=_COMMANDS[name], description=_COMMANDS[name])

@@ -42,6 +42,7 @@ __all__ = [
     "MINATAR_AGENTS",
     "MINATAR_SEEDS",
     "MINATAR_FRAMES",
+    "MINATAR_STICKY",
     "minatar_short",
     "get_preset",
     "presets_for",
@@ -237,7 +238,10 @@ def _mvi_presets() -> dict[tuple[str, str], Preset]:
             _factory(agent, "cartpole_config"),
             num_seeds=4,
             metric="eval/return",
-            description=f"{label} on CartPole-v1, 500k env steps (alpha=0.9, tau=0.03)",
+            description=f"{label} on CartPole-v1, 500k env steps "
+            + (
+                "(alpha=0.9, tau=0.03)" if agent == "mvi" else "(alpha=0.9, tau=1, D17)"
+            ),
         )
         out[(agent, "cartpole-small")] = Preset(
             agent,
@@ -334,6 +338,31 @@ def _sac_presets() -> dict[tuple[str, str], Preset]:
 PRESETS.update(_sac_presets())
 
 
+def _cal_presets() -> dict[tuple[str, str], Preset]:
+    env = "Pendulum-Constrained-v0"
+    return {
+        ("cal", "pendulum"): Preset(
+            "cal",
+            env,
+            _factory("cal", "pendulum_config"),
+            num_seeds=4,
+            metric="eval/return",
+            description=f"CAL (E=4, k=0.5, c=10) on {env}, 10k env steps",
+        ),
+        ("cal", "pendulum-lagrangian"): Preset(
+            "cal",
+            env,
+            _factory("cal", "pendulum_lagrangian_config"),
+            num_seeds=4,
+            metric="eval/return",
+            description=f"SAC-Lagrangian (CAL with E=1, k=c=0) on {env}, 10k env steps",
+        ),
+    }
+
+
+PRESETS.update(_cal_presets())
+
+
 # ----------------------------------------------------------------------------- MinAtar
 
 MINATAR_GAMES = (
@@ -411,6 +440,12 @@ MINATAR_FRAMES = {"tiny": 32, "small": 50_000, "full": 5_000_000}
 """Frames per seed per budget in the ``mvi-minatar`` table."""
 MINATAR_SEEDS = {"tiny": 1, "small": 2, "full": 5}
 """Seeds per budget in the ``mvi-minatar`` table."""
+MINATAR_STICKY = {"tiny": None, "small": None, "full": 0.1}
+"""``sticky_action_prob`` per budget in the ``mvi-minatar`` table (``None``: off).
+
+The full budget plays MinAtar as in the original benchmark (Young and Tian
+2019): with probability 0.1 the previous action is executed instead of the
+chosen one (:class:`jaxrl.envs.StickyActions`, in training and evaluation)."""
 
 
 def minatar_short(game: str) -> str:
@@ -421,7 +456,19 @@ def minatar_short(game: str) -> str:
 def _minatar(agent: str, game: str, budget: str) -> Callable[..., Any]:
     fields = {**_MINATAR_COMMON, **_MINATAR_BUDGETS[budget]}
     fields.setdefault("eval_max_steps", _MINATAR_MAX_STEPS.get(game, 1000))
-    return _config(agent, **fields)
+    build = _config(agent, **fields)
+    if agent != "mviq":
+        return build
+
+    def build_mviq(**overrides: Any) -> Any:
+        # D17: unless given, tau = mviq.bonus_matched_tau(q, l0) (q = 2, l0 = -1: 1)
+        config = build(**overrides)
+        if "tau" in overrides:
+            return config
+        tau = _agent_attr("mviq", "bonus_matched_tau")(config.q, config.l0)
+        return config.replace(tau=tau)
+
+    return build_mviq
 
 
 def _minatar_presets() -> dict[tuple[str, str], Preset]:
@@ -431,15 +478,19 @@ def _minatar_presets() -> dict[tuple[str, str], Preset]:
         for game in MINATAR_GAMES:
             for budget in BUDGETS:
                 name = f"minatar-{minatar_short(game)}-{budget}"
+                sticky = MINATAR_STICKY[budget]
                 out[(agent, name)] = Preset(
                     agent,
                     game,
                     _minatar(agent, game, budget),
+                    env_kwargs={} if sticky is None else {"sticky_action_prob": sticky},
                     num_seeds=MINATAR_SEEDS[budget],
                     metric="eval/return",
                     description=(
                         f"{names[agent]} on {game}, {MINATAR_FRAMES[budget]:,} "
-                        f"frames per seed ({budget} budget)"
+                        f"frames per seed ({budget} budget"
+                        + ("" if sticky is None else f", sticky actions p={sticky}")
+                        + ")"
                     ),
                 )
     return out
@@ -606,6 +657,15 @@ def _factory_presets() -> dict[tuple[str, str], Preset]:
                 metric="eval/return",
                 description=f"{base}-{method} on CartPole-Constrained-v0 ({agent}.cartpole_config)",
             )
+    out[("cat", "cartpole")] = Preset(
+        "cat",
+        "CartPole-Constrained-v0",
+        _factory("cat", "cartpole_config"),
+        num_seeds=4,
+        metric="eval/return",
+        description="CaT (constraints as terminations, p_max 0.1) on PPO, "
+        "CartPole-Constrained-v0 (cat.cartpole_config)",
+    )
     return out
 
 

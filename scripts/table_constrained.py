@@ -20,10 +20,18 @@ Three parts (ALGORITHMS.md section 5):
    jitted call per budget and method) and ``jaxrl.agents.ppo_lagrangian``
    (``base = ppo``, with a cost critic; budgets x {unconstrained, lagrangian}
    x seeds in one jitted call, ReLOAD in a second); final greedy return and
-   episode cost (mean of the last evaluations) over seeds.
+   episode cost (mean of the last evaluations) over seeds. Next to them
+   ``jaxrl.agents.cat`` (CaT, constraints as terminations, on the same PPO base,
+   same rollouts and seeds as the PPO rows): it has no budget, so one run per
+   seed serves every budget's row (``lambda_final`` is NaN: no multiplier).
+4. **deep, continuous actions**: on ``Pendulum-Constrained-v0`` (a speed limit)
+   at ``cal_budgets``, ``jaxrl.agents.cal`` (CAL: ensemble UCB cost estimate and
+   augmented Lagrangian on SAC) vs SAC-Lagrangian (the same agent with one cost
+   critic, ``k = c = 0``); budgets x seeds in one jitted call per agent; final
+   greedy return and cost, and the mean cost of training episodes.
 
 Writes ``<out>/constrained/``: ``table.md``, ``tabular.csv``, ``deep.csv``,
-``iterates.png`` and ``results.json``.
+``deep_continuous.csv``, ``iterates.png`` and ``results.json``.
 """
 
 from __future__ import annotations
@@ -40,8 +48,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxrl import envs
+from jaxrl import logging as jlogging
 from jaxrl import metrics as jmetrics
-from jaxrl.agents import cmdp_tabular, ppo_lagrangian
+from jaxrl.agents import cal, cat, cmdp_tabular, ppo_lagrangian
 from jaxrl.agents import constrained as deep
 from jaxrl.agents.cmdp_tabular import lp as cmdp_lp
 from jaxrl.config import stack_configs
@@ -55,6 +64,8 @@ __all__ = [
     "run_tabular",
     "run_deep",
     "run_deep_ppo",
+    "run_deep_cat",
+    "run_deep_cal",
     "run",
 ]
 
@@ -78,14 +89,20 @@ class Budget(tables.Budget):
     x_band: float = 1.0
     ppo_chunks: int = 2  # PPO-Lagrangian: chunks of ppo_iters_per_chunk rollouts
     ppo_iters_per_chunk: int = 2  # (one rollout = 8 envs x 128 steps)
+    cal_chunks: int = 1  # CAL vs SAC-Lagrangian on Pendulum-Constrained-v0:
+    cal_iters_per_chunk: int = 40  # chunks of env steps (one env)
+    cal_budgets: tuple[float, ...] = (5.0,)  # steps above the speed limit
 
 
 BUDGETS: dict[str, Budget] = tables.budget_set(
     Budget(3, 4, 2, 300, (0.1, 0.5), 1, 2, 40, (25.0,), name="tiny"),
     Budget(16, 6, 3, 5000, (0.1, 0.5, 1.0), 2, 10, 1000, (10.0, 50.0),
-           ppo_chunks=10, ppo_iters_per_chunk=20, name="small"),  # 205k steps
+           ppo_chunks=10, ppo_iters_per_chunk=20, cal_chunks=6,
+           cal_iters_per_chunk=1000, cal_budgets=(2.0, 8.0), name="small"),  # 205k steps
     Budget(64, 10, 3, 20000, (0.05, 0.1, 0.5, 1.0, 2.0), 5, 25, 1000,
-           (5.0, 10.0, 25.0, 50.0), ppo_chunks=10, ppo_iters_per_chunk=49, name="full"),
+           (5.0, 10.0, 25.0, 50.0), ppo_chunks=10, ppo_iters_per_chunk=49,
+           cal_chunks=10, cal_iters_per_chunk=2000, cal_budgets=(0.0, 2.0, 5.0, 10.0),
+           name="full"),
 )  # fmt: skip
 """Budgets (``--budget``)."""
 
@@ -317,6 +334,97 @@ def run_deep_ppo(key: Any, budget: Budget) -> list[dict]:
     ]
 
 
+def run_deep_cat(key: Any, budget: Budget) -> list[dict]:
+    """CaT (``jaxrl.agents.cat``, preset ``cat/cartpole``) on CartPole-Constrained-v0.
+
+    The PPO rows' base config, rollouts, evaluation and seeds (pass the same
+    ``key`` as :func:`run_deep_ppo`); seeds in one jitted call. CaT does not
+    read the budget, so the same run is reported in every budget's row.
+    """
+    env, params = envs.make("CartPole-Constrained-v0")
+    preset = presets.get_preset("cat", "cartpole")
+    base = preset.make_config().base.replace(
+        num_chunks=budget.ppo_chunks, iters_per_chunk=budget.ppo_iters_per_chunk
+    )
+    if budget.ppo_chunks * budget.ppo_iters_per_chunk < 20:  # tiny: a smoke run
+        base = base.replace(num_eval_episodes=2, eval_max_steps=100)
+    else:
+        base = base.replace(num_eval_episodes=8)
+    config = preset.make_config(base=base)
+    p = params.replace(x_band=budget.x_band)
+    keys = jax.random.split(key, budget.deep_seeds)
+    train = jax.jit(jax.vmap(lambda k: cat.make_train(config, env, p)(k)[1]))
+    metrics = train(jax.random.clone(keys))
+    period = base.iters_per_chunk
+    last = min(3, base.num_chunks)
+    ret = np.asarray(metrics["eval/return"][:, period - 1 :: period])[:, -last:]
+    cost = np.asarray(metrics["eval/cost"][:, period - 1 :: period])[:, -last:]
+    no_lambda = np.full(budget.deep_seeds, np.nan)
+    steps = base.total_env_steps
+    return [
+        _deep_row(
+            b, "ppo", "cat", budget, steps, ret.mean(-1), cost.mean(-1), no_lambda
+        )
+        for b in budget.deep_budgets
+    ]
+
+
+CAL_AGENTS = (("sac-lagrangian", "pendulum-lagrangian"), ("cal", "pendulum"))
+"""CAL rows: (row name, ``cal`` preset); SAC-Lagrangian is CAL with E=1, k=c=0."""
+
+
+def run_deep_cal(key: Any, budget: Budget) -> list[dict]:
+    """CAL vs SAC-Lagrangian on Pendulum-Constrained-v0: return and cost vs budget.
+
+    Presets ``cal/pendulum`` (E=4 cost critics, k=0.5, c=10) and
+    ``cal/pendulum-lagrangian`` (E=1, k=c=0) with ``cal_chunks *
+    cal_iters_per_chunk`` env steps; per agent, budgets (a ``vmap`` over the
+    env params' ``cost_limit``) x seeds is one jitted call, the same seeds for
+    both. Besides the final greedy return and cost (mean of the last <= 3
+    evaluations) a row has ``train_cost_mean``: the mean cost of the training
+    episodes that ended after the uniform-action warm-up (the paper's
+    "violations during training").
+    """
+    env, params = envs.make("Pendulum-Constrained-v0")
+    env_params = [params.replace(cost_limit=b) for b in budget.cal_budgets]
+    stacked = jax.tree.map(lambda *x: jnp.stack(x), *env_params)
+    keys = jax.random.split(key, budget.deep_seeds)
+    out: dict[tuple[float, str], dict] = {}
+    for name, preset_name in CAL_AGENTS:
+        preset = presets.get_preset("cal", preset_name)
+        base = preset.make_config().base.replace(
+            num_chunks=budget.cal_chunks, iters_per_chunk=budget.cal_iters_per_chunk
+        )
+        if budget.cal_chunks * budget.cal_iters_per_chunk < 1000:  # tiny: smoke run
+            base = base.replace(
+                learning_starts=16, buffer_size=256, batch_size=32,
+                num_eval_episodes=2, eval_max_steps=50,
+            )  # fmt: skip
+        config = preset.make_config(base=base)
+
+        def one(p: Any, k: Any, config: Any = config) -> dict:
+            return cal.make_train(config, env, p)(k)[1]
+
+        sweep = jax.jit(jax.vmap(jax.vmap(one, (None, 0)), (0, None)))
+        metrics = sweep(stacked, jax.random.clone(keys))  # [budgets, seeds, T]
+        period = base.iters_per_chunk
+        last = min(3, base.num_chunks)
+        ret = np.asarray(metrics["eval/return"][..., period - 1 :: period])
+        cost = np.asarray(metrics["eval/cost"][..., period - 1 :: period])
+        lam = np.asarray(metrics["lagrange/lambda"][..., -1])
+        warm = np.asarray(metrics["train/env_steps"]) > base.learning_starts
+        ep_cost = np.where(warm, np.asarray(metrics["episode/cost"]), np.nan)
+        for i, b in enumerate(budget.cal_budgets):
+            row = _deep_row(
+                b, "sac", name, budget, base.total_env_steps,
+                ret[i][:, -last:].mean(-1), cost[i][:, -last:].mean(-1), lam[i],
+            )  # fmt: skip
+            ended = ep_cost[i][np.isfinite(ep_cost[i])]  # seeds x finished episodes
+            row["train_cost_mean"] = float(ended.mean()) if ended.size else np.nan
+            out[(b, name)] = row
+    return [out[(b, name)] for b in budget.cal_budgets for name, _ in CAL_AGENTS]
+
+
 def _csv(path: str, rows: list[dict]) -> None:
     with open(path, "w") as f:
         f.write(",".join(rows[0]) + "\n")
@@ -351,7 +459,7 @@ def run(
       log: stream for status lines (default stderr).
 
     Returns:
-      ``{"dir", "tabular", "deep", "wall_time"}``.
+      ``{"dir", "tabular", "deep", "deep_continuous", "wall_time"}``.
 
     Raises:
       ConfigError: on an unknown budget.
@@ -362,14 +470,15 @@ def run(
     table_dir = os.path.join(out, TABLE)
     os.makedirs(table_dir, exist_ok=True)
     cache = os.path.join(table_dir, "results.json")
-    meta = {"budget": sizes.sizes(), "seed": seed, "version": 2}
+    meta = {"budget": sizes.sizes(), "seed": seed, "version": 3}
     start = time.perf_counter()
     if resume and os.path.exists(cache):
         with open(cache) as f:
             saved = json.load(f)
         if saved.get("meta") == json.loads(json.dumps(meta)):
             print(f"[{TABLE}/{budget}] reusing {cache}", file=log)
-            return {"dir": table_dir, **saved["results"], "wall_time": 0.0}
+            results = jlogging.from_jsonable(saved["results"])
+            return {"dir": table_dir, **results, "wall_time": 0.0}
     k_tab, k_deep, k_ppo = jax.random.split(jax.random.key(seed), 3)
     print(f"[{TABLE}/{budget}] tabular: {sizes.num_cmdps} CMDPs", file=log)
     tab_rows, trace = run_tabular(k_tab, sizes)
@@ -377,9 +486,15 @@ def run(
     print(f"[{TABLE}/{budget}] deep: CartPole-Constrained-v0", file=log)
     deep_rows = run_deep(k_deep, sizes)
     print(f"[{TABLE}/{budget}] deep: PPO-Lagrangian / ReLOAD", file=log)
-    deep_rows += run_deep_ppo(k_ppo, sizes)
+    deep_rows += run_deep_ppo(jax.random.clone(k_ppo), sizes)
+    print(f"[{TABLE}/{budget}] deep: CaT", file=log)
+    deep_rows += run_deep_cat(k_ppo, sizes)  # the PPO rows' seeds
+    print(f"[{TABLE}/{budget}] deep: CAL / SAC-Lagrangian, Pendulum", file=log)
+    # a key of its own that leaves the other parts' keys unchanged
+    cal_rows = run_deep_cal(jax.random.fold_in(jax.random.key(seed), 1), sizes)
     _csv(os.path.join(table_dir, "tabular.csv"), tab_rows)
     _csv(os.path.join(table_dir, "deep.csv"), deep_rows)
+    _csv(os.path.join(table_dir, "deep_continuous.csv"), cal_rows)
     md = [
         f"# constrained ({budget})",
         "",
@@ -394,10 +509,17 @@ def run(
                               "return_mean", "cost_mean", "lambda_final",
                               "within_budget"]),
         "",
+        "## Deep, continuous actions: Pendulum-Constrained-v0 (speed limit), CAL",
+        "",
+        _markdown(cal_rows, ["budget", "base", "agent", "seeds", "env_steps",
+                             "return_mean", "cost_mean", "train_cost_mean",
+                             "lambda_final", "within_budget"]),
+        "",
     ]  # fmt: skip
     with open(os.path.join(table_dir, "table.md"), "w") as f:
         f.write("\n".join(md))
-    results = {"tabular": tab_rows, "deep": deep_rows}
+    results = {"tabular": tab_rows, "deep": deep_rows, "deep_continuous": cal_rows}
     with open(cache, "w") as f:
-        json.dump({"meta": meta, "results": results}, f)
+        # strict JSON (D5): CaT's lambda_final is NaN, written "nan"
+        json.dump(jlogging.to_jsonable({"meta": meta, "results": results}), f)
     return {"dir": table_dir, **results, "wall_time": time.perf_counter() - start}

@@ -15,6 +15,14 @@ Two tasks with realised random rewards (:mod:`jaxrl.envs.risk`):
   policy. Columns: ``E G``, ``E|G - set point|`` and ``P(|G - set point| <=
   0.5)``.
 
+A fourth and fifth cliff policy come from the worst-/best-case substate DP of
+Achab and Neu (:func:`jaxrl.agents.distributional_dp.split_solve`, our
+reconstruction documented in :mod:`jaxrl.ops.split_dp`): the *safe* policy
+(greedy for the worst-case substate at level ``alpha = 0.1``) and the *risky*
+one (best-case substate), both stock-blind, evaluated exactly and by Monte Carlo
+like the others; plus a sweep of the safe policy over ``alpha`` (one vmapped
+call), exact only.
+
 Every policy is computed three ways:
 
 * **exact**: stock-augmented distributional DP (:mod:`jaxrl.agents.distributional_dp`)
@@ -72,6 +80,9 @@ HOMEOSTASIS = {"find_prob": 0.5, "end_prob": 0.05, "gamma": 0.95}
 
 SET_POINT = 2.0
 BAND = 0.5
+
+SPLIT_ALPHAS = (0.05, 0.1, 0.25, 0.5, 1.0)
+"""Levels of the Achab-Neu safe-policy sweep (vmapped)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -317,6 +328,105 @@ def _exact_and_mc(task: str, budget: Budget, key: Any, log: Any) -> list[dict]:
     return rows
 
 
+# ----------------------------------------------------- Achab-Neu worst/best case
+
+
+def _split_labels() -> list[tuple[str, str]]:
+    """``(label, objective)`` of the two substate policies (row 0 safe, 1 risky)."""
+    return [
+        (f"Achab-Neu safe (argmax Q^-, alpha {CLIFF_ALPHA:g})", "split-safe"),
+        (f"Achab-Neu risky (argmax Q^+, alpha {CLIFF_ALPHA:g})", "split-risky"),
+    ]
+
+
+def _achab_neu(budget: Budget, key: Any, log: Any) -> list[dict]:
+    """Cliff rows of the worst-/best-case substate DP, and its sweep over alpha.
+
+    The safe and risky policies of :func:`ddp.split_solve` at ``CLIFF_ALPHA``
+    (the same ``alpha`` as the CVaR row), each with its exact law (exact DP row,
+    stock-blind: ``c0`` is unused and shown as 0) and a Monte Carlo row; then the
+    safe policy for every level of :data:`SPLIT_ALPHAS` in one vmapped call
+    (task ``"cliff-alpha-sweep"``, exact only).
+    """
+    env, params, mdp = _task_env("cliff", budget.horizon)
+    config = _dp_config(budget, "cliff", "mean")  # grids; the stock is unused
+    t0 = time.perf_counter()
+    solve = jax.jit(ddp.split_solve, static_argnums=1)
+    sol = solve(mdp, config.replace(alpha=CLIFF_ALPHA))
+    support = np.asarray(config.support)
+    rows = []
+    keys = jax.random.split(key, 2)
+    for i, ((label, objective), k) in enumerate(
+        zip(_split_labels(), keys, strict=True)
+    ):
+        probs = jax.nn.one_hot(sol.policies[i], mdp.num_actions)  # [S, A] stock-blind
+
+        def episode(kk: Any, probs: Any = probs) -> Any:
+            out = ddp.rollout(kk, env, params, probs, config, 0.0, budget.horizon)
+            return out["return"]
+
+        g = np.asarray(
+            jax.jit(jax.vmap(episode))(jax.random.split(k, budget.mc_episodes)),
+            np.float64,
+        )
+        law = np.asarray(sol.laws[i])
+        exact = law_stats(support, law, "cliff")
+        common = {
+            "task": "cliff",
+            "policy": label,
+            "objective": objective,
+            "stock0": 0.0,
+            "split_worst": float(sol.split_values[i, 0]),
+            "split_best": float(sol.split_values[i, 1]),
+        }
+        rows.append(
+            {
+                **common,
+                "method": "exact DP",
+                **exact,
+                "law": (support.tolist(), law.tolist()),
+            }
+        )
+        ci = _sample_ci(g, "cliff", seed=0)
+        rows.append(
+            {
+                **common,
+                "method": f"Monte Carlo ({budget.mc_episodes} episodes)",
+                **sample_stats(g, "cliff"),
+                **{f"{n}_ci": v for n, v in ci.items()},
+            }
+        )
+        print(
+            f"[{TABLE}] cliff/{label}: exact "
+            + ", ".join(f"{n}={v:.3f}" for n, v in exact.items())
+            + f", V-={common['split_worst']:.3f}"
+            + " | MC "
+            + ", ".join(f"{n}={v:.3f}" for n, v in sample_stats(g, "cliff").items()),
+            file=log,
+        )
+    # SWEEP the level: one vmapped call over a traced alpha.
+    sweep = jax.jit(jax.vmap(lambda a: ddp.split_solve(mdp, config.replace(alpha=a))))(
+        jnp.asarray(SPLIT_ALPHAS, jnp.float32)
+    )
+    for j, alpha in enumerate(SPLIT_ALPHAS):
+        law = np.asarray(sweep.laws[j, 0])
+        rows.append(
+            {
+                "task": "cliff-alpha-sweep",
+                "policy": f"Achab-Neu safe, alpha {alpha:g}",
+                "objective": "split-safe",
+                "method": "exact DP",
+                "stock0": 0.0,
+                "alpha": alpha,
+                "split_worst": float(sweep.split_values[j, 0, 0]),
+                "cvar_alpha": float(sweep.cvar[j, 0]),
+                **law_stats(support, law, "cliff"),
+            }
+        )
+    print(f"[{TABLE}] cliff/Achab-Neu ({time.perf_counter() - t0:.0f}s)", file=log)
+    return rows
+
+
 # ----------------------------------------------------------------------------- deep
 
 
@@ -476,6 +586,48 @@ def _markdown(
                 f"| {r['policy']} | {r['method']} | {cells} | {r['stock0']:.2f} |\n"
             )
         parts.append("\n")
+        if task == "cliff":
+            parts += _split_markdown(rows)
+    return parts
+
+
+def _split_markdown(rows: list[dict]) -> list[str]:
+    """The Achab-Neu notes and alpha sweep under the cliff table (if present)."""
+    exact = [
+        r
+        for r in rows
+        if r["objective"].startswith("split-")
+        and r["task"] == "cliff"
+        and r["method"] == "exact DP"
+    ]
+    sweep = [r for r in rows if r["task"] == "cliff-alpha-sweep"]
+    if not exact:
+        return []
+    parts = [
+        "Achab-Neu rows: worst-/best-case substate DP (`ddp.split_solve`, our "
+        "reconstruction, `jaxrl.ops.split_dp`), stock-blind Markov policies. "
+        "Their own substate values at the start (worst case V-, best case V+): "
+        + "; ".join(
+            f"{r['objective'].split('-')[1]}: V- = {r['split_worst']:.3f}, "
+            f"V+ = {r['split_best']:.3f}"
+            for r in exact
+        )
+        + ".\n\n",
+    ]
+    if sweep:
+        parts += [
+            "Safe policy (argmax Q^-) across the level alpha (one vmapped call; "
+            "exact laws). Derived bound: CVaR_alpha(G) <= V- <= E G.\n\n",
+            "| alpha | V-_alpha (own) | CVaR_alpha(G) | E G | "
+            f"CVaR_{CLIFF_ALPHA:g}(G) | P(G >= {CLIFF_THRESHOLD:g}) |\n",
+            "|---|---|---|---|---|---|\n",
+        ]
+        for r in sweep:
+            parts.append(
+                f"| {r['alpha']:g} | {r['split_worst']:.3f} | {r['cvar_alpha']:.3f} "
+                f"| {r['mean']:.3f} | {r['cvar']:.3f} | {r['p_reach']:.3f} |\n"
+            )
+        parts.append("\n")
     return parts
 
 
@@ -554,6 +706,9 @@ def run(
         task_rows += _deep(task, sizes, k_deep, log)
         order = {label: i for i, (label, _) in enumerate(_policies(task))}
         rows += sorted(task_rows, key=lambda r: order[r["policy"]])
+        if task == "cliff":  # own key: the rows above keep their numbers
+            k_split = jax.random.fold_in(jax.random.key(seed), 2)
+            rows += _achab_neu(sizes, k_split, log)
     wall = time.perf_counter() - start
     _plot(os.path.join(table_dir, "return_laws.png"), rows)
     flat = [{k: v for k, v in r.items() if k != "law"} for r in rows]

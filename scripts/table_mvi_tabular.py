@@ -7,7 +7,8 @@ implicit KL regularisation of M-VI(alpha, tau) averages them over about
 ``1 / (1 - alpha)`` sweeps (Vieillard et al., "Leverage the Average" and
 "Munchausen RL", NeurIPS 2020), so M-VI with ``alpha -> 1`` is far more robust.
 MVI(q) (Zhu et al., NeurIPS 2023) replaces the logarithm by the Tsallis
-q-logarithm; its bonus is bounded in ``[-tau / (q - 1), 0]``.
+q-logarithm; its bonus is bounded in ``[-tau / (q - 1), 0]``. The MVI(q) rows
+sweep tau (``MVI_Q_TAUS``, one vmap with the rest of the grid, D17).
 
 Two MDP families, each run as ONE jitted call (``jaxrl.sweep.make_sweep``) over
 the whole grid (algorithms x noise levels, stacked traced configs) x seeds:
@@ -96,14 +97,22 @@ def _algorithms() -> tuple[Algorithm, ...]:
     ]
     rows += [
         Algorithm(f"MVI(q={q:g}) (alpha=0.9, tau={t:g})", 0.9, t, q)
-        for t in (0.1, 1.0)
-        for q in (1.0, 1.5, 2.0, 3.0)
+        for q in MVI_Q_VALUES
+        for t in MVI_Q_TAUS
     ]
     return tuple(rows)
 
 
+MVI_Q_VALUES = (1.0, 1.5, 2.0, 3.0)
+"""Entropic indices of the MVI(q) rows (q = 1 is M-VI, the reference)."""
+MVI_Q_TAUS = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+"""Temperatures of the MVI(q) rows, swept in the same vmap (docs/decisions.md,
+D17): the paper's tau for q != 1 could not be checked, and for q > 1 tau sets
+both the policy's support and the bonus floor -alpha * tau / (q - 1), so the
+rows span M-DQN's 0.03 to 10 (0.1 and 1 were the table's earlier two)."""
+
 ALGORITHMS: tuple[Algorithm, ...] = _algorithms()
-"""VI, soft VI, an M-VI(alpha, tau) grid and MVI(q) at two temperatures."""
+"""VI, soft VI, an M-VI(alpha, tau) grid and MVI(q) over :data:`MVI_Q_TAUS`."""
 
 FAMILIES = ("garnet", "gridworld")
 
@@ -362,6 +371,11 @@ def _markdown(
         "`act` samples from), computed exactly by linear solves; mean and 95% "
         "percentile-bootstrap CI `[low, high]` over seeds. Lower is better; 0 "
         "is optimal.\n",
+        "* MVI(q) rows: alpha = 0.9, q in "
+        f"{{{', '.join(f'{q:g}' for q in MVI_Q_VALUES)}}} x tau in "
+        f"{{{', '.join(f'{t:g}' for t in MVI_Q_TAUS)}}} (a tau sweep in the "
+        "same vmap; for q > 1 tau sets both the policy's support and the bonus "
+        "floor `-alpha * tau / (q - 1)`).\n",
         "* Columns `sigma=...`: the noise level. `table.csv` also has the IQM, "
         "std, the greedy policy's suboptimality (`greedy_*`) and the mean "
         "`max |Q* - Q^pi_K|` (`value_gap_mean`).\n\n",
@@ -409,7 +423,12 @@ def _plot_family(
             "VI, soft VI, M-VI(alpha, tau)",
             lambda a: a.q == 1.0 and "MVI(q" not in a.label,
         ),
-        ("MVI(q), alpha=0.9", lambda a: "MVI(q" in a.label),
+        (
+            "MVI(q=2) by tau, and MVI(q=1), alpha=0.9",
+            lambda a: (
+                "MVI(q" in a.label and (a.q == 2.0 or (a.q == 1.0 and a.tau == 0.1))
+            ),
+        ),
     )
     x = np.arange(len(levels))
     for i, (title, keep) in enumerate(groups):

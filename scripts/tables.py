@@ -319,12 +319,17 @@ def _minatar_table() -> Table:
     return Table(
         name="mvi-minatar",
         caption=(
-            "DQN vs M-DQN (alpha=0.9, tau=0.03, l0=-1) vs MVI(q=2) on the five "
+            "DQN vs M-DQN (alpha=0.9, tau=0.03, l0=-1) vs MVI(q=2) (alpha=0.9, "
+            "tau=1, l0=-1: the temperature at which its bonus floor -alpha*tau/(q-1) "
+            "equals M-DQN's clip alpha*l0, docs/decisions.md D17) on the five "
             "MinAtar games (gymnax), identical network (conv 16x3x3, 128 units), "
             "replay, batch 32, Adam 2.5e-4, epsilon 1 -> 0.1 and update ratio "
             "(small: 1 gradient step per 8 frames, full: 1 per 4); only the "
             "regression target differs. "
-            f"Frames per seed by budget: {frames}. Final greedy-evaluation return "
+            f"Frames per seed by budget: {frames}. Full budget: sticky actions "
+            "as in the original MinAtar (with probability 0.1 the previous action is "
+            "executed, in training and evaluation; tiny/small: none). Final "
+            "greedy-evaluation return "
             "(episodes capped at the gymnax limit); mean, 95% percentile-bootstrap "
             "CI and IQM over seeds. The small budget is a CPU smoke-scale run: far "
             "from convergence (the MinAtar paper trains 5M frames, the full budget)."
@@ -343,6 +348,12 @@ TABLES: dict[str, Table] = {
             "Exact M-VI / MVI(q) under noisy evaluation: final suboptimality against "
             "the noise level on Garnets and a gridworld.",
             runner="jaxrl.scripts.table_mvi_tabular:run",
+        ),
+        Table(
+            "md-vi",
+            "MD-VI(lambda, tau) vs M-VI(alpha, tau_M) under noisy evaluation on "
+            "Garnets: error against alpha = beta at fixed tau_M (error averaging).",
+            runner="jaxrl.scripts.table_md_vi:run",
         ),
         Table(
             "distributional-dp",

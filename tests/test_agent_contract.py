@@ -19,6 +19,40 @@ from jaxrl import config as cfg
 
 # name -> (env id, env kwargs, config overrides, {traced field: other value})
 CASES = {
+    "cal": (
+        "Pendulum-Constrained-v0",
+        {"cost_limit": 2.0},
+        {
+            "base.num_envs": 2,
+            "base.buffer_size": 64,
+            "base.batch_size": 8,
+            "base.hidden_sizes": (8,),
+            "base.num_chunks": 2,
+            "base.iters_per_chunk": 12,
+            "base.learning_starts": 8,
+            "base.num_eval_episodes": 2,
+            "base.eval_max_steps": 20,
+            "num_cost_critics": 3,
+            "eta_lambda": 0.1,
+        },
+        {"k": 2.0, "c": 3.0, "eta_lambda": 0.5, "lambda0": 1.0, "base.lr": 1e-2},
+    ),
+    "cat": (
+        "CartPole-Constrained-v0",
+        {},
+        {
+            "base.num_envs": 2,
+            "base.num_steps": 8,
+            "base.num_minibatches": 2,
+            "base.update_epochs": 2,
+            "base.hidden_sizes": (8,),
+            "base.num_chunks": 2,
+            "base.iters_per_chunk": 3,
+            "base.num_eval_episodes": 2,
+            "base.eval_max_steps": 20,
+        },
+        {"p_max": 0.5, "scale_decay": 0.5, "base.lr": 1e-2},
+    ),
     "cmdp_tabular": (
         "RandomCMDP-v0",
         {"num_states": 4, "num_actions": 2, "branching": 2},

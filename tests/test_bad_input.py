@@ -436,6 +436,17 @@ CASES = [
         "needs a constrained environment",
     ),
     cli_case(
+        "cat-without-costs",
+        "train --agent cat --env CartPole-v1",
+        "needs a cost-emitting environment",
+        "CartPole-v1",
+    ),
+    cli_case(
+        "cat-p-max-above-one",
+        "train --agent cat --preset cartpole --set p_max=2",
+        "p_max must lie in [0.0, 1.0]",
+    ),
+    cli_case(
         "empty-env-id",
         ["train", "--agent", "dqn", "--env", ""],
         "unknown environment ''",

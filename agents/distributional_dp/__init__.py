@@ -71,7 +71,9 @@ Layout: :mod:`jaxrl.agents.distributional_dp.config` (objectives, :class:`Config
 :mod:`jaxrl.agents.distributional_dp.losses` (:func:`loss`, :func:`update`),
 :mod:`jaxrl.agents.distributional_dp.train` (the rest of the agent contract) and
 :mod:`jaxrl.agents.distributional_dp.execution` (:func:`rollout` with the stock
-memory); every public name is re-exported here.
+memory) and :mod:`jaxrl.agents.distributional_dp.split` (:func:`split_solve`, the
+worst-/best-case substate DP of Achab & Neu, stock-blind; see
+:mod:`jaxrl.ops.split_dp`); every public name is re-exported here.
 """
 
 from __future__ import annotations
@@ -98,6 +100,7 @@ from jaxrl.agents.distributional_dp.solvers import (
     solve,
     value_iteration,
 )
+from jaxrl.agents.distributional_dp.split import SplitSolution, split_solve
 from jaxrl.agents.distributional_dp.train import act, init, make_run, make_train
 
 __all__ = [
@@ -123,4 +126,6 @@ __all__ = [
     "objective_metrics",
     "next_stock_index",
     "rollout",
+    "SplitSolution",
+    "split_solve",
 ]

@@ -8,6 +8,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import optax
+from flax import struct
 
 from jaxrl import transition as transition_lib
 from jaxrl.agents.sac.config import Config, OptState, Params, State
@@ -16,7 +17,7 @@ from jaxrl.ops import sac as sac_ops
 from jaxrl.transition import Transition
 from jaxrl.types import Array, Metrics, PRNGKey
 
-__all__ = ["loss", "update"]
+__all__ = ["loss", "loss_terms", "LossTerms", "update", "apply_gradients"]
 
 
 def loss(
@@ -49,6 +50,45 @@ def loss(
     Returns:
       ``(loss, metrics)``: ``"loss/critic"``, ``"loss/actor"``,
       ``"loss/alpha"``, ``"q/mean"``, ``"policy/entropy"``, ``"train/alpha"``.
+    """
+    terms = loss_terms(params, target_params, batch, config, key=key)
+    return terms.critic + terms.actor + terms.alpha, terms.metrics
+
+
+@struct.dataclass
+class LossTerms:
+    """The parts of :func:`loss`, for agents that extend SAC's objective.
+
+    Attributes:
+      critic: ``[]`` critic loss.
+      actor: ``[]`` actor loss.
+      alpha: ``[]`` temperature loss.
+      metrics: :func:`loss`'s metrics.
+      y_next: ``[B, d]`` normalised policy actions at ``batch.next_obs`` (the
+        critic target's, no gradient).
+      y_pi: ``[B, d]`` reparameterised normalised policy actions at
+        ``batch.obs`` (the actor's; gradients reach the actor through them).
+    """
+
+    critic: Array
+    actor: Array
+    alpha: Array
+    metrics: Metrics
+    y_next: Array
+    y_pi: Array
+
+
+def loss_terms(
+    params: Params,
+    target_params: Any,
+    batch: Transition,
+    config: Config,
+    *,
+    key: PRNGKey,
+) -> LossTerms:
+    """Return the terms of :func:`loss` and the policy actions they used.
+
+    See :func:`loss` (same arguments and the same computation).
     """
     obs_ndim = jnp.ndim(batch.obs) - 1
     b = batch.reward.shape[0]
@@ -94,8 +134,7 @@ def loss(
         )
     else:
         alpha_loss = jnp.zeros((), jnp.float32)
-    total = critic_loss + actor_loss + alpha_loss
-    return total, {
+    metrics = {
         "loss/critic": critic_loss,
         "loss/actor": actor_loss,
         "loss/alpha": alpha_loss,
@@ -103,6 +142,14 @@ def loss(
         "policy/entropy": -jnp.mean(log_pi),
         "train/alpha": alpha,
     }
+    return LossTerms(
+        critic=critic_loss,
+        actor=actor_loss,
+        alpha=alpha_loss,
+        metrics=metrics,
+        y_next=y_t,
+        y_pi=y_pi,
+    )
 
 
 def update(state: State, data: Transition, config: Config) -> tuple[State, Metrics]:
@@ -120,8 +167,38 @@ def update(state: State, data: Transition, config: Config) -> tuple[State, Metri
     key, k_loss = jax.random.split(state.key)
     grad_fn = jax.value_and_grad(functools.partial(loss, key=k_loss), has_aux=True)
     (_, metrics), grads = grad_fn(state.params, state.target_params, data, config)
+    params, opt_state = apply_gradients(state.params, state.opt_state, grads, config)
+    target = sac_ops.polyak_update(state.target_params, params.critic, config.tau)
+    norm = optax.tree.norm((grads.actor, grads.critic, grads.log_alpha))
+    new_state = state.replace(
+        params=params,
+        target_params=target,
+        opt_state=opt_state,
+        key=key,
+        num_updates=state.num_updates + 1,
+    )
+    return new_state, {**metrics, "train/grad_norm": norm}
+
+
+def apply_gradients(
+    params: Params, opt_state: OptState, grads: Params, config: Config
+) -> tuple[Params, OptState]:
+    """Take one Adam step on the actor, the critics and (if learned) the temperature.
+
+    Other fields of ``params``/``opt_state`` (e.g. an extending agent's) are
+    kept unchanged (``replace``).
+
+    Args:
+      params: :class:`Params` (or a subclass).
+      opt_state: :class:`OptState` (or a subclass).
+      grads: gradients shaped like ``params``.
+      config: the config (``learn_alpha`` and the step sizes).
+
+    Returns:
+      ``(params, opt_state)`` after the step.
+    """
     net_opt, temp_opt = _optimizers(config)
-    p, o = state.params, state.opt_state
+    p, o = params, opt_state
     step = lambda opt, g, s, x: opt.update(g, s, x)
     u_actor, s_actor = step(net_opt, grads.actor, o.actor, p.actor)
     u_critic, s_critic = step(net_opt, grads.critic, o.critic, p.critic)
@@ -133,13 +210,4 @@ def update(state: State, data: Transition, config: Config) -> tuple[State, Metri
     params = p.replace(
         actor=add(p.actor, u_actor), critic=add(p.critic, u_critic), log_alpha=log_alpha
     )
-    target = sac_ops.polyak_update(state.target_params, params.critic, config.tau)
-    norm = optax.tree.norm((grads.actor, grads.critic, grads.log_alpha))
-    new_state = state.replace(
-        params=params,
-        target_params=target,
-        opt_state=OptState(actor=s_actor, critic=s_critic, alpha=s_alpha),
-        key=key,
-        num_updates=state.num_updates + 1,
-    )
-    return new_state, {**metrics, "train/grad_norm": norm}
+    return params, o.replace(actor=s_actor, critic=s_critic, alpha=s_alpha)

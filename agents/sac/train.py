@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -47,6 +48,17 @@ def init(key: PRNGKey, env: Any, env_params: Any, config: Config) -> State:
       ConfigError: invalid config, or a non-Box / unbounded action space.
     """
     config.validate()
+    return _init(key, env, env_params, config)
+
+
+def _init(
+    key: PRNGKey,
+    env: Any,
+    env_params: Any,
+    config: Config,
+    extras_keys: tuple[str, ...] = (),
+) -> State:
+    """:func:`init` without validation; the replay also stores ``extras_keys``."""
     low, high = _bounds(env, env_params)
     env = log_wrap(env)
     key, k_env, k_actor, k_critic = jax.random.split(key, 4)
@@ -67,7 +79,8 @@ def init(key: PRNGKey, env: Any, env_params: Any, config: Config) -> State:
         critic=net_opt.init(params.critic),
         alpha=temp_opt.init(params.log_alpha),
     )
-    example = transition_lib.example(obs_0, y_0)
+    extras = {k: jnp.zeros((), jnp.float32) for k in extras_keys} or None
+    example = transition_lib.example(obs_0, y_0, extras)
     return State(
         params=params,
         target_params=jax.tree.map(jnp.copy, params.critic),
@@ -114,14 +127,31 @@ def act(
 
 
 def _iteration(
-    state: State, _: Any, config: Config, env: Any, env_params: Any
+    state: State,
+    _: Any,
+    config: Config,
+    env: Any,
+    env_params: Any,
+    *,
+    act_fn: Callable[..., Array] = act,
+    update_fn: Callable[..., tuple[State, Metrics]] = update,
+    agent_config: Any = None,
+    extras_keys: tuple[str, ...] = (),
 ) -> tuple[State, Metrics]:
-    """Act in ``num_envs`` envs, store, then do ``updates_per_iter`` updates."""
+    """Act in ``num_envs`` envs, store, then do ``updates_per_iter`` updates.
+
+    ``config`` is the SAC config that sizes the loop. An agent that extends SAC
+    passes its own ``act_fn(params, obs, key, agent_config)`` and
+    ``update_fn(state, batch, agent_config)``, its config and the step ``info``
+    keys stored in the replay's ``extras`` (``"cost"`` also adds
+    ``"episode/cost"``); its state is a :class:`State` subclass.
+    """
+    agent_config = config if agent_config is None else agent_config
     key, k_act, k_uniform, k_step, k_sample = jax.random.split(state.key, 5)
     # COLLECT: uniform actions during the warm-up, policy samples afterwards.
     p = state.params
     keys = jax.random.split(k_act, config.num_envs)
-    policy = jax.vmap(lambda o, k: act(p, o, k, config))(state.obs, keys)
+    policy = jax.vmap(lambda o, k: act_fn(p, o, k, agent_config))(state.obs, keys)
     shape = (config.num_envs, p.action_low.shape[-1])
     uniform = jax.random.uniform(
         k_uniform, shape, jnp.float32, p.action_low, p.action_high
@@ -129,7 +159,7 @@ def _iteration(
     warm = state.step * config.num_envs < config.learning_starts
     action = jnp.where(warm, uniform, policy)
     tr, env_state, obs, info = rollout.step(
-        k_step, env, env_params, state.env_state, state.obs, action
+        k_step, env, env_params, state.env_state, state.obs, action, extras_keys
     )
     buffer = buffer_lib.add(state.buffer, tr)
     step = state.step + 1
@@ -140,7 +170,7 @@ def _iteration(
     )
     learner = state.replace(buffer=None, key=key)
     learned, learn_metrics = jax.lax.scan(
-        lambda s, b: update(s, b, config), learner, batches
+        lambda s, b: update_fn(s, b, agent_config), learner, batches
     )
     learn_metrics = jax.tree.map(lambda x: x[-1], learn_metrics)
     env_steps = step * config.num_envs
@@ -156,7 +186,7 @@ def _iteration(
     )
     metrics = {
         **learn_metrics,
-        **episode_metrics(info),
+        **episode_metrics(info, with_cost="cost" in extras_keys),
         "train/env_steps": env_steps,
         "train/num_updates": state.num_updates,
     }
@@ -171,21 +201,48 @@ def make_run(config: Config, env: Any, env_params: Any):
     """
     config.validate()
     _bounds(env, env_params)
+    return _make_run(config, env, env_params)
+
+
+def _make_run(
+    config: Config,
+    env: Any,
+    env_params: Any,
+    *,
+    act_fn: Callable[..., Array] = act,
+    update_fn: Callable[..., tuple[State, Metrics]] = update,
+    agent_config: Any = None,
+    extras_keys: tuple[str, ...] = (),
+):
+    """:func:`make_run` without validation, with :func:`_iteration`'s hooks.
+
+    The greedy evaluation also sums ``extras_keys`` per episode
+    (``"eval/<key>"``).
+    """
+    agent_config = config if agent_config is None else agent_config
     inner = log_unwrap(env)
     body = functools.partial(
-        _iteration, config=config, env=log_wrap(inner), env_params=env_params
+        _iteration,
+        config=config,
+        env=log_wrap(inner),
+        env_params=env_params,
+        act_fn=act_fn,
+        update_fn=update_fn,
+        agent_config=agent_config,
+        extras_keys=tuple(extras_keys),
     )
 
     def evaluate(state: State, key: PRNGKey) -> Metrics:
         return greedy_evaluation(
-            act,
+            act_fn,
             state.params,
             key,
-            config,
+            agent_config,
             inner,
             env_params,
             num_episodes=config.num_eval_episodes,
             max_steps=config.eval_max_steps,
+            extras_keys=tuple(extras_keys),
         )
 
     def run(state: State) -> tuple[State, Metrics]:
@@ -194,7 +251,7 @@ def make_run(config: Config, env: Any, env_params: Any):
             state,
             config.iters_per_chunk,
             evaluate=evaluate if config.num_eval_episodes > 0 else None,
-            eval_names=EVAL_NAMES,
+            eval_names=EVAL_NAMES + tuple(f"eval/{k}" for k in extras_keys),
         )
 
     return run

@@ -58,6 +58,8 @@ Layout of the package (every public name is re-exported here):
   (:func:`make_dataset`) and derived sets (:func:`concat`,
   :func:`expert_trajectories`, :func:`mix`, :func:`imitation_splits`);
 * :mod:`jaxrl.envs.offline.storage`: checksummed save and load;
+* :mod:`jaxrl.envs.offline.interop`: export to and import from D4RL-style
+  ``.npz`` files (NumPy only) and Minari datasets (optional package);
 * :mod:`jaxrl.envs.offline.collect`: collection from a policy or a training
   run's replay stream, reference returns, expert / medium snapshot pickers;
 * :mod:`jaxrl.envs.offline.controllers`: the hand-written controllers of the
@@ -127,6 +129,19 @@ from jaxrl.envs.offline.dataset import (
     with_info,
     with_return_stats,
 )
+from jaxrl.envs.offline.interop import (
+    D4RL_KEYS,
+    EXTRAS_PREFIX,
+    METADATA_FORMAT,
+    METADATA_KEY,
+    from_d4rl,
+    load_d4rl,
+    load_minari,
+    minari_available,
+    save_d4rl,
+    save_minari,
+    to_d4rl,
+)
 from jaxrl.envs.offline.storage import (
     FORMAT,
     example_item,
@@ -178,4 +193,16 @@ __all__ = [
     "pendulum_swingup_pd",
     "mountaincar_push_with_velocity",
     "noisy_policy",
+    # D4RL-style npz and Minari interoperability
+    "D4RL_KEYS",
+    "EXTRAS_PREFIX",
+    "METADATA_KEY",
+    "METADATA_FORMAT",
+    "to_d4rl",
+    "from_d4rl",
+    "save_d4rl",
+    "load_d4rl",
+    "minari_available",
+    "save_minari",
+    "load_minari",
 ]

@@ -4,6 +4,8 @@ Operators take unbatched arguments named the rlax way (``q_tm1``, ``a_tm1``, ``r
 ``discount_t``, ``q_t``); agents ``jax.vmap`` them over a batch. Modules:
 
 * :mod:`jaxrl.ops.bellman`: TD targets and multi-step returns.
+* :mod:`jaxrl.ops.cal`: conservative augmented Lagrangian (CAL): ensemble UCB,
+  augmented-Lagrangian penalty and its rectified multiplier, per-step budget.
 * :mod:`jaxrl.ops.distributional`: categorical/quantile return laws, their projections,
   TD losses and conversions (re-exports :mod:`~jaxrl.ops.risk` and
   :mod:`~jaxrl.ops.stock`).
@@ -12,6 +14,8 @@ Operators take unbatched arguments named the rlax way (``q_tm1``, ``a_tm1``, ``r
 * :mod:`jaxrl.ops.stock`: stock augmentation (stock update, stock-shifted greedy rule).
 * :mod:`jaxrl.ops.distributional_dp`: stock-augmented distributional DP on ``FiniteMDP``
   tensors (evaluation, value/policy iteration, objectives).
+* :mod:`jaxrl.ops.split_dp`: worst-/best-case substate DP (Achab & Neu): split
+  evaluation, robust value iteration and split return laws on ``FiniteMDP`` tensors.
 * :mod:`jaxrl.ops.dual`: the dual-RL family in one namespace (re-exports
   :mod:`~jaxrl.ops.divergences`, :mod:`~jaxrl.ops.value_losses`, :mod:`~jaxrl.ops.awr`
   and :mod:`~jaxrl.ops.recoil`).
@@ -25,16 +29,21 @@ Operators take unbatched arguments named the rlax way (``q_tm1``, ``a_tm1``, ``r
 * :mod:`jaxrl.ops.lagrangian`: constrained RL: penalised reward, projected, optimistic
   and PID multiplier updates.
 * :mod:`jaxrl.ops.losses`: Huber and squared losses.
+* :mod:`jaxrl.ops.mirror_descent`: MD-VI(lambda, tau): KL- and entropy-regularised greedy
+  step and value, the tabular operator, and its M-VI reparameterisation.
 * :mod:`jaxrl.ops.policy_gradient`: PPO clipped surrogate, value clipping, entropy, KL.
 * :mod:`jaxrl.ops.regularized`: softmax policies, soft values, the Munchausen target.
 * :mod:`jaxrl.ops.sac`: soft actor-critic: tanh-squashed Gaussian log-density, action
   scaling, clipped double-Q soft target, policy and temperature losses, Polyak averaging.
+* :mod:`jaxrl.ops.terminations`: constraints as terminations (CaT): running violation
+  scale, termination probabilities, soft-termination GAE.
 * :mod:`jaxrl.ops.tsallis`: q-log/q-exp, sparse (q-exponential) policies, MVI(q).
 """
 
 from jaxrl.ops import (
     awr,
     bellman,
+    cal,
     distributional,
     distributional_dp,
     divergences,
@@ -43,12 +52,15 @@ from jaxrl.ops import (
     gae,
     lagrangian,
     losses,
+    mirror_descent,
     policy_gradient,
     recoil,
     regularized,
     risk,
     sac,
+    split_dp,
     stock,
+    terminations,
     tsallis,
     value_losses,
 )
@@ -111,6 +123,15 @@ from jaxrl.ops.dual import (
 )
 from jaxrl.ops.gae import gae_returns, generalized_advantage_estimation
 from jaxrl.ops.losses import huber_loss, l2_loss
+from jaxrl.ops.mirror_descent import (
+    md_log_policy,
+    md_policy,
+    md_to_munchausen,
+    md_to_munchausen_q,
+    md_value,
+    md_vi_operator,
+    munchausen_to_md,
+)
 from jaxrl.ops.policy_gradient import (
     approx_kl,
     categorical_entropy,
@@ -127,6 +148,12 @@ from jaxrl.ops.regularized import (
     scaled_log_softmax,
     soft_value,
     softmax_policy,
+)
+from jaxrl.ops.terminations import (
+    soft_termination_returns,
+    termination_probabilities,
+    termination_probability,
+    violation_scale_update,
 )
 from jaxrl.ops.tsallis import (
     exp_q,
@@ -147,6 +174,7 @@ from jaxrl.ops.tsallis import (
 __all__ = [
     "awr",
     "bellman",
+    "cal",
     "distributional",
     "distributional_dp",
     "divergences",
@@ -155,12 +183,15 @@ __all__ = [
     "gae",
     "lagrangian",
     "losses",
+    "mirror_descent",
     "policy_gradient",
     "recoil",
     "regularized",
     "risk",
     "sac",
+    "split_dp",
     "stock",
+    "terminations",
     "tsallis",
     "value_losses",
     "discounted_returns",
@@ -195,6 +226,10 @@ __all__ = [
     "l2_loss",
     "gae_returns",
     "generalized_advantage_estimation",
+    "violation_scale_update",
+    "termination_probability",
+    "termination_probabilities",
+    "soft_termination_returns",
     "approx_kl",
     "categorical_entropy",
     "categorical_log_prob",
@@ -202,6 +237,13 @@ __all__ = [
     "clipped_value_loss",
     "importance_ratio",
     "policy_gradient_loss",
+    "md_log_policy",
+    "md_policy",
+    "md_value",
+    "md_vi_operator",
+    "munchausen_to_md",
+    "md_to_munchausen",
+    "md_to_munchausen_q",
     "munchausen_bonus",
     "munchausen_q_learning",
     "munchausen_target",

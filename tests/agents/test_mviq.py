@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 import chex
@@ -15,6 +16,8 @@ from jaxrl.agents import mvi, mviq
 from jaxrl.config import stack_configs
 from jaxrl.errors import ConfigError
 from jaxrl.nets import QNetwork
+from jaxrl.ops.regularized import munchausen_bonus
+from jaxrl.ops.tsallis import mviq_bonus
 from jaxrl.transition import Transition
 
 TINY = mviq.Config(
@@ -277,7 +280,21 @@ def test_invalid_config_raises(cartpole, field, value):
         mviq.make_train(bad, env, env_params)
 
 
+def _bonus_floor(config, num_actions=6):
+    """The most negative bonus of a config: an action far below the others.
+
+    Computed by the ops (``mviq_bonus``; at q = 1 M-DQN's ``munchausen_bonus``),
+    not from the convention's formula.
+    """
+    qv = jnp.array([0.0, 0.1, 0.2, 0.3, 0.4, -1e4][:num_actions])
+    a = num_actions - 1
+    if config.q == 1.0:
+        return float(munchausen_bonus(qv, a, config.tau, config.alpha, config.l0))
+    return float(mviq_bonus(qv, a, config.tau, config.alpha, config.q, config.l0))
+
+
 def test_presets():
+    """q = 2 presets: M-DQN's config but tau, whose bonus floor is M-DQN's (D17)."""
     for factory, base in (
         (mviq.cartpole_config, mvi.cartpole_config),
         (mviq.acrobot_config, mvi.acrobot_config),
@@ -285,9 +302,52 @@ def test_presets():
     ):
         c = factory()
         assert isinstance(c, mviq.Config) and c.q == 2.0
-        assert _as_mvi(c) == base()
         c.validate()
+        m = base()
+        assert _as_mvi(c) == m.replace(tau=c.tau)  # only tau differs
+        # The convention: the q-log's own floor -alpha tau / (q - 1) is M-DQN's
+        # clipped floor alpha l0 (= -0.9), and the clip is not what sets it.
+        assert c.tau == pytest.approx((c.q - 1.0) * abs(m.l0))
+        np.testing.assert_allclose(_bonus_floor(c), _bonus_floor(mviq.Config(q=1.0)))
+        np.testing.assert_allclose(_bonus_floor(c), m.alpha * m.l0, rtol=1e-6)
+        np.testing.assert_allclose(
+            _bonus_floor(c.replace(l0=-math.inf)), m.alpha * m.l0, rtol=1e-6
+        )
+        # At M-DQN's tau = 0.03 the q = 2 floor would be -alpha * 0.03.
+        np.testing.assert_allclose(
+            _bonus_floor(c.replace(tau=0.03)), -m.alpha * 0.03, rtol=1e-6
+        )
+        # q = 1 through the factory is M-DQN's preset exactly (tau = 0.03).
+        assert _as_mvi(factory(q=1.0)) == m
+        assert factory(q=3.0).tau == 2.0 and factory(q=2.0, tau=0.03).tau == 0.03
     assert mviq.cartpole_config(q=1.5, tau=0.1).q == 1.5
+    assert mviq.Config().tau == mvi.Config().tau == 0.03  # a bare Config: M-DQN's
+
+
+@pytest.mark.parametrize(
+    ("q", "l0", "want"),
+    [
+        (1.0, -1.0, 0.03),  # q = 1: M-DQN's temperature
+        (1.01, -1.0, 0.03),  # (q - 1)|l0| = 0.01 < 0.03: never below M-DQN's
+        (1.5, -1.0, 0.5),
+        (2.0, -1.0, 1.0),  # the presets
+        (3.0, -1.0, 2.0),
+        (2.0, -0.5, 0.5),
+        (2.0, -math.inf, 0.03),  # no clip, no floor to match
+    ],
+)
+def test_bonus_matched_tau(q, l0, want):
+    tau = mviq.bonus_matched_tau(q, l0)
+    assert tau == pytest.approx(want)
+    if q > 1.0 and math.isfinite(l0) and want > 0.03:  # the floor is the clip's
+        config = mviq.Config(q=q, l0=l0, tau=tau, alpha=0.9)
+        np.testing.assert_allclose(_bonus_floor(config), 0.9 * l0, rtol=1e-5)
+
+
+@pytest.mark.parametrize(("q", "l0"), [(0.5, -1.0), (2.0, 0.5), (math.nan, -1.0)])
+def test_bonus_matched_tau_bad_input(q, l0):
+    with pytest.raises(ConfigError):
+        mviq.bonus_matched_tau(q, l0)
 
 
 # ----------------------------------------------------------------------------- learning

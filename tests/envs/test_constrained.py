@@ -65,6 +65,20 @@ def _pumping_policy(key, obs):
     return jnp.where(jax.random.uniform(k_coin, obs.shape[:1]) < 0.75, pump, noise)
 
 
+def _uniform_torque(key, obs):
+    """Pendulum: uniform torques in [-2, 2], ``[E, 1]``."""
+    return jax.random.uniform(key, (obs.shape[0], 1), jnp.float32, -2.0, 2.0)
+
+
+def _continuous_pumping_policy(key, obs):
+    """MountainCarContinuous: force +-1 along the velocity (75%), else uniform."""
+    k_uniform, k_coin = jax.random.split(key)
+    pump = jnp.where(obs[:, 1] >= 0, 1.0, -1.0)
+    noise = jax.random.uniform(k_uniform, obs.shape[:1], jnp.float32, -1.0, 1.0)
+    coin = jax.random.uniform(k_coin, obs.shape[:1]) < 0.75
+    return jnp.where(coin, pump, noise)[:, None]
+
+
 def _record(key, env, params, policy, num_envs, num_steps):
     """Reset then scan ``env.step`` (vmapped); record pre-step state and outputs."""
     k_reset, k_run = jax.random.split(key)
@@ -172,8 +186,11 @@ def _reference_cost(name, rec, params, env):
     final_obs = rec["info"]["final_observation"]
     if name == "CartPole-Constrained-v0":
         return (np.abs(final_obs[..., 0]) > float(params.x_band)).astype(np.float32)
-    if name == "MountainCar-Constrained-v0":
+    if name in ("MountainCar-Constrained-v0", "MountainCarContinuous-Constrained-v0"):
         speed = np.abs(final_obs[..., 1])
+        return (speed > float(params.speed_limit)).astype(np.float32)
+    if name == "Pendulum-Constrained-v0":  # obs = (cos theta, sin theta, theta_dot)
+        speed = np.abs(final_obs[..., 2])
         return (speed > float(params.speed_limit)).astype(np.float32)
     if name == "Acrobot-Constrained-v0":
         torque = np.asarray(params.env_params.available_torque)
@@ -205,6 +222,16 @@ CASES = {
         {},
         {"max_steps_in_episode": 60, "player_speed": 1},  # a faster chicken
         _random_policy(3, bias_action=1, bias=0.8),
+    ),
+    "Pendulum-Constrained-v0": (
+        {},
+        {"speed_limit": 1.5, "max_steps_in_episode": 30},
+        _uniform_torque,
+    ),
+    "MountainCarContinuous-Constrained-v0": (
+        {},
+        {"speed_limit": 0.01, "max_steps_in_episode": 60},
+        _continuous_pumping_policy,
     ),
 }
 
@@ -472,6 +499,20 @@ class RegistryTest(parameterized.TestCase):
             "Acrobot-Constrained-v0": ((6,), 3),
             "Freeway-MinAtar-Constrained-v0": ((10, 10, 7), 3),
         }
+        continuous = {
+            "Pendulum-Constrained-v0": ((3,), (1,)),
+            "MountainCarContinuous-Constrained-v0": ((2,), (1,)),
+        }
+        for name, (shape, action_shape) in continuous.items():
+            self.assertIn(name, envs.registered_envs)
+            env, params = envs.make(name)
+            self.assertIsInstance(env, CostWrapper)
+            self.assertEqual(env.name, name)
+            self.assertEqual(envs.obs_shape(env, params), shape)
+            self.assertFalse(envs.is_discrete(env, params))
+            self.assertEqual(tuple(env.action_space(params).shape), action_shape)
+            validate(params)
+            self.assertGreater(float(params.cost_limit), 0.0)
         for name, (shape, num_actions) in shapes.items():
             self.assertIn(name, envs.registered_envs)
             env, params = envs.make(name)

@@ -8,9 +8,10 @@ import pytest
 
 from jaxrl import agents, envs
 from jaxrl import config as cfg
-from jaxrl.agents import constrained, dqn, mvi, ppo_lagrangian
+from jaxrl.agents import constrained, dqn, mvi, mviq, ppo_lagrangian
+from jaxrl.envs.wrappers import StickyActions
 from jaxrl.errors import ConfigError
-from jaxrl.scripts import presets, tables
+from jaxrl.scripts import common, presets, tables
 
 
 @pytest.mark.parametrize("key", sorted(presets.PRESETS), ids=lambda k: "/".join(k))
@@ -98,6 +99,31 @@ def test_minatar_agents_share_identical_settings(game, budget):
     for agent, config in configs.items():
         assert {name: getattr(config, name) for name in shared} == base, agent
     assert configs["mvi"].alpha == 0.9 and configs["mvi"].tau == 0.03
+    # MVI(q): M-DQN's alpha and l0, tau by the bonus-range convention (D17).
+    mviq_config = configs["mviq"]
+    assert mviq_config.q == 2.0 and mviq_config.alpha == configs["mvi"].alpha
+    assert mviq_config.l0 == configs["mvi"].l0 == -1.0
+    assert mviq_config.tau == mviq.bonus_matched_tau(2.0, -1.0) == 1.0
+    assert mviq_config.tau == mviq.minatar_config().tau
     assert configs["mviq"].q == 2.0
     if game == "Freeway-MinAtar" and budget != "tiny":
         assert base["eval_max_steps"] == 2500
+
+
+def test_full_minatar_budget_plays_with_sticky_actions():
+    """Only the full budget of the mvi-minatar presets/table turns them on (p = 0.1)."""
+    for agent in presets.MINATAR_AGENTS:
+        for game in presets.MINATAR_GAMES:
+            short = presets.minatar_short(game)
+            for budget in presets.BUDGETS:
+                preset = presets.get_preset(agent, f"minatar-{short}-{budget}")
+                full = budget == "full"
+                want = {"sticky_action_prob": 0.1} if full else {}
+                assert dict(preset.env_kwargs) == want
+                assert ("sticky actions p=0.1" in preset.description) == full
+    assert "sticky actions" in tables.get_table("mvi-minatar").caption
+    spec = common.resolve_run("mvi", None, "minatar-breakout-full")
+    env, params = common.make_env(spec)
+    assert isinstance(env, StickyActions) and params.sticky_action_prob == 0.1
+    spec = common.resolve_run("mvi", None, "minatar-breakout-small")
+    assert not isinstance(common.make_env(spec)[0], StickyActions)

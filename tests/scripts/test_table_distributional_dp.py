@@ -59,6 +59,46 @@ def test_homeostasis_exact_mc_and_stock_advantage():
     assert by[("mean", "exact")]["mean"] > by[("homeostatic", "exact")]["mean"]
 
 
+def test_achab_neu_rows_exact_mc_and_claims():
+    """Safe/risky substate policies: exact laws agree with Monte Carlo; the safe
+    policy has the better CVaR_0.1 tail, the risky one takes the shortcut; the
+    sweep over alpha satisfies CVaR_alpha(G) <= V- <= E G (V- = E G at alpha 1)."""
+    budget = table.Budget(
+        num_atoms=151,
+        num_stocks=2,
+        iters=100,
+        mc_episodes=3_000,
+        horizon=150,
+        deep_seeds=1,
+        deep_iters=1,
+        deep_atoms=3,
+        name="achab-neu",
+    )
+    rows = table._achab_neu(budget, jax.random.key(1), io.StringIO())
+    by = {
+        (r["objective"], r["method"].split(" ")[0]): r
+        for r in rows
+        if r["task"] == "cliff"
+    }
+    for objective in ("split-safe", "split-risky"):
+        exact, mc = by[(objective, "exact")], by[(objective, "Monte")]
+        assert mc["mean"] == pytest.approx(exact["mean"], abs=0.1), objective
+        assert mc["cvar"] == pytest.approx(exact["cvar"], abs=0.4), objective
+        assert mc["p_reach"] == pytest.approx(exact["p_reach"], abs=0.04), objective
+    safe, risky = by[("split-safe", "exact")], by[("split-risky", "exact")]
+    assert safe["cvar"] > risky["cvar"] + 1.0
+    assert risky["p_reach"] > 0.4 > safe["p_reach"]
+    assert safe["split_worst"] > risky["split_worst"]  # safe maximises V-
+    assert risky["split_best"] > safe["split_best"]  # risky maximises V+
+    sweep = [r for r in rows if r["task"] == "cliff-alpha-sweep"]
+    assert [r["alpha"] for r in sweep] == list(table.SPLIT_ALPHAS)
+    tol = 5e-3  # float32 rounding of 100 projected sweeps (laws vs values)
+    for r in sweep:
+        assert r["cvar_alpha"] - tol <= r["split_worst"] <= r["mean"] + tol, r
+    assert sweep[-1]["split_worst"] == pytest.approx(sweep[-1]["mean"], abs=tol)
+    assert sweep[0]["split_worst"] > sweep[0]["cvar_alpha"] + 0.1  # strictly
+
+
 @pytest.mark.slow
 def test_tiny_run_writes_the_table(tmp_path):
     out = table.run("tiny", out=str(tmp_path), log=io.StringIO())
@@ -67,8 +107,10 @@ def test_tiny_run_writes_the_table(tmp_path):
         assert os.path.getsize(os.path.join(directory, name)) > 0
     with open(os.path.join(directory, "table.csv")) as f:
         rows = list(csv.DictReader(f))
-    # cliff: 3 policies x (exact, MC, deep); homeostasis: 3 x (exact, MC) + 2 deep
-    assert len(rows) == 9 + 8
+    # cliff: 3 policies x (exact, MC, deep) + 2 Achab-Neu x (exact, MC) + the
+    # alpha sweep; homeostasis: 3 x (exact, MC) + 2 deep
+    assert len(rows) == 9 + 4 + len(table.SPLIT_ALPHAS) + 8
     with open(os.path.join(directory, "table.md")) as f:
         text = f.read()
     assert "CVaR_0.1" in text and "homeostatic-optimal" in text
+    assert "Achab-Neu safe" in text and "CVaR_alpha(G) <= V- <= E G" in text

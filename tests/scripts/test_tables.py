@@ -55,7 +55,7 @@ def test_custom_tables_have_a_runner_and_one_budget_per_name(name):
 def test_table_names_and_unknown_table():
     assert tables.table_names() == sorted(
         ["baseline", "mvi-minatar", "mvi-tabular", "distributional-dp", "constrained",
-         "dual-rl"]
+         "dual-rl", "md-vi"]
     )  # fmt: skip
     with pytest.raises(
         ConfigError, match="valid: baseline, constrained, distributional-dp"
