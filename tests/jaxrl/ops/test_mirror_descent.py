@@ -193,7 +193,9 @@ def _run_md(mdp, lam, tau, noise, q0=None, log_pi0=None):
 
     def body(carry, eps):
         q, log_pi = mirror_descent.md_vi_operator(mdp, *carry, lam, tau)
-        q = q + eps
+        # float64 weights or noise (JAX_ENABLE_X64) promote: keep the carry's dtype
+        q = (q + eps).astype(carry[0].dtype)
+        log_pi = log_pi.astype(carry[1].dtype)
         return (q, log_pi), (q, log_pi)
 
     _, (qs, log_pis) = jax.lax.scan(body, (q0, log_pi0), jnp.asarray(noise))
@@ -205,7 +207,8 @@ def _run_mvi(mdp, alpha, tau, noise, q0):
     config = mvi_tabular.Config(alpha=alpha, tau=tau)
 
     def body(q, eps):
-        q = mvi_tabular.backup(mdp, q, config) + eps
+        # float64 weights or noise (JAX_ENABLE_X64) promote: keep the carry's dtype
+        q = (mvi_tabular.backup(mdp, q, config) + eps).astype(q.dtype)
         return q, (q, jnp.log(mvi_tabular.policy(q, config)))
 
     _, (qs, log_pis_next) = jax.lax.scan(body, q0, jnp.asarray(noise))
