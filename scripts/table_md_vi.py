@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import json
 import math
 import os
 import sys
@@ -74,7 +73,7 @@ from jaxrl.envs import finite_mdp as fm
 from jaxrl.errors import ConfigError
 from jaxrl.mdp import FiniteMDP
 from jaxrl.ops import exact_dp, mirror_descent
-from jaxrl.scripts import common, presets, tables
+from jaxrl.scripts import common, presets, table_mvi_tabular, tables
 from jaxrl.sweep import make_sweep
 from jaxrl.types import Metrics, PRNGKey
 
@@ -714,23 +713,9 @@ def _plot(
 # ----------------------------------------------------------------------------- cache
 
 
-def _save_npz_atomic(path: str, arrays: dict[str, np.ndarray], meta: dict) -> None:
-    with jlog.atomic_file(path, suffix=".npz") as tmp:
-        with open(tmp, "wb") as f:
-            np.savez(f, meta=np.asarray(json.dumps(meta, sort_keys=True)), **arrays)
-
-
-def _load_npz(path: str, meta: dict) -> dict[str, np.ndarray] | None:
-    """Return the cached arrays if ``path`` holds results for exactly ``meta``."""
-    if not os.path.exists(path):
-        return None
-    try:
-        with np.load(path) as data:
-            if str(data["meta"]) != json.dumps(meta, sort_keys=True):
-                return None
-            return {k: np.asarray(data[k]) for k in data.files if k != "meta"}
-    except (OSError, ValueError, KeyError):
-        return None
+# The cache file format is the mvi-tabular table's (one writer, one reader).
+_save_npz_atomic = table_mvi_tabular._save_npz_atomic
+_load_npz = table_mvi_tabular._load_npz
 
 
 def _encode(name: str) -> str:
