@@ -203,6 +203,37 @@ def greedy_evaluation(
     return metrics
 
 
+def base_cost_evaluation(
+    act_fn: Callable[..., Array],
+) -> Callable[[Params, PRNGKey, Any, Any, Any], Metrics]:
+    """Return ``evaluate(params, key, config, env, env_params)`` with episode costs.
+
+    For an agent built on a base agent: the episode count and step cap come
+    from ``config.base`` (``num_eval_episodes``, ``eval_max_steps``) and the
+    step ``info["cost"]`` is summed per episode, so the metrics are
+    ``"eval/return"``, ``"eval/length"`` and ``"eval/cost"``
+    (:func:`greedy_evaluation` of ``act_fn``). Build it once per agent module
+    so that the function keeps one identity.
+    """
+
+    def evaluate(
+        params: Params, key: PRNGKey, config: Any, env: Any, env_params: Any
+    ) -> Metrics:
+        return greedy_evaluation(
+            act_fn,
+            params,
+            key,
+            config,
+            env,
+            env_params,
+            num_episodes=config.base.num_eval_episodes,
+            max_steps=config.base.eval_max_steps,
+            extras_keys=("cost",),
+        )
+
+    return evaluate
+
+
 def flatten_chunks(metrics: Metrics) -> Metrics:
     """Merge the leading ``[num_chunks, iters_per_chunk]`` axes of every metric."""
     return jax.tree.map(lambda x: jnp.reshape(x, (-1, *x.shape[2:])), metrics)

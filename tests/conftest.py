@@ -9,11 +9,18 @@
   read one entry at once): many tests build the same small programs (an agent's test
   module and its contract case, for instance), and a repeated program is loaded, not
   compiled again. A loaded executable is the compiled one, so results are the same.
+* The default run compiles at XLA backend optimisation level 1 (``pytest_configure``).
+* Under pytest-xdist, a test module with a module- or class-scoped fixture runs on one
+  worker, so that fixture (often a compiled training run) is built once
+  (``pytest_xdist_make_scheduler``).
 """
 
 from __future__ import annotations
 
+import functools
 import os
+import re
+from pathlib import Path
 
 import jax
 import pytest
@@ -26,6 +33,61 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--slow", action="store_true", default=False, help="run slow learning tests"
     )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Compile the default run at XLA's backend optimisation level 1.
+
+    Most of the suite's time is compilation of small programs that then run for
+    milliseconds; level 1 compiles them markedly faster than the default level.
+    ``--slow`` (long learning runs, where run time dominates) and
+    ``JAXRL_TEST_FULL_XLA=1`` keep XLA's defaults, and so does an ``XLA_FLAGS``
+    that already sets the level. XLA reads ``XLA_FLAGS`` when the backend starts,
+    which is after this hook (pytest-xdist workers run it too). Level 0 is not
+    used: there XLA's CPU code generation can round one fused expression
+    differently in two fusions, which breaks exact ties such as ``q == max(q)``
+    (docs/decisions.md, D23).
+    """
+    if config.getoption("--slow") or os.environ.get("JAXRL_TEST_FULL_XLA") == "1":
+        return
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_backend_optimization_level" not in flags:
+        level = "--xla_backend_optimization_level=1"
+        os.environ["XLA_FLAGS"] = f"{flags} {level}".strip()
+
+
+_SHARED_FIXTURE = re.compile(r"scope=[\"'](module|class|package)[\"']")
+
+
+@functools.cache
+def _shares_fixtures(path: str) -> bool:
+    """Whether the test module defines a fixture shared by several of its tests."""
+    return bool(_SHARED_FIXTURE.search(Path(path).read_text(encoding="utf-8")))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):  # noqa: ANN201
+    """Under ``-n`` (default ``--dist load``), keep fixture-sharing modules whole.
+
+    A test module that defines a module-, class- or package-scoped fixture (often
+    a compiled training run) is one work unit, so one worker builds the fixture
+    once; every other test is its own unit, spread as under ``load``. Units run
+    largest first (pytest-xdist's ``loadscope`` scheduler with its default
+    reordering), which keeps the two workers' loads even at the end.
+    """
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class _ModuleFixtureScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            path = config.rootpath / module
+            if module.endswith(".py") and _shares_fixtures(str(path)):
+                return module
+            return nodeid
+
+    return _ModuleFixtureScheduling(config, log)
 
 
 def pytest_collection_modifyitems(

@@ -14,7 +14,7 @@ from jaxrl.agents import _onpolicy_loop, ppo
 from jaxrl.agents.cat.config import Config, State
 from jaxrl.envs.wrappers import log_unwrap
 from jaxrl.errors import ConfigError
-from jaxrl.loop import EVAL_NAMES, greedy_evaluation
+from jaxrl.loop import EVAL_NAMES, base_cost_evaluation
 from jaxrl.ops.terminations import soft_termination_returns, termination_probabilities
 from jaxrl.transition import Transition
 from jaxrl.types import Array, ArrayTree, Metrics, Params, PRNGKey
@@ -188,20 +188,8 @@ def update(state: State, data: Transition, config: Config) -> tuple[State, Metri
 _EVAL_NAMES = (*EVAL_NAMES, "eval/cost")
 
 
-def _evaluate(
-    params: Params, key: PRNGKey, config: Config, env: Any, env_params: Any
-) -> Metrics:
-    return greedy_evaluation(
-        act,
-        params,
-        key,
-        config,
-        env,
-        env_params,
-        num_episodes=config.base.num_eval_episodes,
-        max_steps=config.base.eval_max_steps,
-        extras_keys=("cost",),
-    )
+# Greedy evaluation of the agent's policy, with the episodes' cost.
+_evaluate = base_cost_evaluation(act)
 
 
 def _no_step(state: State, rollout: Transition) -> tuple[State, Metrics]:

@@ -18,10 +18,10 @@ from jaxrl.agents.constrained.losses import loss, update
 from jaxrl.agents.constrained.multiplier import _after_iteration
 from jaxrl.agents.constrained.networks import _critics, _outputs_per_action
 from jaxrl.envs.constrained import budget_from_params
-from jaxrl.loop import greedy_evaluation
+from jaxrl.loop import base_cost_evaluation
 from jaxrl.ops import lagrangian
 from jaxrl.ops.regularized import softmax_policy
-from jaxrl.types import Array, ArrayTree, Metrics, PRNGKey
+from jaxrl.types import Array, ArrayTree, PRNGKey
 
 __all__ = ["init", "act", "update", "make_run", "make_train"]
 
@@ -116,21 +116,8 @@ def _extension(config: Config, env_params: Any) -> _value_loop.Extension:
     )
 
 
-def _evaluate(
-    params: Params, key: PRNGKey, config: Config, env: Any, env_params: Any
-) -> Metrics:
-    """Greedy evaluation of the Lagrangian policy, with the episodes' cost."""
-    return greedy_evaluation(
-        act,
-        params,
-        key,
-        config,
-        env,
-        env_params,
-        num_episodes=config.base.num_eval_episodes,
-        max_steps=config.base.eval_max_steps,
-        extras_keys=("cost",),
-    )
+# Greedy evaluation of the agent's policy, with the episodes' cost.
+_evaluate = base_cost_evaluation(act)
 
 
 def _loop_fns(config: Config) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from jaxrl.agents.ppo_lagrangian.networks import (
     optimizer,
 )
 from jaxrl.envs.constrained import budget_from_params
-from jaxrl.loop import EVAL_NAMES, greedy_evaluation
+from jaxrl.loop import EVAL_NAMES, base_cost_evaluation
 from jaxrl.transition import Transition
 from jaxrl.types import Array, ArrayTree, Metrics, PRNGKey
 
@@ -106,20 +106,8 @@ def collect(
 _EVAL_NAMES = (*EVAL_NAMES, "eval/cost")
 
 
-def _evaluate(
-    params: Params, key: PRNGKey, config: Config, env: Any, env_params: Any
-) -> Metrics:
-    return greedy_evaluation(
-        act,
-        params,
-        key,
-        config,
-        env,
-        env_params,
-        num_episodes=config.base.num_eval_episodes,
-        max_steps=config.base.eval_max_steps,
-        extras_keys=("cost",),
-    )
+# Greedy evaluation of the agent's policy, with the episodes' cost.
+_evaluate = base_cost_evaluation(act)
 
 
 def _run_kw(config: Config, env_params: Any) -> dict[str, Any]:

@@ -414,9 +414,12 @@ class TestAgent:
         swept_state, swept = fns["batch"](stack_configs(configs), same_key)
         for i, c in enumerate(configs):
             single_state, single = fns["train"](c, jax.random.key(7))
-            chex.assert_trees_all_close(_take(swept, i), single, rtol=1e-5, atol=1e-6)
+            # Batched and single programs round differently (more so below XLA's
+            # default backend level); 300 primal-dual steps carry it to ~1e-5.
+            tol = {"rtol": 1e-4, "atol": 1e-5}
+            chex.assert_trees_all_close(_take(swept, i), single, **tol)
             chex.assert_trees_all_close(
-                _take(swept_state.params, i), single_state.params, rtol=1e-5, atol=1e-6
+                _take(swept_state.params, i), single_state.params, **tol
             )
 
     def test_noisy_gradients_use_the_key(self, env_setup, key):
