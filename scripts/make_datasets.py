@@ -81,8 +81,9 @@ streams, reference returns and the expert / medium pickers
 Budgets: ``tiny`` (CartPole-v1 only, small sizes, under two minutes on two CPU
 cores; for tests and CI), ``small`` (CartPole, Acrobot, Breakout-MinAtar,
 Pendulum, MountainCarContinuous; minutes on CPU), ``full`` (CartPole, Acrobot,
-the five MinAtar games at the 5M-frame presets, Pendulum,
-MountainCarContinuous; an accelerator for MinAtar).
+the five MinAtar games at the 5M-frame presets with sticky actions (p = 0.1, as
+the ``mvi-minatar`` table's ``full`` budget), Pendulum, MountainCarContinuous;
+an accelerator for MinAtar).
 
 Usage::
 
@@ -1026,6 +1027,21 @@ def _is_minatar(env: str) -> bool:
     return env.endswith("-MinAtar")
 
 
+def budget_plan(plan: EnvPlan, budget_name: str) -> EnvPlan:
+    """Return ``plan`` as run at ``budget_name``.
+
+    MinAtar games get the ``mvi-minatar`` table's sticky actions for that budget
+    (:data:`jaxrl.scripts.presets.MINATAR_STICKY`: p = 0.1 at ``full``, as in the
+    original MinAtar; none at ``tiny`` and ``small``), for the agent's training
+    and for every collected dataset (docs/decisions.md, D19).
+    """
+    sticky = jpresets.MINATAR_STICKY.get(budget_name)
+    if not _is_minatar(plan.env) or sticky is None:
+        return plan
+    kwargs = {**plan.env_kwargs, "sticky_action_prob": sticky}
+    return dataclasses.replace(plan, env_kwargs=kwargs)
+
+
 def make_datasets(
     budget: str = "tiny",
     *,
@@ -1104,7 +1120,7 @@ def make_datasets(
     start = time.perf_counter()
     env_keys = jax.random.split(jax.random.key(seed), len(names))
     for i, name in enumerate(names):
-        plan = CATALOGUE[name]
+        plan = budget_plan(CATALOGUE[name], budget)
         env, env_params = envs.make(name, **plan.env_kwargs)
         size = dataset_size or (
             spec.minatar_size if _is_minatar(name) else spec.dataset_size

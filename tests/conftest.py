@@ -10,17 +10,11 @@
   module and its contract case, for instance), and a repeated program is loaded, not
   compiled again. A loaded executable is the compiled one, so results are the same.
 * The default run compiles at XLA backend optimisation level 1 (``pytest_configure``).
-* Under pytest-xdist, a test module with a module- or class-scoped fixture runs on one
-  worker, so that fixture (often a compiled training run) is built once
-  (``pytest_xdist_make_scheduler``).
 """
 
 from __future__ import annotations
 
-import functools
 import os
-import re
-from pathlib import Path
 
 import jax
 import pytest
@@ -54,40 +48,6 @@ def pytest_configure(config: pytest.Config) -> None:
     if "xla_backend_optimization_level" not in flags:
         level = "--xla_backend_optimization_level=1"
         os.environ["XLA_FLAGS"] = f"{flags} {level}".strip()
-
-
-_SHARED_FIXTURE = re.compile(r"scope=[\"'](module|class|package)[\"']")
-
-
-@functools.cache
-def _shares_fixtures(path: str) -> bool:
-    """Whether the test module defines a fixture shared by several of its tests."""
-    return bool(_SHARED_FIXTURE.search(Path(path).read_text(encoding="utf-8")))
-
-
-@pytest.hookimpl(optionalhook=True)
-def pytest_xdist_make_scheduler(config: pytest.Config, log):  # noqa: ANN201
-    """Under ``-n`` (default ``--dist load``), keep fixture-sharing modules whole.
-
-    A test module that defines a module-, class- or package-scoped fixture (often
-    a compiled training run) is one work unit, so one worker builds the fixture
-    once; every other test is its own unit, spread as under ``load``. Units run
-    largest first (pytest-xdist's ``loadscope`` scheduler with its default
-    reordering), which keeps the two workers' loads even at the end.
-    """
-    if config.getvalue("dist") != "load":
-        return None
-    from xdist.scheduler import LoadScopeScheduling
-
-    class _ModuleFixtureScheduling(LoadScopeScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            module = nodeid.split("::", 1)[0]
-            path = config.rootpath / module
-            if module.endswith(".py") and _shares_fixtures(str(path)):
-                return module
-            return nodeid
-
-    return _ModuleFixtureScheduling(config, log)
 
 
 def pytest_collection_modifyitems(

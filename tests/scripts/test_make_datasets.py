@@ -342,6 +342,20 @@ class TestParts:
             md._check_learned("CartPole-v1", refs, 22.0)
         md._check_learned("CartPole-v1", refs, 210.0)
 
+    def test_full_budget_minatar_plays_with_sticky_actions(self):
+        from jaxrl.envs import StickyActions
+
+        plan = md.budget_plan(md.CATALOGUE["Breakout-MinAtar"], "full")
+        assert plan.env_kwargs == {"sticky_action_prob": 0.1}
+        env, params = envs.make(plan.env, **plan.env_kwargs)
+        assert isinstance(env, StickyActions)
+        assert float(params.sticky_action_prob) == pytest.approx(0.1)
+        for budget in ("tiny", "small"):  # unchanged, as the mvi-minatar table
+            same = md.budget_plan(md.CATALOGUE["Breakout-MinAtar"], budget)
+            assert same.env_kwargs == {}
+        pendulum = md.CATALOGUE["Pendulum-v1"]
+        assert md.budget_plan(pendulum, "full") is pendulum
+
     def test_rechunk_fits_the_buffer(self):
         from jaxrl.scripts import presets
 
