@@ -1,6 +1,11 @@
 """Shared pytest fixtures and options.
 
 * ``--slow`` runs tests marked ``slow`` (long learning runs); without it they are skipped.
+* ``--heavy`` runs tests marked ``heavy`` (compile-heavy integration tests: whole tables,
+  dataset generation, subprocesses and multi-device runs, the agent contract's
+  ``jit(vmap(train))`` sweep, whole-run equivalences whose pieces have default tests);
+  the default run skips them to stay under 10 minutes on 2 cores, CI runs them in a
+  second pass, and ``--slow`` includes them.
 * Typed-key reuse checking is on for the whole suite (``jax_debug_key_reuse``).
 * The command line's persistent compilation cache is off (``JAXRL_NO_COMPILE_CACHE``),
   so in-process CLI runs write nothing under ``~/.cache``; its tests turn it on.
@@ -26,6 +31,12 @@ os.environ.setdefault("JAXRL_NO_COMPILE_CACHE", "1")
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--slow", action="store_true", default=False, help="run slow learning tests"
+    )
+    parser.addoption(
+        "--heavy",
+        action="store_true",
+        default=False,
+        help="run the compile-heavy integration tests (marked heavy; CI runs them)",
     )
 
 
@@ -53,12 +64,15 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(
     config: pytest.Config, items: list[pytest.Item]
 ) -> None:
-    if config.getoption("--slow"):
-        return
-    skip = pytest.mark.skip(reason="slow learning test: run with --slow")
+    slow = config.getoption("--slow")
+    heavy = slow or config.getoption("--heavy")
+    skip_slow = pytest.mark.skip(reason="slow learning test: run with --slow")
+    skip_heavy = pytest.mark.skip(reason="heavy integration test: run with --heavy")
     for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip)
+        if "slow" in item.keywords and not slow:
+            item.add_marker(skip_slow)
+        elif "heavy" in item.keywords and not heavy:
+            item.add_marker(skip_heavy)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -340,6 +340,7 @@ def test_train_shapes_run_keeps_state_and_equals_train(name):
     chex.assert_trees_all_close(joined, metrics, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.heavy  # one whole-run jit(vmap(train)) compile per agent; CI runs it
 @pytest.mark.parametrize("name", NAMES)
 def test_traced_hyperparameters_and_vmapped_seeds(name):
     """One compiled ``jit(vmap(train))`` over seeds, the config a traced argument.

@@ -79,6 +79,7 @@ def test_wheel_holds_only_jaxrl(wheel):
         assert module in names
 
 
+@pytest.mark.heavy
 def test_installs_beside_pypi_envs(wheel, tmp_path):
     """In a venv that already has PyPI's ``envs``: both import, and removing
     ``envs`` again leaves ours whole."""

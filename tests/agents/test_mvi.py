@@ -270,6 +270,7 @@ def test_train_equals_init_plus_chunks_and_metrics(cartpole):
     assert int(state_t.num_updates) == learning.sum() * config.updates_per_iter
 
 
+@pytest.mark.heavy
 def test_alpha_0_tau_0_training_matches_dqn(cartpole):
     """With alpha = tau = 0 the whole M-DQN run is a DQN run (the loop is shared)."""
     env, env_params = cartpole

@@ -160,6 +160,7 @@ def test_shared_branch_is_unbatched_under_nested_vmap():
     assert int(jax.vmap(per_row, out_axes=None)(preds[:1])) == 2
 
 
+@pytest.mark.heavy
 def test_mixed_learning_starts_sweep_equals_separate_runs():
     # seeds of one vmap disagreeing on should_learn take the select branch
     env, env_params = envs.make("CartPole-v1")

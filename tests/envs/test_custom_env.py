@@ -130,6 +130,7 @@ def _check_runs(state, metrics, num_runs):
     assert not np.array_equal(np.asarray(first[0]), np.asarray(first[1]))
 
 
+@pytest.mark.heavy
 def test_dqn_trains_over_seeds_and_over_env_params(example):
     env, config = example.Corridor(), _tiny_config()
     p0, p1 = example.EnvParams(slip=0.0), example.EnvParams(slip=0.5)

@@ -289,6 +289,7 @@ _MULTI_DEVICE_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.heavy
 def test_sharded_over_four_devices_in_subprocess():
     tests_dir = os.path.dirname(os.path.abspath(__file__))
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}

@@ -326,6 +326,7 @@ def baseline_tiny(tmp_path_factory):
     return out
 
 
+@pytest.mark.heavy
 def test_reproduce_tiny_writes_table(baseline_tiny):
     table_dir = baseline_tiny / "baseline"
     text = (table_dir / "table.md").read_text()
@@ -346,6 +347,7 @@ def test_reproduce_tiny_writes_table(baseline_tiny):
     assert len(first) == 20 and len(set(first)) > 1
 
 
+@pytest.mark.heavy
 def test_reproduce_again_needs_resume_or_overwrite(baseline_tiny, tmp_path, capsys):
     """A second reproduce into the same --out is refused (nothing runs or changes);
     --resume reuses the finished rows and gives the same table."""
@@ -371,6 +373,7 @@ def test_reproduce_again_needs_resume_or_overwrite(baseline_tiny, tmp_path, caps
     assert numbers((table_dir / "table.csv").read_text()) == numbers(before)
 
 
+@pytest.mark.heavy
 def test_aggregate(baseline_tiny, tmp_path, capsys):
     status, out, _ = run_cli(
         [

@@ -73,6 +73,7 @@ print("RESULT " + json.dumps({"local_devices": jax.local_device_count(),
 """
 
 
+@pytest.mark.heavy
 def test_train_shards_seeds_over_two_devices_and_resumes(tmp_path):
     """4 seeds on 2 devices, stopped after a chunk and resumed from the sharded
     checkpoint: the same rows as one uninterrupted run on one device."""

@@ -98,6 +98,7 @@ def cartpole_run(tmp_path_factory):
     return out, result, log.getvalue()
 
 
+@pytest.mark.heavy
 class TestTrainedKinds:
     def test_all_kinds_written_and_loadable(self, cartpole_run):
         out, result, _ = cartpole_run

@@ -59,6 +59,7 @@ def _reject(name):
     raise ValueError(f"non-strict JSON constant {name}")
 
 
+@pytest.mark.heavy
 def test_cat_rows_at_tiny():
     """CaT's rows: one run (the PPO rows' seeds) reported at every budget."""
     sizes = T.BUDGETS["tiny"]

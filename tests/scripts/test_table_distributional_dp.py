@@ -30,6 +30,7 @@ def test_law_stats_closed_forms():
     assert s["cvar"] == pytest.approx(np.sort(g)[:100].mean())
 
 
+@pytest.mark.heavy
 def test_homeostasis_exact_mc_and_stock_advantage():
     """Exact laws agree with Monte Carlo; the stock policy beats stock-blind ones."""
     budget = table.Budget(
@@ -59,6 +60,7 @@ def test_homeostasis_exact_mc_and_stock_advantage():
     assert by[("mean", "exact")]["mean"] > by[("homeostatic", "exact")]["mean"]
 
 
+@pytest.mark.heavy
 def test_achab_neu_rows_exact_mc_and_claims():
     """Safe/risky substate policies: exact laws agree with Monte Carlo; the safe
     policy has the better CVaR_0.1 tail, the risky one takes the shortcut; the

@@ -86,6 +86,7 @@ MICRO = T.Budget(
 )
 
 
+@pytest.mark.heavy
 def test_table_plumbing_on_a_synthetic_dataset(tmp_path, monkeypatch):
     """All three tables and the files from synthetic data (no make_datasets run)."""
     root = str(tmp_path / "data")
