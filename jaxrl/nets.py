@@ -18,11 +18,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 from jaxrl.types import Array, ArrayLike
 
-__all__ = ["MLP", "ConvTorso", "QNetwork", "ACTIVATIONS", "get_activation"]
+__all__ = ["MLP", "PatchConv", "ConvTorso", "QNetwork", "ACTIVATIONS", "get_activation"]
 
 ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
     "relu": nn.relu,
@@ -80,11 +81,67 @@ class MLP(nn.Module):
         return x
 
 
+class PatchConv(nn.Module):
+    r"""A stride-1, ``SAME``-padded 2-D convolution computed as one matrix product.
+
+    ``y[n, h, w, f] = bias[f] + sum_{i, j, c} x_pad[n, h + i, w + j, c] *
+    kernel[i, j, c, f]``, the cross-correlation of :class:`flax.linen.Conv`
+    with ``padding="SAME"`` (``(k - 1) // 2`` zeros before, the rest after).
+    The ``kh * kw`` shifted windows of the zero-padded input are concatenated
+    along the channel axis (``[N, H, W, kh * kw * C]``, "im2col") and
+    multiplied by the kernel reshaped to ``[kh * kw * C, F]``.
+
+    Why not ``nn.Conv``: under a ``vmap`` over seeds (each with its own
+    kernel) a convolution becomes a *grouped* convolution, which XLA's CPU
+    backend runs several times slower than the batched matrix product this
+    formulation becomes (MinAtar's 10x10x4 observations, 16 3x3 filters,
+    8 seeds: the Q-network's gradient 13.5 -> 7.1 ms on 2 cores, D24). The
+    parameters (names ``kernel [kh, kw, C, F]`` and ``bias [F]``, LeCun-normal
+    and zero initialisers) are those of ``nn.Conv``, so a parameter tree and
+    its initial values are the same for both; the outputs agree to float32
+    rounding (the sums are ordered differently).
+
+    Attributes:
+      features: output channels ``F``.
+      kernel_size: ``(kh, kw)`` (static).
+    """
+
+    features: int
+    kernel_size: tuple[int, int] = (3, 3)
+
+    @nn.compact
+    def __call__(self, x: ArrayLike) -> Array:
+        """Map ``[N, H, W, C]`` inputs to ``[N, H, W, features]``."""
+        x = jnp.asarray(x, jnp.float32)
+        if x.ndim != 4:
+            raise ValueError(
+                f"PatchConv expects [N, H, W, C] inputs, got shape {x.shape}"
+            )
+        kh, kw = self.kernel_size
+        n, h, w, c = x.shape
+        kernel = self.param(
+            "kernel", nn.initializers.lecun_normal(), (kh, kw, c, self.features)
+        )
+        bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
+        pad = ((0, 0), ((kh - 1) // 2, kh // 2), ((kw - 1) // 2, kw // 2), (0, 0))
+        padded = jnp.pad(x, pad)
+        windows = [
+            jax.lax.slice(padded, (0, i, j, 0), (n, i + h, j + w, c))
+            for i in range(kh)
+            for j in range(kw)
+        ]
+        cols = windows[0] if len(windows) == 1 else jnp.concatenate(windows, axis=-1)
+        y = jnp.dot(cols, jnp.reshape(kernel, (kh * kw * c, self.features)))
+        return y + bias
+
+
 class ConvTorso(nn.Module):
     """A small convolutional torso for image-like ``[H, W, C]`` observations (MinAtar).
 
     ``Conv(features, kernel 3x3, stride 1, SAME) -> activation`` per entry of
-    ``features``, then the spatial map is flattened.
+    ``features``, then the spatial map is flattened. The convolutions are
+    :class:`PatchConv` (``nn.Conv``'s parameters and values, computed as one
+    matrix product: fast under a seed ``vmap``).
 
     Attributes:
       features: channel counts of the conv layers (static tuple).
@@ -102,7 +159,7 @@ class ConvTorso(nn.Module):
         x = jnp.reshape(x, (-1, *x.shape[-3:]))
         act = get_activation(self.activation)
         for i, f in enumerate(self.features):
-            x = act(nn.Conv(f, (3, 3), padding="SAME", name=f"conv_{i}")(x))
+            x = act(PatchConv(f, (3, 3), name=f"conv_{i}")(x))
         return jnp.reshape(x, (*batch, -1))
 
 

@@ -1,8 +1,8 @@
 """``jaxrl bench`` peers: the rejax ``DQN`` adapter and the dispatch per case.
 
 rejax (``pip install -e '.[bench]'``) runs beside every ``dqn``/``mvi``/``mviq``
-row at identical settings (:func:`peer_settings`) with the very same Q-network
-(:class:`PeerQNetwork` wraps :class:`jaxrl.nets.QNetwork`); :class:`GymnaxV0View`
+row at identical settings (:func:`peer_settings`) with the same Q-network
+architecture (:class:`PeerQNetwork`, flax's stock layers); :class:`GymnaxV0View`
 shows our gymnax 1.0 environments through the 0.0.9 ``step`` rejax calls. The
 ``ppo`` rows get rejax's ``PPO`` through :mod:`jaxrl.scripts.bench_peer_ppo`
 (:func:`peer_side` picks the adapter, :func:`peer_missing` says why a peer
@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxrl.errors import ConfigError
-from jaxrl.nets import QNetwork
+from jaxrl.nets import MLP, get_activation
 from jaxrl.scripts import common
 from jaxrl.scripts.bench_common import Side, compile_chunk, jax_side
 
@@ -36,6 +36,7 @@ __all__ = [
     "peer_settings",
     "quiet",
     "PeerQNetwork",
+    "StockConvTorso",
     "GymnaxV0View",
     "make_peer",
     "peer_keys",
@@ -82,7 +83,7 @@ def peer_settings(config: Any) -> dict[str, Any]:
       them (they do not change the cost); ``total_timesteps`` and ``eval_freq``
       are one chunk, and evaluation is replaced by a no-op.
 
-    The network is set separately (the very same :class:`jaxrl.nets.QNetwork`).
+    The network is set separately (:class:`PeerQNetwork`: our architecture).
 
     Args:
       config: a ``dqn``/``mvi`` config with ``train_frequency == 1``.
@@ -136,8 +137,53 @@ def quiet() -> Iterator[None]:
         yield
 
 
+class StockConvTorso(nn.Module):
+    """:class:`jaxrl.nets.ConvTorso`'s layers with ``flax.linen.Conv``."""
+
+    features: tuple[int, ...]
+    activation: str
+
+    @nn.compact
+    def __call__(self, x: Any) -> Any:
+        batch = x.shape[:-3]
+        x = jnp.reshape(x, (-1, *x.shape[-3:]))
+        act = get_activation(self.activation)
+        for i, f in enumerate(self.features):
+            x = act(nn.Conv(f, (3, 3), padding="SAME", name=f"conv_{i}")(x))
+        return jnp.reshape(x, (*batch, -1))
+
+
+class _StockQNetwork(nn.Module):
+    """:class:`jaxrl.nets.QNetwork`'s architecture and parameter tree, stock flax layers."""
+
+    num_actions: int
+    hidden_sizes: tuple[int, ...]
+    activation: str
+    obs_ndim: int
+    conv_features: tuple[int, ...]
+
+    @nn.compact
+    def __call__(self, obs: Any) -> Any:
+        x = jnp.asarray(obs, jnp.float32)
+        if self.conv_features:
+            x = StockConvTorso(self.conv_features, self.activation, name="conv")(x)
+        else:
+            x = jnp.reshape(x, (*x.shape[: x.ndim - self.obs_ndim], -1))
+        x = MLP(self.hidden_sizes, self.activation, name="torso")(x)
+        return nn.Dense(self.num_actions, name="head")(x)
+
+
 class PeerQNetwork(nn.Module):
-    """Our :class:`jaxrl.nets.QNetwork` with the ``take`` method rejax's DQN calls."""
+    """The architecture of :class:`jaxrl.nets.QNetwork`, built from flax's stock layers.
+
+    The same layers, sizes and parameter tree as ours, plus the ``take``
+    method rejax's DQN calls. rejax ships no convolutional network, so a rejax
+    user on MinAtar writes one with ``flax.linen.Conv``; the peer does that.
+    Ours computes the same convolution as one matrix product
+    (:class:`jaxrl.nets.PatchConv`, D24), so on MinAtar the rows compare the
+    two implementations of that layer too (on CartPole the modules are the
+    same layers).
+    """
 
     action_dim: int
     hidden_sizes: tuple[int, ...]
@@ -146,7 +192,7 @@ class PeerQNetwork(nn.Module):
     conv_features: tuple[int, ...]
 
     def setup(self) -> None:
-        self.q = QNetwork(
+        self.q = _StockQNetwork(
             num_actions=self.action_dim,
             hidden_sizes=self.hidden_sizes,
             activation=self.activation,

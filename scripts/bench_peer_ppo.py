@@ -49,7 +49,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxrl.errors import ConfigError
-from jaxrl.nets import MLP, ConvTorso
+from jaxrl.nets import MLP
 from jaxrl.ops.policy_gradient import categorical_entropy, categorical_log_prob
 from jaxrl.scripts import bench_peer
 
@@ -154,7 +154,12 @@ def peer_settings(config: Any) -> dict[str, Any]:
 
 
 class _Torso(nn.Module):
-    """Our PPO torso: optional :class:`ConvTorso`, then :class:`MLP` (as :class:`jaxrl.agents.ppo.ActorCritic`)."""
+    """Our PPO torso's layers (as :class:`jaxrl.agents.ppo.ActorCritic`), stock flax convolutions.
+
+    An optional conv torso (:class:`jaxrl.scripts.bench_peer.StockConvTorso`:
+    ``flax.linen.Conv``, what a rejax user writes; ours is
+    :class:`jaxrl.nets.PatchConv`), then :class:`MLP`.
+    """
 
     hidden_sizes: tuple[int, ...]
     activation: str
@@ -165,7 +170,7 @@ class _Torso(nn.Module):
     def __call__(self, obs: Any) -> Any:
         x = jnp.asarray(obs, jnp.float32)
         if self.conv_features:
-            x = ConvTorso(self.conv_features, self.activation)(x)
+            x = bench_peer.StockConvTorso(self.conv_features, self.activation)(x)
         else:
             x = jnp.reshape(x, (*x.shape[: x.ndim - self.obs_ndim], -1))
         return MLP(self.hidden_sizes, self.activation)(x)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -87,3 +88,68 @@ def test_conv_needs_image_obs(key):
 def test_unknown_activation():
     with pytest.raises(ValueError, match="unknown activation"):
         nets.get_activation("nope")
+
+
+def _numpy_conv_same(x, kernel, bias):
+    """Stride-1 SAME cross-correlation by explicit loops (float64 reference)."""
+    x = np.asarray(x, np.float64)
+    kernel = np.asarray(kernel, np.float64)
+    n, h, w, c = x.shape
+    kh, kw, _, f = kernel.shape
+    lo_h, lo_w = (kh - 1) // 2, (kw - 1) // 2
+    padded = np.zeros((n, h + kh - 1, w + kw - 1, c))
+    padded[:, lo_h : lo_h + h, lo_w : lo_w + w] = x
+    out = np.zeros((n, h, w, f)) + np.asarray(bias, np.float64)
+    for r in range(h):
+        for s in range(w):
+            window = padded[:, r : r + kh, s : s + kw, :]  # [n, kh, kw, c]
+            out[:, r, s] += np.einsum("nijc,ijcf->nf", window, kernel)
+    return out
+
+
+@pytest.mark.parametrize("kernel_size", [(3, 3), (2, 2), (1, 1), (5, 3), (2, 4)])
+@pytest.mark.parametrize("jit", [False, True])
+def test_patch_conv_matches_numpy_loops_and_flax_conv(kernel_size, jit):
+    x = jax.random.normal(jax.random.key(3), (2, 6, 7, 3))
+    conv = nets.PatchConv(5, kernel_size)
+    flax_conv = nn.Conv(5, kernel_size, padding="SAME")
+    params = conv.init(jax.random.key(4), x)
+    flax_params = flax_conv.init(jax.random.key(4), x)
+    # Same parameter tree and the same initial values as nn.Conv.
+    assert jax.tree.structure(params) == jax.tree.structure(flax_params)
+    for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(flax_params), strict=True):
+        np.testing.assert_array_equal(a, b)
+    # A non-zero bias so that it is checked too.
+    params = jax.tree.map(
+        lambda p: p + 0.1 * jnp.arange(p.size).reshape(p.shape) / p.size, params
+    )
+    apply = jax.jit(conv.apply) if jit else conv.apply
+    y = apply(params, x)
+    p = params["params"]
+    expected = _numpy_conv_same(x, p["kernel"], p["bias"])
+    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(y, flax_conv.apply(params, x), rtol=1e-5, atol=1e-5)
+
+
+def test_patch_conv_gradient_and_seed_vmap_match_flax_conv():
+    x = (jax.random.uniform(jax.random.key(0), (4, 10, 10, 4)) < 0.2).astype(
+        jnp.float32
+    )
+    keys = jax.random.split(jax.random.key(1), 3)
+    conv = nets.PatchConv(16)
+    flax_conv = nn.Conv(16, (3, 3), padding="SAME")
+    params = jax.vmap(lambda k: conv.init(k, x))(keys)  # one kernel per seed
+
+    def loss(module):
+        return lambda p: jnp.sum(jnp.tanh(module.apply(p, x)) ** 2)
+
+    ours = jax.jit(jax.vmap(jax.grad(loss(conv))))(params)
+    theirs = jax.jit(jax.vmap(jax.grad(loss(flax_conv))))(params)
+    for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs), strict=True):
+        assert float(jnp.max(jnp.abs(b))) > 0.0
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_patch_conv_rejects_non_image_input(key):
+    with pytest.raises(ValueError, match="N, H, W, C"):
+        nets.PatchConv(4).init(key, jnp.ones((10, 10, 4)))
