@@ -106,7 +106,8 @@ def peer_settings(config: Any) -> dict[str, Any]:
     evaluation is skipped, observation and reward normalisation are off.
     ``agent_kwargs`` (rejax's own networks) name the same widths and
     activation; :func:`make_peer` swaps in our modules (:class:`PeerActor`,
-    :class:`PeerCritic`) so the networks are the very same.
+    :class:`PeerCritic`): the same layers, with flax's stock
+    ``nn.Conv`` where ours has a conv torso.
 
     Args:
       config: a ppo config, usually :func:`peer_config` of the benchmark config.

@@ -100,8 +100,11 @@ def render(
             "",
             "Ours and the peer run the same chunk sizes at identical settings "
             "(`settings` column). `dqn`, `mvi` and `mviq` run against rejax's "
-            "`DQN` (plain DQN target, `ddqn=False`) with the same Q-network "
-            "(`jaxrl.nets.QNetwork`), `num_envs`, batch, replay capacity, "
+            "`DQN` (plain DQN target, `ddqn=False`) with the Q-network "
+            "architecture of `jaxrl.nets.QNetwork` (the peer's built from flax's "
+            "stock layers: on MinAtar its convolution is `flax.linen.Conv`, ours "
+            "`jaxrl.nets.PatchConv`, the same layer as one matrix product), "
+            "`num_envs`, batch, replay capacity, "
             "gradient steps per env step and target-copy period "
             "(`jaxrl.scripts.bench_peer.peer_settings`); rejax has no Munchausen "
             "variant, so the `mvi` and `mviq` rows do more work per update than "
