@@ -37,6 +37,7 @@ __all__ = [
     "quiet",
     "PeerQNetwork",
     "StockConvTorso",
+    "stock_features",
     "GymnaxV0View",
     "make_peer",
     "peer_keys",
@@ -153,6 +154,27 @@ class StockConvTorso(nn.Module):
         return jnp.reshape(x, (*batch, -1))
 
 
+def stock_features(
+    obs: Any,
+    hidden_sizes: tuple[int, ...],
+    activation: str,
+    obs_ndim: int,
+    conv_features: tuple[int, ...],
+) -> Any:
+    """Our torsos' layers from flax's stock modules, inside the caller's ``nn.compact`` method.
+
+    :class:`StockConvTorso` (submodule ``conv``) or a flatten of the
+    ``obs_ndim`` trailing axes, then :class:`MLP` (submodule ``torso``): the
+    names of :class:`jaxrl.nets.QNetwork`'s submodules.
+    """
+    x = jnp.asarray(obs, jnp.float32)
+    if conv_features:
+        x = StockConvTorso(conv_features, activation, name="conv")(x)
+    else:
+        x = jnp.reshape(x, (*x.shape[: x.ndim - obs_ndim], -1))
+    return MLP(hidden_sizes, activation, name="torso")(x)
+
+
 class _StockQNetwork(nn.Module):
     """:class:`jaxrl.nets.QNetwork`'s architecture and parameter tree, stock flax layers."""
 
@@ -164,12 +186,9 @@ class _StockQNetwork(nn.Module):
 
     @nn.compact
     def __call__(self, obs: Any) -> Any:
-        x = jnp.asarray(obs, jnp.float32)
-        if self.conv_features:
-            x = StockConvTorso(self.conv_features, self.activation, name="conv")(x)
-        else:
-            x = jnp.reshape(x, (*x.shape[: x.ndim - self.obs_ndim], -1))
-        x = MLP(self.hidden_sizes, self.activation, name="torso")(x)
+        x = stock_features(
+            obs, self.hidden_sizes, self.activation, self.obs_ndim, self.conv_features
+        )
         return nn.Dense(self.num_actions, name="head")(x)
 
 
