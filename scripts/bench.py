@@ -7,7 +7,8 @@ Cases (``--cases``, comma-separated; default: all of them):
 * ``mvi``: M-DQN (:mod:`jaxrl.agents.mvi`) on ``CartPole-v1`` and
   ``Breakout-MinAtar`` (its ``cartpole_config`` / ``minatar_config``);
 * ``mviq``: MVI(q)-DQN (:mod:`jaxrl.agents.mviq`, q = 2), the same settings;
-* ``ppo``: PPO (:mod:`jaxrl.agents.ppo`) on ``CartPole-v1``;
+* ``ppo``: PPO (:mod:`jaxrl.agents.ppo`) on ``CartPole-v1`` and ``Breakout-MinAtar``
+  (its ``cartpole_config`` / ``minatar_config``, MinAtar rollouts cut to 32 steps);
 * ``peer``: run rejax (``pip install -e '.[bench]'``) in the same process
   beside every deep row at identical settings: its ``DQN``
   (:func:`jaxrl.scripts.bench_peer.peer_settings`) beside ``dqn``, ``mvi`` and

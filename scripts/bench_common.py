@@ -64,14 +64,14 @@ SCALES: dict[str, dict[str, Any]] = {
         # updates of batch 32 with a conv torso per iteration and seed).
         "iters": {"CartPole-v1": 1_000, "Breakout-MinAtar": 20},
         # PPO iterations (rollouts of num_envs x num_steps, then the SGD epochs)
-        "ppo_iters": {"CartPole-v1": 20},
+        "ppo_iters": {"CartPole-v1": 20, "Breakout-MinAtar": 2},
         "deep_overrides": {},
         "vi": {"num_states": 50, "num_actions": 4, "sweeps": 100},
         "mvi": {"num_states": 500, "num_actions": 8, "sweeps": 50},
     },
     "quick": {
         "iters": {"CartPole-v1": 100, "Breakout-MinAtar": 5},
-        "ppo_iters": {"CartPole-v1": 4},
+        "ppo_iters": {"CartPole-v1": 4, "Breakout-MinAtar": 1},
         "deep_overrides": {},
         "vi": {"num_states": 50, "num_actions": 4, "sweeps": 20},
         "mvi": {"num_states": 500, "num_actions": 8, "sweeps": 10},
@@ -79,7 +79,7 @@ SCALES: dict[str, dict[str, Any]] = {
     # For tests: seconds on a laptop; not a meaningful benchmark.
     "tiny": {
         "iters": {"CartPole-v1": 4, "Breakout-MinAtar": 4},
-        "ppo_iters": {"CartPole-v1": 1},
+        "ppo_iters": {"CartPole-v1": 1, "Breakout-MinAtar": 1},
         "deep_overrides": {"buffer_size": 256, "batch_size": 16},
         "ppo_overrides": {"num_steps": 16, "num_minibatches": 2},
         "vi": {"num_states": 10, "num_actions": 2, "sweeps": 3},

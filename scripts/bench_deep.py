@@ -5,7 +5,7 @@ Each deep case starts from a preset of the registry (:data:`DEEP_PRESETS`,
 ``SCALES[scale]["iters"]`` iterations (PPO: ``"ppo_iters"``), no evaluation,
 for the value agents learning from the first iteration (``learning_starts =
 0``, ``train_frequency = 1``), and the per-environment overrides of
-:data:`ENV_OVERRIDES`. PPO takes the fields its peer hard-codes
+:data:`ENV_OVERRIDES` (PPO: :data:`PPO_ENV_OVERRIDES`). PPO takes the fields its peer hard-codes
 (:func:`jaxrl.scripts.bench_peer_ppo.peer_config`: value clipping at
 ``clip_eps``, advantage normalisation), so that both sides do the same work.
 """
@@ -24,6 +24,7 @@ __all__ = [
     "DEEP_ENVS",
     "DEEP_PRESETS",
     "ENV_OVERRIDES",
+    "PPO_ENV_OVERRIDES",
     "ON_POLICY",
     "deep_config",
     "env_steps_per_iter",
@@ -36,8 +37,7 @@ DEEP_ENVS: dict[str, tuple[str, ...]] = {
     "dqn": ("CartPole-v1", "Breakout-MinAtar"),
     "mvi": ("CartPole-v1", "Breakout-MinAtar"),
     "mviq": ("CartPole-v1", "Breakout-MinAtar"),
-    # the registry has no PPO MinAtar preset
-    "ppo": ("CartPole-v1",),
+    "ppo": ("CartPole-v1", "Breakout-MinAtar"),
 }
 """Environments of the deep cases (``--envs`` selects among them).
 
@@ -59,6 +59,14 @@ ENV_OVERRIDES: dict[str, dict[str, Any]] = {
 }
 """Benchmark-wide config overrides per environment (value agents, both sides)."""
 
+PPO_ENV_OVERRIDES: dict[str, dict[str, Any]] = {
+    # rejax's PPO with flax's nn.Conv runs about 580 env steps/s at 8 seeds on a
+    # 2-core CPU (a grouped convolution under the seed vmap): at the preset's 128
+    # steps per rollout one 64-seed peer call would take minutes.
+    "Breakout-MinAtar": {"num_steps": 32},
+}
+"""Benchmark-wide PPO config overrides per environment (both sides)."""
+
 ON_POLICY: frozenset[str] = frozenset({"ppo"})
 """Deep cases without replay (a chunk is ``iters`` rollouts plus their SGD epochs)."""
 
@@ -76,7 +84,7 @@ def deep_config(agent: str, env_name: str, scale: str) -> Any:
             num_chunks=1,
             iters_per_chunk=sizes["ppo_iters"][env_name],
             num_eval_episodes=0,
-            **sizes.get("ppo_overrides", {}),
+            **{**PPO_ENV_OVERRIDES.get(env_name, {}), **sizes.get("ppo_overrides", {})},
         )
         try:
             from jaxrl.scripts import bench_peer_ppo

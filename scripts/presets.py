@@ -537,6 +537,14 @@ def _factory_presets() -> dict[tuple[str, str], Preset]:
             metric="eval/return",
             description="PPO on CartPole-v1 (ppo.cartpole_config)",
         ),
+        ("ppo", "minatar-breakout"): Preset(
+            "ppo",
+            minatar,
+            _factory("ppo", "minatar_config"),
+            num_seeds=4,
+            metric="eval/return",
+            description="PPO on Breakout-MinAtar, 5M frames (ppo.minatar_config)",
+        ),
         ("dual_rl", "cartpole"): Preset(
             "dual_rl",
             "CartPole-v1",

@@ -76,7 +76,7 @@ References:
   initialisation, advantage normalisation, learning-rate annealing).
 """
 
-from jaxrl.agents.ppo.config import Config, State, cartpole_config
+from jaxrl.agents.ppo.config import Config, State, cartpole_config, minatar_config
 from jaxrl.agents.ppo.losses import LossFn, compute_gae, learn, loss, sgd, update
 from jaxrl.agents.ppo.networks import ActorCritic, network, optimizer, policy_and_value
 from jaxrl.agents.ppo.train import (
@@ -112,4 +112,5 @@ __all__ = [
     "make_run",
     "make_train",
     "cartpole_config",
+    "minatar_config",
 ]

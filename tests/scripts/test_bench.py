@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from jaxrl import envs, testing
-from jaxrl.agents import mvi, mvi_tabular
+from jaxrl.agents import mvi, mvi_tabular, ppo
 from jaxrl.envs import finite_mdp as fm
 from jaxrl.errors import ConfigError
 from jaxrl.nets import QNetwork
@@ -111,7 +111,7 @@ class TestPeerSettings:
         assert s["total_timesteps"] == 160
 
     def test_deep_cases_start_from_the_registry_presets(self):
-        for agent in ("dqn", "mvi"):
+        for agent in ("dqn", "mvi", "ppo"):
             for env_name, name in bench_deep.DEEP_PRESETS.items():
                 preset = presets.get_preset(agent, name)
                 assert preset.env == env_name
@@ -128,6 +128,20 @@ class TestPeerSettings:
         theirs = bench_deep.deep_config("mvi", "Breakout-MinAtar", "quick")
         assert type(ours).__name__ == "Config" and not hasattr(ours, "alpha")
         assert bench_deep.pair_key(ours, "B", 8) == bench_deep.pair_key(theirs, "B", 8)
+
+    def test_ppo_minatar_rollout_is_cut_for_the_peer(self):
+        preset = ppo.minatar_config()
+        config = bench_deep.deep_config("ppo", "Breakout-MinAtar", "quick")
+        assert config.num_steps == 32 != preset.num_steps
+        assert (config.conv_features, config.num_envs, config.num_minibatches) == (
+            preset.conv_features,
+            preset.num_envs,
+            preset.num_minibatches,
+        )
+        adapter = bench_peer.ppo_adapter()
+        if adapter is not None:
+            assert adapter.peer_settings(config)["num_steps"] == 32
+        assert bench_deep.env_steps_per_iter(config) == 16 * 32
 
     def test_minatar_replay_is_cut_for_memory(self):
         config = bench_deep.deep_config("mvi", "Breakout-MinAtar", "full")

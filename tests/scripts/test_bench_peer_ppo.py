@@ -103,3 +103,26 @@ def test_peer_chunk_has_our_networks_and_work():
     np.testing.assert_array_equal(
         [x.shape for x in jax.tree.leaves(evaluation)], [(2, 1)]
     )
+
+
+def test_peer_on_minatar_has_our_conv_network_shapes():
+    """On MinAtar the peer's actor and critic carry our conv torsos' parameter shapes."""
+    env, env_params = envs.make("Breakout-MinAtar")
+    config = CONFIG.replace(conv_features=(4,), hidden_sizes=(8,), activation="relu")
+    init_fn, _, work = bp.make_peer_chunk(config, env, env_params, 2)
+    assert work == 5 * 8 * 3 * 2
+    keys = jax.random.split(jax.random.key(0), 2)
+    state = jax.eval_shape(init_fn, keys)
+    ours = jax.eval_shape(lambda k: ppo.init(k, env, env_params, config), keys[0])
+    ours_params = ours.params["params"]
+
+    def shapes(tree):
+        return sorted(x.shape[1:] for x in jax.tree.leaves(tree))
+
+    def our_shapes(prefix):
+        parts = {k: v for k, v in ours_params.items() if k.startswith(prefix)}
+        return sorted(x.shape for x in jax.tree.leaves(parts))
+
+    assert (3, 3, 4, 4) in shapes(state.actor_ts.params)  # the 3x3 conv kernel
+    assert shapes(state.actor_ts.params) == our_shapes("actor")
+    assert shapes(state.critic_ts.params) == our_shapes("critic")

@@ -8,7 +8,7 @@ import pytest
 
 from jaxrl import agents, envs
 from jaxrl import config as cfg
-from jaxrl.agents import constrained, dqn, mvi, mviq, ppo_lagrangian
+from jaxrl.agents import constrained, dqn, mvi, mviq, ppo, ppo_lagrangian
 from jaxrl.envs.wrappers import StickyActions
 from jaxrl.errors import ConfigError
 from jaxrl.scripts import common, presets, tables
@@ -52,8 +52,12 @@ def test_presets_refer_to_the_agents_factories():
     assert reload.make_config(base=base, eta_lambda=0.0) == constrained.cartpole_config(
         "reload", base=base, eta_lambda=0.0
     )
-    ppo = presets.get_preset("ppo_lagrangian", "cartpole").make_config()
-    assert ppo == ppo_lagrangian.cartpole_config("lagrangian")
+    ppo_minatar = presets.get_preset("ppo", "minatar-breakout").make_config()
+    assert ppo_minatar == ppo.minatar_config()
+    assert ppo_minatar.total_env_steps == 5_017_600  # MinAtar's usual 5M frames
+    assert ppo_minatar.conv_features == mvi.minatar_config().conv_features
+    ppo_lag = presets.get_preset("ppo_lagrangian", "cartpole").make_config()
+    assert ppo_lag == ppo_lagrangian.cartpole_config("lagrangian")
     tab = presets.get_preset("mvi_tabular", "garnet").make_config(iters_per_chunk=7)
     assert (tab.iters_per_chunk, tab.oracle_iters, tab.normalizer_iters) == (7, 100, 30)
 
