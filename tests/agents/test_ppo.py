@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxrl import envs
 from jaxrl.agents import ppo
 from jaxrl.config import stack_configs
 from jaxrl.envs.finite_mdp import make_finite_mdp_env
@@ -788,3 +789,32 @@ def test_learns_cartpole():
         f"wall time {elapsed:.1f}s for {config.total_env_steps} steps per seed"
     )
     assert final.mean() >= 450.0, final
+
+
+@pytest.mark.slow
+def test_minatar_preset_learns_breakout():
+    """The MinAtar preset's network learns Breakout in 300k frames (2 seeds, ~2 min).
+
+    The greedy policies of two untrained networks are the reference: after 301,056
+    frames the final greedy return must be at least 3 and at least three times
+    the untrained ones, on every seed (recorded 2026-12-07: 6.0 and 6.5, against
+    0.63 and 0 untrained).
+    """
+    env, env_params = envs.make("Breakout-MinAtar")
+    config = ppo.minatar_config(num_chunks=3, iters_per_chunk=49, num_eval_episodes=8)
+    k_train, k_ref = jax.random.split(jax.random.key(0))
+    keys = jax.random.split(k_train, 2)
+    ref_keys = jax.random.split(k_ref, 4)  # untrained networks: 2 inits, 2 evaluations
+    untrained = jax.jit(
+        jax.vmap(
+            lambda k, ek: ppo.evaluate(
+                ppo.init(k, env, env_params, config).params, ek, config, env, env_params
+            )["eval/return"]
+        )
+    )(ref_keys[:2], ref_keys[2:])
+    _, metrics = jax.jit(jax.vmap(ppo.make_train(config, env, env_params)))(keys)
+    returns = np.asarray(metrics["eval/return"])
+    final = np.array([r[np.isfinite(r)][-1] for r in returns])
+    untrained = np.asarray(untrained)
+    print(f"PPO Breakout-MinAtar: untrained {untrained}, final {final}")
+    assert np.all(final >= 3.0) and np.all(final >= 3.0 * untrained), (untrained, final)
