@@ -76,6 +76,15 @@ def test_peer_settings_reject_what_rejax_cannot_do(field, value):
         bp.peer_settings(CONFIG.replace(**{field: value}))
 
 
+def _shapes(peer_params, ours, prefix):
+    """Sorted leaf shapes of the peer's (seed-batched) and our ``prefix`` parameters."""
+    parts = {k: v for k, v in ours.params["params"].items() if k.startswith(prefix)}
+    return (
+        sorted(x.shape[1:] for x in jax.tree.leaves(peer_params)),
+        sorted(x.shape for x in jax.tree.leaves(parts)),
+    )
+
+
 def test_peer_chunk_has_our_networks_and_work():
     env, env_params = envs.make("CartPole-v1")
     algo = bp.make_peer(CONFIG, env, env_params)
@@ -86,17 +95,10 @@ def test_peer_chunk_has_our_networks_and_work():
     keys = jax.random.split(jax.random.key(0), 2)
     state = jax.eval_shape(init_fn, keys)
     ours = jax.eval_shape(lambda k: ppo.init(k, env, env_params, CONFIG), keys[0])
-    ours_params = ours.params["params"]
-
-    def shapes(tree):
-        return sorted(x.shape[1:] for x in jax.tree.leaves(tree))
-
-    def our_shapes(prefix):
-        parts = {k: v for k, v in ours_params.items() if k.startswith(prefix)}
-        return sorted(x.shape for x in jax.tree.leaves(parts))
-
-    assert shapes(state.actor_ts.params) == our_shapes("actor")
-    assert shapes(state.critic_ts.params) == our_shapes("critic")
+    peer_actor, our_actor = _shapes(state.actor_ts.params, ours, "actor")
+    peer_critic, our_critic = _shapes(state.critic_ts.params, ours, "critic")
+    assert peer_actor == our_actor
+    assert peer_critic == our_critic
     # one chunk keeps the state's shapes and does no evaluation
     out, evaluation = jax.eval_shape(chunk_fn, state)
     assert jax.tree.structure(out) == jax.tree.structure(state)
@@ -114,15 +116,8 @@ def test_peer_on_minatar_has_our_conv_network_shapes():
     keys = jax.random.split(jax.random.key(0), 2)
     state = jax.eval_shape(init_fn, keys)
     ours = jax.eval_shape(lambda k: ppo.init(k, env, env_params, config), keys[0])
-    ours_params = ours.params["params"]
-
-    def shapes(tree):
-        return sorted(x.shape[1:] for x in jax.tree.leaves(tree))
-
-    def our_shapes(prefix):
-        parts = {k: v for k, v in ours_params.items() if k.startswith(prefix)}
-        return sorted(x.shape for x in jax.tree.leaves(parts))
-
-    assert (3, 3, 4, 4) in shapes(state.actor_ts.params)  # the 3x3 conv kernel
-    assert shapes(state.actor_ts.params) == our_shapes("actor")
-    assert shapes(state.critic_ts.params) == our_shapes("critic")
+    peer_actor, our_actor = _shapes(state.actor_ts.params, ours, "actor")
+    peer_critic, our_critic = _shapes(state.critic_ts.params, ours, "critic")
+    assert (3, 3, 4, 4) in peer_actor  # the 3x3 conv kernel
+    assert peer_actor == our_actor
+    assert peer_critic == our_critic
