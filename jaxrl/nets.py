@@ -16,6 +16,7 @@ Examples:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import ClassVar
 
 import flax.linen as nn
 import jax
@@ -130,7 +131,7 @@ class PatchConv(nn.Module):
             for i in range(kh)
             for j in range(kw)
         ]
-        cols = windows[0] if len(windows) == 1 else jnp.concatenate(windows, axis=-1)
+        cols = jnp.concatenate(windows, axis=-1)
         y = jnp.dot(cols, jnp.reshape(kernel, (kh * kw * c, self.features)))
         return y + bias
 
@@ -146,7 +147,12 @@ class ConvTorso(nn.Module):
     Attributes:
       features: channel counts of the conv layers (static tuple).
       activation: activation name.
+      conv_layer: class-level, not a field: ``(features, kernel_size, name=)
+        -> module``, the layer every entry builds (:class:`PatchConv`); a
+        subclass may swap in another implementation of the same layer.
     """
+
+    conv_layer: ClassVar[Callable[..., nn.Module]] = PatchConv
 
     features: Sequence[int] = (16,)
     activation: str = "relu"
@@ -159,7 +165,7 @@ class ConvTorso(nn.Module):
         x = jnp.reshape(x, (-1, *x.shape[-3:]))
         act = get_activation(self.activation)
         for i, f in enumerate(self.features):
-            x = act(PatchConv(f, (3, 3), name=f"conv_{i}")(x))
+            x = act(self.conv_layer(f, (3, 3), name=f"conv_{i}")(x))
         return jnp.reshape(x, (*batch, -1))
 
 
@@ -178,7 +184,12 @@ class QNetwork(nn.Module):
       obs_ndim: number of trailing observation axes (1 for vectors, 3 for images).
       conv_features: conv channels; ``()`` means no conv torso.
       layer_norm: LayerNorm in the MLP torso.
+      conv_torso: class-level, not a field: the conv torso module
+        (:class:`ConvTorso`); a subclass may swap in another one with the
+        same constructor.
     """
+
+    conv_torso: ClassVar[type[ConvTorso]] = ConvTorso
 
     num_actions: int
     hidden_sizes: Sequence[int] = (64, 64)
@@ -198,7 +209,7 @@ class QNetwork(nn.Module):
         if self.conv_features:
             if self.obs_ndim != 3:
                 raise ValueError("conv_features needs image observations (obs_ndim=3)")
-            x = ConvTorso(self.conv_features, self.activation, name="conv")(x)
+            x = self.conv_torso(self.conv_features, self.activation, name="conv")(x)
         else:
             lead = x.shape[: x.ndim - self.obs_ndim]
             x = jnp.reshape(x, (*lead, -1))

@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxrl.errors import ConfigError
-from jaxrl.nets import MLP, get_activation
+from jaxrl.nets import ConvTorso, QNetwork
 from jaxrl.scripts import common
 from jaxrl.scripts.bench_common import Side, compile_chunk, jax_side
 
@@ -37,7 +37,6 @@ __all__ = [
     "quiet",
     "PeerQNetwork",
     "StockConvTorso",
-    "stock_features",
     "GymnaxV0View",
     "make_peer",
     "peer_keys",
@@ -138,58 +137,16 @@ def quiet() -> Iterator[None]:
         yield
 
 
-class StockConvTorso(nn.Module):
-    """:class:`jaxrl.nets.ConvTorso`'s layers with ``flax.linen.Conv``."""
+class StockConvTorso(ConvTorso):
+    """:class:`jaxrl.nets.ConvTorso` built from ``flax.linen.Conv`` (its default ``SAME`` padding)."""
 
-    features: tuple[int, ...]
-    activation: str
-
-    @nn.compact
-    def __call__(self, x: Any) -> Any:
-        batch = x.shape[:-3]
-        x = jnp.reshape(x, (-1, *x.shape[-3:]))
-        act = get_activation(self.activation)
-        for i, f in enumerate(self.features):
-            x = act(nn.Conv(f, (3, 3), padding="SAME", name=f"conv_{i}")(x))
-        return jnp.reshape(x, (*batch, -1))
+    conv_layer = nn.Conv
 
 
-def stock_features(
-    obs: Any,
-    hidden_sizes: tuple[int, ...],
-    activation: str,
-    obs_ndim: int,
-    conv_features: tuple[int, ...],
-) -> Any:
-    """Our torsos' layers from flax's stock modules, inside the caller's ``nn.compact`` method.
+class _StockQNetwork(QNetwork):
+    """:class:`jaxrl.nets.QNetwork` (same layers and parameter tree) with :class:`StockConvTorso`."""
 
-    :class:`StockConvTorso` (submodule ``conv``) or a flatten of the
-    ``obs_ndim`` trailing axes, then :class:`MLP` (submodule ``torso``): the
-    names of :class:`jaxrl.nets.QNetwork`'s submodules.
-    """
-    x = jnp.asarray(obs, jnp.float32)
-    if conv_features:
-        x = StockConvTorso(conv_features, activation, name="conv")(x)
-    else:
-        x = jnp.reshape(x, (*x.shape[: x.ndim - obs_ndim], -1))
-    return MLP(hidden_sizes, activation, name="torso")(x)
-
-
-class _StockQNetwork(nn.Module):
-    """:class:`jaxrl.nets.QNetwork`'s architecture and parameter tree, stock flax layers."""
-
-    num_actions: int
-    hidden_sizes: tuple[int, ...]
-    activation: str
-    obs_ndim: int
-    conv_features: tuple[int, ...]
-
-    @nn.compact
-    def __call__(self, obs: Any) -> Any:
-        x = stock_features(
-            obs, self.hidden_sizes, self.activation, self.obs_ndim, self.conv_features
-        )
-        return nn.Dense(self.num_actions, name="head")(x)
+    conv_torso = StockConvTorso
 
 
 class PeerQNetwork(nn.Module):

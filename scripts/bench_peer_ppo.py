@@ -49,6 +49,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxrl.errors import ConfigError
+from jaxrl.nets import MLP
 from jaxrl.ops.policy_gradient import categorical_entropy, categorical_log_prob
 from jaxrl.scripts import bench_peer
 
@@ -156,9 +157,9 @@ def peer_settings(config: Any) -> dict[str, Any]:
 class _Torso(nn.Module):
     """Our PPO torso's layers (as :class:`jaxrl.agents.ppo.ActorCritic`), stock flax convolutions.
 
-    An optional conv torso (``flax.linen.Conv``, what a rejax user writes; ours
-    is :class:`jaxrl.nets.PatchConv`), then :class:`jaxrl.nets.MLP`
-    (:func:`jaxrl.scripts.bench_peer.stock_features`).
+    An optional conv torso (:class:`jaxrl.scripts.bench_peer.StockConvTorso`:
+    ``flax.linen.Conv``, what a rejax user writes; ours is
+    :class:`jaxrl.nets.PatchConv`), then :class:`MLP`.
     """
 
     hidden_sizes: tuple[int, ...]
@@ -168,9 +169,12 @@ class _Torso(nn.Module):
 
     @nn.compact
     def __call__(self, obs: Any) -> Any:
-        return bench_peer.stock_features(
-            obs, self.hidden_sizes, self.activation, self.obs_ndim, self.conv_features
-        )
+        x = jnp.asarray(obs, jnp.float32)
+        if self.conv_features:
+            x = bench_peer.StockConvTorso(self.conv_features, self.activation)(x)
+        else:
+            x = jnp.reshape(x, (*x.shape[: x.ndim - self.obs_ndim], -1))
+        return MLP(self.hidden_sizes, self.activation)(x)
 
 
 class PeerActor(nn.Module):

@@ -153,3 +153,15 @@ def test_patch_conv_gradient_and_seed_vmap_match_flax_conv():
 def test_patch_conv_rejects_non_image_input(key):
     with pytest.raises(ValueError, match="N, H, W, C"):
         nets.PatchConv(4).init(key, jnp.ones((10, 10, 4)))
+
+
+def test_conv_torso_uses_patch_conv_not_a_convolution_primitive(key):
+    """QNetwork's conv torso lowers to matrix products (D24), not to XLA's convolution."""
+    net = nets.QNetwork(
+        num_actions=3, hidden_sizes=(8,), obs_ndim=3, conv_features=(4,)
+    )
+    obs = jnp.ones((2, 10, 10, 4))
+    params = net.init(key, obs)
+    assert nets.ConvTorso.conv_layer is nets.PatchConv
+    jaxpr = str(jax.make_jaxpr(lambda p: net.apply(p, obs))(params))
+    assert "conv_general_dilated" not in jaxpr and "dot_general" in jaxpr

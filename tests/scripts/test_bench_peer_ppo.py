@@ -76,13 +76,25 @@ def test_peer_settings_reject_what_rejax_cannot_do(field, value):
         bp.peer_settings(CONFIG.replace(**{field: value}))
 
 
-def _shapes(peer_params, ours, prefix):
-    """Sorted leaf shapes of the peer's (seed-batched) and our ``prefix`` parameters."""
-    parts = {k: v for k, v in ours.params["params"].items() if k.startswith(prefix)}
-    return (
-        sorted(x.shape[1:] for x in jax.tree.leaves(peer_params)),
-        sorted(x.shape for x in jax.tree.leaves(parts)),
-    )
+def _peer_chunk_and_shapes(config, env, env_params):
+    """The peer's 2-seed chunk, its state's shapes and both sides' parameter shapes.
+
+    Returns ``(chunk_fn, work, state, shapes)`` with ``shapes[part] = (peer,
+    ours)``: the sorted leaf shapes of the peer's ``part`` (``"actor"`` or
+    ``"critic"``, one seed) and of our parameters under that prefix.
+    """
+    init_fn, chunk_fn, work = bp.make_peer_chunk(config, env, env_params, 2)
+    keys = jax.random.split(jax.random.key(0), 2)
+    state = jax.eval_shape(init_fn, keys)
+    ours = jax.eval_shape(lambda k: ppo.init(k, env, env_params, config), keys[0])
+    shapes = {}
+    for part, peer in (("actor", state.actor_ts), ("critic", state.critic_ts)):
+        mine = {k: v for k, v in ours.params["params"].items() if k.startswith(part)}
+        shapes[part] = (
+            sorted(x.shape[1:] for x in jax.tree.leaves(peer.params)),
+            sorted(x.shape for x in jax.tree.leaves(mine)),
+        )
+    return chunk_fn, work, state, shapes
 
 
 def test_peer_chunk_has_our_networks_and_work():
@@ -90,15 +102,10 @@ def test_peer_chunk_has_our_networks_and_work():
     algo = bp.make_peer(CONFIG, env, env_params)
     assert (algo.num_envs, algo.num_steps, algo.num_epochs) == (3, 8, 3)
     assert algo.num_minibatches == 2 and not algo.normalize_observations
-    init_fn, chunk_fn, work = bp.make_peer_chunk(CONFIG, env, env_params, 2)
+    chunk_fn, work, state, shapes = _peer_chunk_and_shapes(CONFIG, env, env_params)
     assert work == 5 * 8 * 3 * 2
-    keys = jax.random.split(jax.random.key(0), 2)
-    state = jax.eval_shape(init_fn, keys)
-    ours = jax.eval_shape(lambda k: ppo.init(k, env, env_params, CONFIG), keys[0])
-    peer_actor, our_actor = _shapes(state.actor_ts.params, ours, "actor")
-    peer_critic, our_critic = _shapes(state.critic_ts.params, ours, "critic")
-    assert peer_actor == our_actor
-    assert peer_critic == our_critic
+    assert shapes["actor"][0] == shapes["actor"][1]
+    assert shapes["critic"][0] == shapes["critic"][1]
     # one chunk keeps the state's shapes and does no evaluation
     out, evaluation = jax.eval_shape(chunk_fn, state)
     assert jax.tree.structure(out) == jax.tree.structure(state)
@@ -111,13 +118,8 @@ def test_peer_on_minatar_has_our_conv_network_shapes():
     """On MinAtar the peer's actor and critic carry our conv torsos' parameter shapes."""
     env, env_params = envs.make("Breakout-MinAtar")
     config = CONFIG.replace(conv_features=(4,), hidden_sizes=(8,), activation="relu")
-    init_fn, _, work = bp.make_peer_chunk(config, env, env_params, 2)
+    _, work, _, shapes = _peer_chunk_and_shapes(config, env, env_params)
     assert work == 5 * 8 * 3 * 2
-    keys = jax.random.split(jax.random.key(0), 2)
-    state = jax.eval_shape(init_fn, keys)
-    ours = jax.eval_shape(lambda k: ppo.init(k, env, env_params, config), keys[0])
-    peer_actor, our_actor = _shapes(state.actor_ts.params, ours, "actor")
-    peer_critic, our_critic = _shapes(state.critic_ts.params, ours, "critic")
-    assert (3, 3, 4, 4) in peer_actor  # the 3x3 conv kernel
-    assert peer_actor == our_actor
-    assert peer_critic == our_critic
+    assert (3, 3, 4, 4) in shapes["actor"][0]  # the 3x3 conv kernel
+    assert shapes["actor"][0] == shapes["actor"][1]
+    assert shapes["critic"][0] == shapes["critic"][1]
