@@ -196,6 +196,43 @@ class TestPeerHarness:
         ).apply({"params": ours}, obs[None])
         np.testing.assert_allclose(q_peer, q_ref, rtol=1e-5, atol=1e-5)
 
+    def test_value_rows_do_the_peers_arithmetic(self):
+        """XLA's own FLOP count of a chunk: DQN's equals the peer's, M-DQN's is ~1.2x.
+
+        Both chunks run the same iterations at the ``quick`` settings (batch
+        128), so the ratio holds whether XLA counts a loop body once or per
+        trip (a branch counts as its costliest side: learning). This is
+        what the CartPole rows of BENCHMARKS.md rest on: the DQN row compares
+        the same work, the M-DQN row compares more work (the target network
+        also runs on the current observations) against the peer's plain DQN.
+        """
+        env_name = "CartPole-v1"
+        env, env_params = envs.make(env_name)
+
+        def flops(compiled):
+            cost = compiled.cost_analysis()
+            cost = cost[0] if isinstance(cost, list) else cost
+            return float(cost["flops"])
+
+        def ours(agent):
+            module = __import__(f"jaxrl.agents.{agent}", fromlist=["make_run"])
+            config = bench_deep.deep_config(agent, env_name, "quick")
+            state = jax.eval_shape(
+                lambda k: module.init(k, env, env_params, config), jax.random.key(0)
+            )
+            run = module.make_run(config, env, env_params)
+            return flops(jax.jit(run).lower(state).compile()), config
+
+        dqn_flops, config = ours("dqn")
+        mvi_flops, _ = ours("mvi")
+        algo = bench_peer.make_peer(config, env_name)
+        with bench_peer.quiet():
+            state = jax.eval_shape(algo.init_state, bench_peer.peer_keys(1)[0])
+            compiled = jax.jit(lambda ts: algo.train(train_state=ts)[0]).lower(state)
+            peer_flops = flops(compiled.compile())
+        assert 0.9 < dqn_flops / peer_flops < 1.1, (dqn_flops, peer_flops)
+        assert 1.12 < mvi_flops / peer_flops < 1.4, (mvi_flops, peer_flops)
+
     def test_v0_view_merges_terminated_and_truncated(self):
         env, env_params = envs.make("CartPole-v1", max_steps_in_episode=3)
         view = bench_peer.GymnaxV0View(env)
