@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from jaxrl import envs, testing
-from jaxrl.agents import mvi, mvi_tabular, ppo
+from jaxrl.agents import dqn, mvi, mvi_tabular, ppo
 from jaxrl.envs import finite_mdp as fm
 from jaxrl.errors import ConfigError
 from jaxrl.nets import QNetwork
@@ -214,8 +214,8 @@ class TestPeerHarness:
             cost = cost[0] if isinstance(cost, list) else cost
             return float(cost["flops"])
 
-        def ours(agent):
-            module = __import__(f"jaxrl.agents.{agent}", fromlist=["make_run"])
+        def ours(module):
+            agent = module.__name__.rsplit(".", 1)[-1]
             config = bench_deep.deep_config(agent, env_name, "quick")
             state = jax.eval_shape(
                 lambda k: module.init(k, env, env_params, config), jax.random.key(0)
@@ -223,8 +223,8 @@ class TestPeerHarness:
             run = module.make_run(config, env, env_params)
             return flops(jax.jit(run).lower(state).compile()), config
 
-        dqn_flops, config = ours("dqn")
-        mvi_flops, _ = ours("mvi")
+        dqn_flops, config = ours(dqn)
+        mvi_flops, _ = ours(mvi)
         algo = bench_peer.make_peer(config, env_name)
         with bench_peer.quiet():
             state = jax.eval_shape(algo.init_state, bench_peer.peer_keys(1)[0])
