@@ -68,6 +68,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+import jax
+
 from jaxrl import logging as jlog
 from jaxrl.errors import ConfigError
 from jaxrl.scripts import common
@@ -128,8 +130,9 @@ def _compile_text(compile_s: float) -> str:
 
 def row_line(row: BenchResult) -> str:
     """One progress line for ``row`` (and its comparison row, if any)."""
+    where = f" ({row.devices} devices)" if row.devices > 1 else ""
     text = (
-        f"{row.agent} {row.env} x{row.num_seeds}: {row.throughput:,.0f} {row.unit} "
+        f"{row.agent} {row.env} x{row.num_seeds}{where}: {row.throughput:,.0f} {row.unit} "
         f"(compile {_compile_text(row.compile_s)})"
     )
     other = row.other
@@ -157,7 +160,13 @@ def row_warning(row: BenchResult, cores: int | None = None) -> str | None:
 def _deep_rows(
     case: str, env_name: str, num_seeds: int, scale: str, pairs: int, with_peer: bool
 ) -> list[BenchResult]:
-    # Both train states live only in this call (freed before the next row).
+    """Ours (seeds over the local devices), the peer, and ours on one device.
+
+    The peer runs as its users run it, ``jit(vmap(train))`` on the default
+    device. When ours spans several devices, ours on one device is timed too
+    (interleaved with the others), so each row shows what the devices add.
+    """
+    # The train states live only in this call (freed before the next row).
     load_start = load_average()
     side, config = ours_side(case, env_name, num_seeds, scale)
     label = {
@@ -168,13 +177,19 @@ def _deep_rows(
         "unit": "env steps/s",
         "pair": pair_key(config, env_name, num_seeds),
         "settings": settings_text(config),
+        "devices": side.devices,
     }
-    labels, sides = [label], [side]
+    labels, sides, against = [label], [side], None
     if with_peer and peer_missing(case) is None:
         peer, peer_label = peer_side(case, config, env_name, num_seeds)
-        labels.append({**label, "case": "peer", "agent": peer_label})
+        labels.append({**label, "case": "peer", "agent": peer_label, "devices": 1})
         sides.append(peer)
-    return timed_rows(labels, sides, pairs, load_start=load_start)
+        against = 1
+    if side.devices > 1:
+        one, _ = ours_side(case, env_name, num_seeds, scale, jax.local_devices()[:1])
+        labels.append({**label, "devices": 1})
+        sides.append(one)
+    return timed_rows(labels, sides, pairs, load_start=load_start, against=against)
 
 
 def bench_case(
@@ -209,11 +224,16 @@ def bench_case(
 
     def add(*new: BenchResult) -> None:
         rows.extend(new)
-        if log is not None:
-            print(row_line(new[0]), file=log, flush=True)
-            warning = row_warning(new[0])
-            if warning:
-                print(f"warning: {warning}", file=log, flush=True)
+        if log is None:
+            return
+        compared = {id(r.other) for r in new if r.other is not None}
+        for row in new:
+            if id(row) in compared:  # a comparison row: printed with its partners
+                continue
+            print(row_line(row), file=log, flush=True)
+        warning = row_warning(new[0])
+        if warning:
+            print(f"warning: {warning}", file=log, flush=True)
 
     if case in DEEP_ENVS:
         for env_name in DEEP_ENVS[case]:
@@ -410,6 +430,7 @@ def build_parser(parser: common.ArgumentParser | None = None) -> common.Argument
         "(default 5, 3 with --quick)",
     )
     parser.add_argument("--out", default="BENCHMARKS.md", help="markdown output file")
+    common.add_cpu_devices_arg(parser)
     return parser
 
 
@@ -423,6 +444,8 @@ def _command(args: Any) -> str:
         parts += ["--envs", ",".join(args.envs)]
     if args.pairs:
         parts += ["--pairs", str(args.pairs)]
+    if getattr(args, "cpu_devices", None):
+        parts += ["--cpu-devices", str(args.cpu_devices)]
     return " ".join(parts)
 
 
@@ -446,7 +469,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m jaxrl.scripts.bench``."""
     parser = build_parser()
     return common.run_main(
-        lambda: run_from_args(parser.parse_args(argv)), prog="jaxrl bench"
+        lambda: common.run_command(run_from_args, parser.parse_args(argv)),
+        prog="jaxrl bench",
     )
 
 

@@ -27,6 +27,8 @@ from typing import Any
 import jax
 import numpy as np
 
+from jaxrl.scripts.common import usable_cores
+
 __all__ = [
     "CASES",
     "SCALES",
@@ -118,6 +120,7 @@ class BenchResult:
         divided by ``other``'s in the same pair (NaN without ``other``).
       load_start, load_end: 1/5/15-minute load averages before compiling and
         after the last timed call of the row.
+      devices: devices the row's seeds were sharded over (1: one device).
     """
 
     case: str
@@ -136,6 +139,7 @@ class BenchResult:
     ratio: tuple[float, float, float] = _NO_LOAD
     load_start: Load = _NO_LOAD
     load_end: Load = _NO_LOAD
+    devices: int = 1
 
     @property
     def pairs(self) -> int:
@@ -150,14 +154,6 @@ def load_average() -> Load:
     except (OSError, AttributeError):
         return _NO_LOAD
     return (round(one, 2), round(five, 2), round(fifteen, 2))
-
-
-def usable_cores() -> int:
-    """Cores this process may run on (its CPU affinity where available)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
 
 
 def format_load(load: Load) -> str:
@@ -215,10 +211,23 @@ def machine_info() -> dict[str, Any]:
     }
 
 
-def compile_chunk(fn: Callable[..., Any], *args: Any) -> tuple[Any, float]:
-    """``jit(fn, donate_argnums=0)``, lowered and compiled for ``args``; seconds."""
+def compile_chunk(
+    fn: Callable[..., Any], *args: Any, sharding: Any = None
+) -> tuple[Any, float]:
+    """``jit(fn, donate_argnums=0)``, lowered and compiled for ``args``; seconds.
+
+    With ``sharding`` (e.g. :func:`jaxrl.sweep.seed_sharding`), the state (the
+    first argument) and every output are laid out with it; the other arguments
+    keep their own placement.
+    """
     t0 = time.perf_counter()
-    compiled = jax.jit(fn, donate_argnums=0).lower(*args).compile()
+    jit_kwargs: dict[str, Any] = {}
+    if sharding is not None:
+        jit_kwargs = {
+            "in_shardings": (sharding,) + (None,) * (len(args) - 1),
+            "out_shardings": sharding,
+        }
+    compiled = jax.jit(fn, donate_argnums=0, **jit_kwargs).lower(*args).compile()
     return compiled, time.perf_counter() - t0
 
 
@@ -232,12 +241,16 @@ class Side:
       work: env steps or backups done by one call.
       compile_s: seconds to compile ``call`` (NaN for NumPy).
       warmups: untimed calls before the first timed one.
+      devices: devices the call's work is sharded over.
+      latest: returns the side's newest state (jax sides; None otherwise).
     """
 
     call: Callable[[], Any]
     work: int
     compile_s: float = math.nan
     warmups: int = 1
+    devices: int = 1
+    latest: Callable[[], Any] | None = None
 
 
 def jax_side(
@@ -247,6 +260,7 @@ def jax_side(
     work: int,
     compile_s: float,
     warmups: int = 1,
+    devices: int = 1,
 ) -> Side:
     """A :class:`Side` calling ``state = compiled(state, *rest)[0]``.
 
@@ -259,7 +273,14 @@ def jax_side(
         box[0] = compiled(box[0], *rest)[0]
         jax.block_until_ready(box[0])
 
-    return Side(call=call, work=work, compile_s=compile_s, warmups=warmups)
+    return Side(
+        call=call,
+        work=work,
+        compile_s=compile_s,
+        warmups=warmups,
+        devices=devices,
+        latest=lambda: box[0],
+    )
 
 
 def interleave(
@@ -349,6 +370,7 @@ def timed_rows(
     pairs: int,
     *,
     load_start: Load,
+    against: int | None = 1,
     clock: Callable[[], float] = time.perf_counter,
 ) -> list[BenchResult]:
     """Time ``sides`` interleaved and return one :class:`BenchResult` per side.
@@ -356,18 +378,23 @@ def timed_rows(
     Args:
       labels: per side, the :class:`BenchResult` fields that describe it
         (``case``, ``agent``, ``env``, ``num_seeds``, ``unit``, and optionally
-        ``pair``, ``settings``).
-      sides: one side (unpaired row) or two (ours first, then the comparison).
+        ``pair``, ``settings``, ``devices``).
+      sides: the sides, timed in turn (ours first).
       pairs: timed calls per side.
       load_start: load averages taken before the sides were compiled.
+      against: index of the comparison side (the peer, NumPy) every other side
+        is compared with; None, or a single side: no comparison.
       clock: seconds (injectable for tests).
 
     Returns:
-      The rows in the order of ``sides``; with two sides the first row's
-      ``other`` is the second and its ``ratio`` the per-pair statistics.
+      The rows in the order of ``sides``; every row but the comparison's has
+      ``other`` set to the comparison's row and ``ratio`` to its per-pair
+      statistics against it.
     """
-    if len(labels) != len(sides) or len(sides) not in (1, 2):
-        raise ValueError("timed_rows compares one or two sides with a label each")
+    if len(labels) != len(sides) or not sides:
+        raise ValueError("timed_rows needs one label per side and at least one side")
+    if against is not None and len(sides) > 1 and not 0 <= against < len(sides):
+        raise ValueError(f"against={against} is not one of the {len(sides)} sides")
     times = interleave(sides, pairs, clock=clock)
     load_end = load_average()
     rows = []
@@ -385,8 +412,13 @@ def timed_rows(
                 **label,
             )
         )
-    if len(rows) == 2:
-        stats = pair_stats(times[0], times[1], sides[0].work, sides[1].work)
-        rows[0].other = rows[1]
-        rows[0].ratio = stats.ratio
+    if against is None or len(rows) == 1:
+        return rows
+    for i, row in enumerate(rows):
+        if i != against:
+            stats = pair_stats(
+                times[i], times[against], sides[i].work, sides[against].work
+            )
+            row.other = rows[against]
+            row.ratio = stats.ratio
     return rows

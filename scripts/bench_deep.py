@@ -13,6 +13,7 @@ for the value agents learning from the first iteration (``learning_starts =
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from typing import Any
 
 import jax
@@ -139,23 +140,49 @@ def pair_key(config: Any, env_name: str, num_seeds: int) -> str:
 
 
 def ours_side(
-    agent: str, env_name: str, num_seeds: int, scale: str
+    agent: str,
+    env_name: str,
+    num_seeds: int,
+    scale: str,
+    devices: Sequence[Any] | None = None,
 ) -> tuple[Side, Any]:
     """Our compiled chunk for ``agent`` on ``env_name`` at ``num_seeds`` seeds.
 
+    The seeds are sharded over the local devices as ``jaxrl train`` shards them
+    (:func:`jaxrl.sweep.seed_sharding`: the most devices whose count divides
+    ``num_seeds``); on a CPU, ``jaxrl bench`` gives JAX one device per usable
+    core (``--cpu-devices``).
+
+    Args:
+      agent, env_name, num_seeds, scale: the row.
+      devices: the devices to shard over (default ``jax.local_devices()``).
+
     Returns:
       ``(side, config)``: ``side`` runs one donated ``jit(vmap(run))`` call
-      (``iters_per_chunk`` iterations for every seed).
+      (``iters_per_chunk`` iterations for every seed); ``side.devices`` is the
+      number of devices it uses.
     """
     from jaxrl import envs
+    from jaxrl import sweep as jsweep
 
     module = importlib.import_module(f"jaxrl.agents.{agent}")
     config = deep_config(agent, env_name, scale)
     env, env_params = envs.make(env_name)
-    keys = common.seed_keys(0, num_seeds)
-    state = jax.jit(jax.vmap(lambda k: module.init(k, env, env_params, config)))(keys)
+    sharding = jsweep.seed_sharding(num_seeds, devices)
+    keys = jax.device_put(common.seed_keys(0, num_seeds), sharding)
+    state = jax.jit(
+        jax.vmap(lambda k: module.init(k, env, env_params, config)),
+        out_shardings=sharding,
+    )(keys)
     compiled, compile_s = compile_chunk(
-        jax.vmap(module.make_run(config, env, env_params)), state
+        jax.vmap(module.make_run(config, env, env_params)), state, sharding=sharding
     )
     work = config.iters_per_chunk * env_steps_per_iter(config) * num_seeds
-    return jax_side(compiled, state, work=work, compile_s=compile_s), config
+    side = jax_side(
+        compiled,
+        state,
+        work=work,
+        compile_s=compile_s,
+        devices=len(sharding.device_set),
+    )
+    return side, config

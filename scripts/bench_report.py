@@ -91,7 +91,12 @@ def render(
     env_order = {e: i for i, e in enumerate(DEEP_PRESETS)}
     deep = sorted(
         (r for r in results if r.case in DEEP_ENVS),
-        key=lambda r: (CASES.index(r.case), env_order.get(r.env, 99), r.num_seeds),
+        key=lambda r: (
+            CASES.index(r.case),
+            env_order.get(r.env, 99),
+            r.num_seeds,
+            -r.devices,
+        ),
     )
     if deep:
         ratio_col = f"ours/peer median [min, max] over {_pairs_text(deep)}"
@@ -114,6 +119,12 @@ def render(
             "actor and critic networks and the same rollout and epoch sizes "
             "(`jaxrl.scripts.bench_peer_ppo.peer_settings`). MinAtar uses a 10k "
             "replay on both sides (memory at 64 seeds); no evaluation. "
+            "Ours shards its seeds over the local devices as `jaxrl train` does "
+            "(`jaxrl.sweep.seed_sharding`: the most devices whose count divides "
+            "the seeds; on a CPU, one JAX device per usable core, `--cpu-devices`), "
+            "the peer runs `jit(vmap(train))` on one device as its users do; where "
+            "ours spans several devices, ours on one device is timed too, "
+            "interleaved with both (the row with `ours devices` 1). "
             "`ours/peer` > 1 means we are faster.",
             "",
         ]
@@ -125,6 +136,7 @@ def render(
                     "agent": r.agent,
                     "env": r.env,
                     "seeds": r.num_seeds,
+                    "ours devices": r.devices,
                     "ours steps/s (median)": _fmt(r.throughput),
                     "peer steps/s (median)": _fmt(peer.throughput) if peer else "n/a",
                     ratio_col: ratio_cell(r),
@@ -144,6 +156,7 @@ def render(
                     "agent",
                     "env",
                     "seeds",
+                    "ours devices",
                     "ours steps/s (median)",
                     "peer steps/s (median)",
                     ratio_col,
@@ -217,6 +230,7 @@ def render(
             "agent": r.agent,
             "env": r.env,
             "seeds": r.num_seeds,
+            "devices": r.devices,
             "work/call": r.work_per_call,
             "compile s": "-" if math.isnan(r.compile_s) else f"{r.compile_s:.2f}",
             "calls": r.pairs,
@@ -234,6 +248,7 @@ def render(
                 "agent",
                 "env",
                 "seeds",
+                "devices",
                 "work/call",
                 "compile s",
                 "calls",

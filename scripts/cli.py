@@ -69,7 +69,7 @@ def build_parser() -> common.ArgumentParser:
 
 def _dispatch(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
-    return common.run_with_compile_cache(args._run, args)
+    return common.run_command(args._run, args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

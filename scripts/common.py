@@ -29,6 +29,12 @@ __all__ = [
     "add_compile_cache_arg",
     "compile_cache",
     "run_with_compile_cache",
+    "CPU_DEVICES_ENV",
+    "usable_cores",
+    "add_cpu_devices_arg",
+    "cpu_device_count",
+    "use_cpu_devices",
+    "run_command",
     "one_line",
     "RunSpec",
     "resolve_run",
@@ -245,9 +251,145 @@ def run_with_compile_cache(run: Callable[[Any], int | None], args: Any) -> int |
         return run(args)
 
 
+# One JAX CPU device per usable core, by default, for commands that run seeds.
+CPU_DEVICES_ENV = "JAXRL_CPU_DEVICES"
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity where available)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def _positive_env_int(name: str, text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ConfigError(f"{name} must be a positive integer, got {text!r}")
+    return value
+
+
+def add_cpu_devices_arg(parser: argparse.ArgumentParser) -> None:
+    """Add ``--cpu-devices N`` (``args.cpu_devices``; default None: automatic)."""
+    parser.add_argument(
+        "--cpu-devices",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="JAX CPU devices the seeds are spread over (default: one per usable "
+        f"core, {usable_cores()} here; also {CPU_DEVICES_ENV}=N; 1: one device)",
+    )
+
+
+def _jax_chose_cpu_devices(environ: Any, configured: int) -> str | None:
+    """How the user already set JAX's CPU device count, or None."""
+    if configured != -1:
+        return f"jax.config.jax_num_cpu_devices={configured}"
+    if environ.get("JAX_NUM_CPU_DEVICES"):
+        return f"JAX_NUM_CPU_DEVICES={environ['JAX_NUM_CPU_DEVICES']}"
+    for flag in environ.get("XLA_FLAGS", "").split():
+        if flag.lstrip("-").startswith("xla_force_host_platform_device_count"):
+            return f"XLA_FLAGS {flag}"
+    return None
+
+
+def cpu_device_count(
+    requested: int | None,
+    environ: Any,
+    cores: int,
+    configured: int = -1,
+) -> tuple[int | None, str | None]:
+    """Decide how many JAX CPU devices a command should create (pure).
+
+    XLA runs one device's program largely on one core, so a ``vmap`` over seeds
+    on a single CPU device leaves the other cores idle; with one CPU device per
+    core, ``jaxrl train`` and ``jaxrl sweep`` shard the seeds over them
+    (:func:`jaxrl.sweep.seed_sharding`). Precedence: a count the user gave JAX
+    itself (``configured``, i.e. ``jax.config.jax_num_cpu_devices``; the
+    ``JAX_NUM_CPU_DEVICES`` variable; ``--xla_force_host_platform_device_count``
+    in ``XLA_FLAGS``) wins, then ``requested`` (``--cpu-devices``), then
+    ``$JAXRL_CPU_DEVICES``, then ``cores``.
+
+    Args:
+      requested: ``--cpu-devices`` (None: not given).
+      environ: the environment variables (a mapping).
+      cores: the usable cores.
+      configured: the current ``jax.config.jax_num_cpu_devices`` (-1: unset).
+
+    Returns:
+      ``(count, note)``: the count to configure (None: leave JAX's setting
+      alone) and, when an explicit ``requested`` is overridden by the user's
+      JAX setting, a warning saying so.
+
+    Raises:
+      ConfigError: if ``$JAXRL_CPU_DEVICES`` is not a positive integer.
+    """
+    theirs = _jax_chose_cpu_devices(environ, configured)
+    if theirs is not None:
+        note = None
+        if requested is not None:
+            note = f"--cpu-devices {requested} ignored: {theirs} sets JAX's CPU devices"
+        return None, note
+    if requested is not None:
+        return requested, None
+    if environ.get(CPU_DEVICES_ENV, "").strip():
+        return _positive_env_int(
+            CPU_DEVICES_ENV, environ[CPU_DEVICES_ENV].strip()
+        ), None
+    return max(1, cores), None
+
+
+def use_cpu_devices(requested: int | None = None, log: Any = None) -> int | None:
+    """Give JAX one CPU device per usable core (command line only; see :func:`cpu_device_count`).
+
+    Must run before JAX starts its backends; afterwards (an in-process caller
+    that has already computed something) the device count is fixed and this
+    changes nothing. Other backends (GPU, TPU) are unaffected: their devices
+    stay the default ones.
+
+    Args:
+      requested: ``--cpu-devices`` (None: automatic).
+      log: stream for the warning of :func:`cpu_device_count` (default stderr).
+
+    Returns:
+      The CPU device count configured, or None if JAX's setting was left alone.
+    """
+    import jax
+
+    count, note = cpu_device_count(
+        requested, os.environ, usable_cores(), jax.config.jax_num_cpu_devices
+    )
+    if note is not None:
+        print(f"warning: {note}", file=sys.stderr if log is None else log)
+    if count is None:
+        return None
+    try:
+        jax.config.update("jax_num_cpu_devices", count)
+    except RuntimeError:  # the backends have started: the count is fixed
+        return None
+    return count
+
+
+def run_command(run: Callable[[Any], int | None], args: Any) -> int | None:
+    """Set up a command's process, then :func:`run_with_compile_cache`.
+
+    Commands with ``--cpu-devices`` (:func:`add_cpu_devices_arg`) first get
+    their CPU devices (:func:`use_cpu_devices`).
+    """
+    if hasattr(args, "cpu_devices"):
+        use_cpu_devices(args.cpu_devices)
+    return run_with_compile_cache(run, args)
+
+
 def add_common_run_args(parser: argparse.ArgumentParser) -> None:
     """Add the options shared by ``train`` and ``sweep``."""
-    parser.add_argument("--agent", required=True, help="agent name (see jaxrl.agents.AGENTS)")
+    parser.add_argument(
+        "--agent", required=True, help="agent name (see jaxrl.agents.AGENTS)"
+    )
     parser.add_argument(
         "--env", default=None, help="environment id (default: the preset's)"
     )

@@ -367,6 +367,7 @@ def build_parser(parser: common.ArgumentParser | None = None) -> common.Argument
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     common.add_compile_cache_arg(parser)
+    common.add_cpu_devices_arg(parser)
     return parser
 
 
@@ -391,7 +392,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m jaxrl.scripts.reproduce``."""
     parser = build_parser()
     return common.run_main(
-        lambda: common.run_with_compile_cache(run_from_args, parser.parse_args(argv)),
+        lambda: common.run_command(run_from_args, parser.parse_args(argv)),
         prog="jaxrl reproduce",
     )
 

@@ -509,6 +509,7 @@ def build_parser(parser: common.ArgumentParser | None = None) -> common.Argument
         "--run-dir", default=None, help="exact results dir (overrides --out)"
     )
     common.add_compile_cache_arg(parser)
+    common.add_cpu_devices_arg(parser)
     return parser
 
 
@@ -564,7 +565,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m jaxrl.scripts.train``."""
     parser = build_parser()
     return common.run_main(
-        lambda: common.run_with_compile_cache(run_from_args, parser.parse_args(argv)),
+        lambda: common.run_command(run_from_args, parser.parse_args(argv)),
         prog="jaxrl train",
     )
 

@@ -9,6 +9,8 @@
 * Typed-key reuse checking is on for the whole suite (``jax_debug_key_reuse``).
 * The command line's persistent compilation cache is off (``JAXRL_NO_COMPILE_CACHE``),
   so in-process CLI runs write nothing under ``~/.cache``; its tests turn it on.
+* The command line's one-JAX-CPU-device-per-core default is off (``JAXRL_CPU_DEVICES=1``),
+  so CLI runs, in-process or in subprocesses, keep one device; its tests turn it on.
 * Instead the suite compiles through JAX's persistent compilation cache in its own
   temporary directory (one per pytest-xdist worker, so two processes never write and
   read one entry at once): many tests build the same small programs (an agent's test
@@ -26,6 +28,9 @@ import pytest
 
 jax.config.update("jax_debug_key_reuse", True)
 os.environ.setdefault("JAXRL_NO_COMPILE_CACHE", "1")
+# The command line's default of one JAX CPU device per core is off too (one
+# device, in-process and in the suite's subprocesses); its tests turn it on.
+os.environ.setdefault("JAXRL_CPU_DEVICES", "1")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -333,6 +333,44 @@ class TestPairing:
         assert ours.load_end == peer.load_end == (3.5, 2.0, 1.25)
         assert math.isnan(peer.ratio[0])
 
+    def test_three_sides_against_the_middle_one(self, monkeypatch):
+        monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+        calls = []
+        label = {"env": "E", "num_seeds": 4, "unit": "env steps/s", "case": "dqn"}
+        sides = [_recording_side(n, calls, work=8) for n in ("o", "p", "1")]
+        labels = [
+            {**label, "agent": "dqn", "devices": 2},
+            {**label, "agent": "P", "case": "peer"},
+            {**label, "agent": "dqn"},
+        ]
+        ours, peer, one = bench_common.timed_rows(
+            labels,
+            sides,
+            3,
+            load_start=(0.0, 0.0, 0.0),
+            against=1,
+            clock=FakeClock([1, 2, 4, 2, 2, 4, 4, 2, 2]),
+        )
+        assert calls == ["o", "p", "1"] * 4
+        assert ours.other is peer and one.other is peer and peer.other is None
+        assert (ours.devices, peer.devices, one.devices) == (2, 1, 1)
+        # ours/peer per pair: 2, 1, 0.5; one device/peer: 0.5, 0.5, 1
+        assert ours.ratio == pytest.approx((1.0, 0.5, 2.0))
+        assert one.ratio == pytest.approx((0.5, 0.5, 1.0))
+        # Without a comparison side (no peer): timed in turn, no ratios.
+        rows = bench_common.timed_rows(
+            [labels[0], labels[2]],
+            sides[::2],
+            3,
+            load_start=(0.0, 0.0, 0.0),
+            against=None,
+        )
+        assert all(r.other is None and math.isnan(r.ratio[0]) for r in rows)
+        with pytest.raises(ValueError, match="against=3"):
+            bench_common.timed_rows(
+                labels, sides, 3, load_start=(0.0, 0.0, 0.0), against=3
+            )
+
     def test_unpaired_row(self, monkeypatch):
         monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
         calls = []
@@ -430,19 +468,22 @@ class TestRender:
         assert "load average at start 0.50/0.25/0.75, at end 0.75/0.50/0.25" in text
         assert "interleaved" in text and "median of the per-pair ratios" in text
         assert (
-            "| agent | env | seeds | ours steps/s (median) | peer steps/s (median) "
+            "| agent | env | seeds | ours devices | ours steps/s (median) "
+            "| peer steps/s (median) "
             "| ours/peer median [min, max] over 5 pairs | compile s (ours / peer) "
             "| load avg (1/5/15) start -> end | peer | settings |"
         ) in text
         assert (
-            "| mvi | CartPole-v1 | 8 | 20,000 | 10,000 | 2.10x [1.50, 2.50] "
+            "| mvi | CartPole-v1 | 8 | 1 | 20,000 | 10,000 | 2.10x [1.50, 2.50] "
             "| 1.5 / 1.5 | 1.00/1.00/1.00 -> 1.50/1.25/1.00 | rejax DQN 0.1.3 | s |"
         ) in text
-        assert "| mvi | Breakout-MinAtar | 8 | 500 | n/a | n/a | 1.5 / n/a |" in text
+        assert (
+            "| mvi | Breakout-MinAtar | 8 | 1 | 500 | n/a | n/a | 1.5 / n/a |" in text
+        )
         assert "jax/numpy median [min, max] over 5 pairs" in text
         assert "| G | 64 | 9,000,000 | 3,000,000 | 3.00x [2.50, 3.25] | 1.5 |" in text
         assert "## All rows" in text
-        assert text.count("| peer | rejax DQN 0.1.3 | CartPole-v1 | 8 |") == 1
+        assert text.count("| peer | rejax DQN 0.1.3 | CartPole-v1 | 8 | 1 |") == 1
         # the comparison table is ordered by case, env (CartPole first), seeds
         order = [
             text.index(f"| mvi | {e} | {n} | ")
@@ -453,6 +494,22 @@ class TestRender:
             ]
         ]
         assert order == sorted(order)
+
+    def test_sharded_row_beside_its_one_device_row(self):
+        info = {**bench.machine_info(), "load": (0.5, 0.25, 0.75)}
+        ours, peer = _pair_rows(30_000.0, 10_000.0)
+        ours.devices = 2
+        one = _result("mvi", "mvi", "CartPole-v1", 8, 15_000.0, pair="CartPole-v1")
+        one.other, one.ratio = peer, (1.5, 1.25, 1.75)
+        text = bench.render([ours, peer, one], info, "jaxrl bench")
+        sharded_line = "| mvi | CartPole-v1 | 8 | 2 | 30,000 | 10,000 | 2.10x"
+        one_line = "| mvi | CartPole-v1 | 8 | 1 | 15,000 | 10,000 | 1.50x [1.25, 1.75]"
+        assert sharded_line in text and one_line in text
+        assert text.index(sharded_line) < text.index(one_line)
+        assert "one JAX device per usable core" in text
+        assert "| mvi | mvi | CartPole-v1 | 8 | 2 | 1000 |" in text  # all rows
+        assert bench.row_line(ours).startswith("mvi CartPole-v1 x8 (2 devices): 30,000")
+        assert bench.row_line(one).startswith("mvi CartPole-v1 x8: 15,000")
 
     def test_cells(self):
         ours, peer = _pair_rows(4.0, 2.0)
@@ -636,3 +693,69 @@ class TestRunBench:
         status = exit_.value.code
         err = capsys.readouterr().err
         assert status == 2 and needle in err and len(err.strip().splitlines()) == 1
+
+
+_SHARDED_BENCH_SCRIPT = """
+import json
+import jax
+import numpy as np
+from jaxrl.scripts import bench, bench_deep
+
+out = {"devices": jax.local_device_count()}
+rows, text = bench.run_bench(
+    ["dqn"], [2], scale="tiny", pairs=3, envs_=["CartPole-v1"], out=None
+)
+out["rows"] = [(r.agent, r.devices, r.other is None) for r in rows]
+out["table"] = "| dqn | CartPole-v1 | 2 | 2 |" in text and "| dqn | CartPole-v1 | 2 | 1 |" in text
+two, _ = bench_deep.ours_side("dqn", "CartPole-v1", 2, "tiny")
+one, _ = bench_deep.ours_side("dqn", "CartPole-v1", 2, "tiny", jax.local_devices()[:1])
+for _ in range(2):
+    two.call()
+    one.call()
+a, b = two.latest(), one.latest()
+out["state_devices"] = len(a.params["params"]["head"]["kernel"].sharding.device_set)
+out["side_devices"] = [two.devices, one.devices]
+out["keys_equal"] = bool(np.array_equal(jax.random.key_data(a.key), jax.random.key_data(b.key)))
+out["steps"] = [int(x) for x in np.asarray(a.step)] + [int(x) for x in np.asarray(b.step)]
+leaves = [(np.asarray(x), np.asarray(y)) for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params))]
+out["max_rel_diff"] = max(float(np.max(np.abs(x - y) / (1e-6 + np.abs(y)))) for x, y in leaves)
+out["seeds_differ"] = bool(np.any(leaves[0][0][0] != leaves[0][0][1]))
+print("RESULT " + json.dumps(out))
+"""
+
+
+@pytest.mark.heavy
+def test_ours_shards_seeds_like_train_and_times_one_device_too():
+    """On 2 CPU devices, our side spreads 2 seeds over both, the row of ours on
+    one device is timed beside it, and both run the same training."""
+    import json
+    import subprocess
+    import sys
+
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "JAXRL_NO_COMPILE_CACHE": "1"}
+    env["XLA_FLAGS"] = (
+        env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2"
+    )
+    env["PYTHONPATH"] = repo + os.pathsep + os.environ.get("PYTHONPATH", "")
+    proc = subprocess.run(
+        [sys.executable, "-c", _SHARDED_BENCH_SCRIPT],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")][-1]
+    out = json.loads(line[len("RESULT ") :])
+    assert out["devices"] == 2
+    # No peer asked for: ours on both devices, then ours on one, both unpaired.
+    assert out["rows"] == [["dqn", 2, True], ["dqn", 1, True]]
+    assert out["table"]
+    assert out["state_devices"] == 2 and out["side_devices"] == [2, 1]
+    # The same seeds, iterations and updates (float32 rounding aside: sharding
+    # changes the shapes XLA compiles per device).
+    assert out["keys_equal"] and out["steps"][:2] == out["steps"][2:]
+    assert out["steps"][0] > 0 and out["seeds_differ"]
+    assert out["max_rel_diff"] < 1e-4

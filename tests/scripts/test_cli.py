@@ -437,3 +437,126 @@ def test_sigterm_removes_the_half_written_file(tmp_path):
     assert proc.stderr.strip() == "jaxrl: terminated (resume with --resume)"
     assert target.read_text() == "earlier results"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["table.md"]
+
+
+class TestCpuDevices:
+    """``--cpu-devices`` / ``JAXRL_CPU_DEVICES``: one JAX CPU device per core by default."""
+
+    def _decide(self, requested=None, configured=-1, cores=4, **environ):
+        from jaxrl.scripts import common
+
+        return common.cpu_device_count(requested, environ, cores, configured)
+
+    def test_precedence(self):
+        assert self._decide() == (4, None)  # one device per usable core
+        assert self._decide(cores=0) == (1, None)
+        assert self._decide(JAXRL_CPU_DEVICES="3") == (3, None)
+        assert self._decide(JAXRL_CPU_DEVICES=" ") == (4, None)  # blank: unset
+        assert self._decide(2, JAXRL_CPU_DEVICES="3") == (2, None)  # flag wins
+        # The user's own JAX settings win over ours, flag or not.
+        flags = "--xla_backend_optimization_level=1 --xla_force_host_platform_device_count=8"
+        assert self._decide(XLA_FLAGS=flags) == (None, None)
+        assert self._decide(JAX_NUM_CPU_DEVICES="8") == (None, None)
+        assert self._decide(configured=8, JAXRL_CPU_DEVICES="3") == (None, None)
+        count, note = self._decide(2, XLA_FLAGS=flags)
+        assert count is None
+        assert "--cpu-devices 2 ignored" in note and "xla_force_host" in note
+        # Other XLA flags are not a device count.
+        assert self._decide(XLA_FLAGS="--xla_cpu_use_thunk_runtime=true") == (4, None)
+
+    @pytest.mark.parametrize("value", ["0", "-2", "two", "1.5"])
+    def test_bad_env_value_names_the_variable(self, value):
+        from jaxrl.errors import ConfigError
+
+        with pytest.raises(ConfigError, match="JAXRL_CPU_DEVICES must be a positive"):
+            self._decide(JAXRL_CPU_DEVICES=value)
+
+    @pytest.mark.parametrize("command", ["train", "sweep", "reproduce", "bench"])
+    def test_bad_flag_is_one_line(self, command, capsys):
+        status, _, err = run_cli([command, "--cpu-devices", "0"], capsys)
+        assert_one_line_error(status, err, "--cpu-devices", "positive integer")
+
+    def test_bad_env_is_one_line(self, tmp_path, capsys, monkeypatch):
+        monkeypatch.setenv("JAXRL_CPU_DEVICES", "many")
+        status, _, err = run_cli(
+            [*VI_RUN, "--no-checkpoint", "--run-dir", str(tmp_path / "run")], capsys
+        )
+        assert_one_line_error(status, err, "JAXRL_CPU_DEVICES", "'many'")
+        assert not (tmp_path / "run").exists()
+
+    def test_after_jax_started_nothing_changes(self, monkeypatch):
+        from jaxrl.scripts import common
+
+        monkeypatch.delenv("JAXRL_CPU_DEVICES", raising=False)
+        jax.devices()  # the backends have started in this process
+        before = jax.local_device_count()
+        assert common.use_cpu_devices(before + 3) is None
+        assert jax.local_device_count() == before
+
+
+_DEVICES_SCRIPT = """
+import json, sys
+from jaxrl.scripts import cli, common
+from jaxrl import logging as jlog
+argv = sys.argv[1:]
+status = cli.main(argv)
+import jax
+print("RESULT " + json.dumps({"status": status, "cores": common.usable_cores(),
+      "devices": jax.local_device_count(), "platform": jax.devices()[0].platform}))
+"""
+
+
+def _devices_run(tmp_path, name, extra_env, *flags, seeds=6):
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("JAXRL_CPU_DEVICES", "JAX_NUM_CPU_DEVICES")
+    }
+    env["XLA_FLAGS"] = " ".join(
+        f
+        for f in env.get("XLA_FLAGS", "").split()
+        if "xla_force_host_platform_device_count" not in f
+    )
+    env |= {"JAX_PLATFORMS": "cpu", "JAXRL_NO_COMPILE_CACHE": "1", **extra_env}
+    env["PYTHONPATH"] = REPO + os.pathsep + os.environ.get("PYTHONPATH", "")
+    argv = [*VI_RUN, "--num-seeds", str(seeds), "--run-dir", str(tmp_path / name)]
+    proc = subprocess.run(
+        [sys.executable, "-c", _DEVICES_SCRIPT, *argv, *flags],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")][-1]
+    out = json.loads(line[len("RESULT ") :])
+    assert out["status"] == 0 and out["platform"] == "cpu"
+    return out, jlog.read_jsonl(tmp_path / name / "metrics.jsonl")
+
+
+@pytest.mark.heavy
+def test_train_gets_one_cpu_device_per_core_in_a_fresh_process(tmp_path):
+    """A fresh ``jaxrl train`` spreads its seeds over one CPU device per core
+    (or as many as asked for); the rows match a one-device run."""
+    auto, rows_auto = _devices_run(tmp_path, "auto", {})
+    assert auto["devices"] == auto["cores"]
+    three, rows_three = _devices_run(tmp_path, "env3", {"JAXRL_CPU_DEVICES": "3"})
+    assert three["devices"] == 3
+    one, rows_one = _devices_run(
+        tmp_path, "flag1", {"JAXRL_CPU_DEVICES": "3"}, "--cpu-devices", "1"
+    )
+    assert one["devices"] == 1
+    # Theirs wins: a device count in XLA_FLAGS is kept, with one warning for the flag.
+    forced = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    two, rows_two = _devices_run(tmp_path, "xla2", forced, "--cpu-devices", "3")
+    assert two["devices"] == 2
+    for rows in (rows_auto, rows_three, rows_two):
+        assert len(rows) == len(rows_one)
+        for a, b in zip(rows, rows_one, strict=True):
+            assert sorted(a) == sorted(b)
+            for name, want in b.items():
+                if isinstance(want, float):
+                    np.testing.assert_allclose(a[name], want, rtol=1e-6, atol=1e-7)
+                else:
+                    assert a[name] == want, name
