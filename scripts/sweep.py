@@ -397,8 +397,29 @@ def _sweep(
     else:
         stacked, points = jconfig.stack_configs([config]), [{}]
     init_fn, run_fn = make_chunk_fns(spec, env, env_params)
-    chunked = jsweep.make_chunked_sweep(init_fn, run_fn, len(points), spec.num_seeds)
     key = jax.random.key(seed)
+
+    def lower_one_pair() -> tuple[Any, Any]:
+        point = jax.tree.map(lambda x: x[0], stacked)
+        state = jax.eval_shape(init_fn, key, point)
+        return (
+            jax.jit(init_fn).lower(key, point),
+            jax.jit(run_fn).lower(key, state, point),
+        )
+
+    # All devices, or one per process if the program calls CPU LAPACK kernels
+    # on several CPU devices, where they can hang (jaxrl.sweep.lapack_safe_devices).
+    devices, lapack = jsweep.lapack_safe_devices(jax.devices(), lower_one_pair)
+    if lapack and primary and not quiet:
+        print(
+            f"note: {spec.agent} calls CPU LAPACK kernels ({', '.join(lapack)}), "
+            "which can hang across CPU devices; the sweep runs on one device "
+            "per process",
+            file=sys.stderr if log is None else log,
+        )
+    chunked = jsweep.make_chunked_sweep(
+        init_fn, run_fn, len(points), spec.num_seeds, devices=devices
+    )
     ckpt_dir = os.path.abspath(os.path.join(out_dir, "ckpt"))
     identity = _identity(spec, seed, axes)
 

@@ -347,9 +347,7 @@ def _train(
     start_time = time.perf_counter()
     config, module = spec.config, spec.module
     num_chunks, ipc = int(config.num_chunks), int(config.iters_per_chunk)
-    # Seeds are sharded over the local devices (jaxrl.sweep.seed_sharding).
-    shard = jsweep.seed_sharding(spec.num_seeds)
-    keys = jax.device_put(common.seed_keys(seed, spec.num_seeds), shard)
+    keys = common.seed_keys(seed, spec.num_seeds)
     env_keys, agent_keys = common.split_env_keys(spec, keys)
     if env_keys is None:  # one environment shared by every seed
         env, env_params = common.make_env(spec)
@@ -382,6 +380,30 @@ def _train(
         state, metrics = module.make_run(config, env, params)(state)
         # The divergence check: is every float of the state still finite?
         return state, {**metrics, **jloop.health_metrics(state, ipc)}
+
+    # Seeds are sharded over the local devices (jaxrl.sweep.seed_sharding), or
+    # one device if the program calls CPU LAPACK kernels on several CPU
+    # devices, where they can hang (jaxrl.sweep.lapack_safe_devices).
+    def lower_one_seed() -> tuple[Any, Any]:
+        # One seed's init and chunk, env_params closed over as in the real ones.
+        key = agent_keys[0]
+        params = env_params
+        if env_keys is not None:
+            params = jax.tree.map(lambda x: x[0], env_params)
+        init_1 = jax.jit(lambda k: init_one(k, params))
+        state = jax.eval_shape(init_1, key)
+        run_1 = jax.jit(lambda st: chunk_one(st, params, 0, 0))
+        return init_1.lower(key), run_1.lower(state)
+
+    devices, lapack = jsweep.lapack_safe_devices(jax.local_devices(), lower_one_seed)
+    if lapack and not quiet:
+        print(
+            f"note: {spec.agent} calls CPU LAPACK kernels ({', '.join(lapack)}), "
+            "which can hang across CPU devices; its seeds run on one device",
+            file=log,
+        )
+    shard = jsweep.seed_sharding(spec.num_seeds, devices)
+    agent_keys = jax.device_put(agent_keys, shard)
 
     # env_params are closed over (constants), never traced: gymnax params may
     # hold Python numbers that environments use statically.

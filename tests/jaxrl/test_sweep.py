@@ -323,3 +323,59 @@ def test_sharded_over_four_devices_in_subprocess():
     assert out["chunked"]["keys_equal"] and out["chunked"]["max_abs_diff"] < 1e-5
     # jaxrl train's seed sharding: the most devices (<= 4) whose count divides S.
     assert out["seed_devices"] == {"1": 1, "3": 3, "4": 4, "5": 1, "6": 3, "8": 4}
+
+
+class TestLapackSafeDevices:
+    """CPU LAPACK kernels can hang across the CPU devices of one process."""
+
+    def test_lapack_calls_of_lowered_programs(self):
+        a = jnp.eye(3) * 2.0
+        solve = jax.jit(jnp.linalg.solve).lower(a, jnp.ones(3))
+        matmul = jax.jit(jnp.matmul).lower(a, a)
+        calls = sweep.cpu_lapack_calls(solve, matmul)
+        assert "lapack_sgetrf_ffi" in calls and calls == tuple(sorted(calls))
+        assert all(c.startswith("lapack_") for c in calls)
+        assert sweep.cpu_lapack_calls(matmul) == ()
+
+    @staticmethod
+    def _devices(platform, per_process):
+        from types import SimpleNamespace
+
+        return [
+            SimpleNamespace(platform=platform, process_index=p, id=10 * p + i)
+            for p, n in enumerate(per_process)
+            for i in range(n)
+        ]
+
+    class _Lowered:
+        def __init__(self, text):
+            self.text = text
+
+        def as_text(self):
+            return self.text
+
+    def _lower(self, text, calls):
+        def lower():
+            calls.append(1)
+            return [self._Lowered(text)]
+
+        return lower
+
+    def test_fallback_to_one_device_per_process(self):
+        lapack = "%0 = stablehlo.custom_call @lapack_sgetrf_ffi(%arg0)"
+        plain = "%0 = stablehlo.dot_general %arg0, %arg1"
+        calls = []
+        two = self._devices("cpu", [2])
+        assert sweep.lapack_safe_devices(two, self._lower(plain, calls)) == (two, ())
+        got, found = sweep.lapack_safe_devices(two, self._lower(lapack, calls))
+        assert got == two[:1] and found == ("lapack_sgetrf_ffi",)
+        # Two processes with two CPU devices each: the first device of each.
+        four = self._devices("cpu", [2, 2])
+        got, _ = sweep.lapack_safe_devices(four, self._lower(lapack, calls))
+        assert [d.id for d in got] == [0, 10]
+        assert len(calls) == 3
+        # One CPU device per process, or GPUs: nothing to check, nothing lowered.
+        for devices in (self._devices("cpu", [1, 1]), self._devices("gpu", [4])):
+            out = sweep.lapack_safe_devices(devices, self._lower(lapack, calls))
+            assert out == (devices, ())
+        assert len(calls) == 3

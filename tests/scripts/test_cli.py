@@ -560,3 +560,29 @@ def test_train_gets_one_cpu_device_per_core_in_a_fresh_process(tmp_path):
                     np.testing.assert_allclose(a[name], want, rtol=1e-6, atol=1e-7)
                 else:
                     assert a[name] == want, name
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize("command", ["train", "sweep"])
+def test_lapack_program_on_two_cpu_devices_does_not_hang(command, tmp_path):
+    """20 seeds of exact VI on a 50-state Garnet with 2 CPU devices: batched
+    LU solves on both devices hung jax 0.10.2's CPU thread pool; the command
+    line keeps such programs on one device (jaxrl.sweep.lapack_safe_devices)."""
+    env = {k: v for k, v in os.environ.items() if k != "JAXRL_CPU_DEVICES"}
+    env |= {"JAX_PLATFORMS": "cpu", "JAXRL_NO_COMPILE_CACHE": "1"}
+    env |= {"JAXRL_CPU_DEVICES": "2"}
+    env["PYTHONPATH"] = REPO + os.pathsep + os.environ.get("PYTHONPATH", "")
+    where = ["--run-dir", str(tmp_path / "run")] if command == "train" else []
+    where = where or ["--out", str(tmp_path), "--grid", "noise_std=0.0,0.05"]
+    argv = ["-m", "jaxrl", command, "--agent", "vi_tabular", "--preset", "garnet"]
+    argv += ["--num-seeds", "20", *where]
+    proc = subprocess.run(
+        [sys.executable, *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "calls CPU LAPACK kernels (lapack_sgetrf_ffi" in proc.stderr

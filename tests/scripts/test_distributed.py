@@ -63,24 +63,23 @@ import json, sys
 import jax
 jax.config.update("jax_debug_key_reuse", True)
 from jaxrl.scripts import common, train
-out, overrides = sys.argv[1], sys.argv[2:]
-spec = common.resolve_run("vi_tabular", None, "gridworld-noisy", overrides, [], 4)
+out, agent, preset, overrides = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+spec = common.resolve_run(agent, None, preset, overrides, [], 4)
 train.train(spec, out_dir=out, quiet=True, plot=False, max_chunks=1)
-result = train.train(spec, out_dir=out, quiet=True, plot=False, resume=True)
+result = train.train(spec, out_dir=out, quiet=False, plot=False, resume=True)
 leaf = jax.tree.leaves(result.state)[0]
 print("RESULT " + json.dumps({"local_devices": jax.local_device_count(),
                               "state_devices": len(leaf.sharding.device_set)}))
 """
 
 
-@pytest.mark.heavy
-def test_train_shards_seeds_over_two_devices_and_resumes(tmp_path):
-    """4 seeds on 2 devices, stopped after a chunk and resumed from the sharded
-    checkpoint: the same rows as one uninterrupted run on one device."""
+def _train_on_two_devices(tmp_path, agent, preset, overrides):
+    """Train 4 seeds with 2 CPU devices, stopped after a chunk and resumed;
+    return (the devices the state spans, stderr, the rows)."""
     sharded = tmp_path / "two"
     proc = subprocess.run(
-        [sys.executable, "-W", "error", "-c", _TRAIN_SCRIPT, str(sharded)]
-        + TRAIN_OVERRIDES,
+        [sys.executable, "-W", "error", "-c", _TRAIN_SCRIPT, str(sharded), agent]
+        + [preset, *overrides],
         env=_env(2),
         capture_output=True,
         text=True,
@@ -89,20 +88,62 @@ def test_train_shards_seeds_over_two_devices_and_resumes(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")][-1]
-    assert json.loads(line[len("RESULT ") :]) == {
-        "local_devices": 2,
-        "state_devices": 2,
-    }
+    out = json.loads(line[len("RESULT ") :])
+    assert out["local_devices"] == 2
     assert "resuming from" in proc.stderr
+    return out["state_devices"], proc.stderr, jlog.read_jsonl(sharded / "metrics.jsonl")
 
-    spec = common.resolve_run(
-        "vi_tabular", None, "gridworld-noisy", TRAIN_OVERRIDES, [], 4
-    )
+
+def _train_on_one_device(tmp_path, agent, preset, overrides):
+    spec = common.resolve_run(agent, None, preset, overrides, [], 4)
     one = tmp_path / "one"
     result = jtrain.train(spec, out_dir=str(one), quiet=True, plot=False)
     assert len(jax.tree.leaves(result.state)[0].sharding.device_set) == 1
-    got = jlog.read_jsonl(sharded / "metrics.jsonl")
-    _assert_rows_close(got, jlog.read_jsonl(one / "metrics.jsonl"))
+    return jlog.read_jsonl(one / "metrics.jsonl")
+
+
+@pytest.mark.heavy
+def test_train_shards_seeds_over_two_devices_and_resumes(tmp_path):
+    """DQN, 4 seeds on 2 devices, stopped after a chunk and resumed from the
+    sharded checkpoint: the same rows as one uninterrupted run on one device."""
+    overrides = ["num_chunks=2", "iters_per_chunk=40", "learning_starts=100"]
+    overrides += ["num_eval_episodes=1", "eval_max_steps=50"]
+    devices, err, got = _train_on_two_devices(
+        tmp_path, "dqn", "cartpole-small", overrides
+    )
+    assert devices == 2 and "LAPACK" not in err
+    want = _train_on_one_device(tmp_path, "dqn", "cartpole-small", overrides)
+    # A few hundred float32 gradient steps from states that agree to rounding.
+    assert len(got) == len(want) == 4 * 2 * 40  # seeds x chunks x iterations
+    compared = 0
+    for a, b in zip(got, want, strict=True):
+        assert (a["seed"], a["iter"]) == (b["seed"], b["iter"])
+        assert a["train/env_steps"] == b["train/env_steps"]
+        for name in ("loss/td", "q/mean"):
+            x, y = (float("nan") if r[name] is None else float(r[name]) for r in (a, b))
+            if np.isnan(y):  # before learning starts
+                assert np.isnan(x)
+            else:
+                np.testing.assert_allclose(x, y, rtol=1e-3, atol=1e-4)
+                compared += 1
+    assert compared >= 4 * 2 * 60  # the learning iterations of every seed
+    assert len({r["q/mean"] for r in got if r["iter"] == 79}) == 4  # seeds differ
+
+
+@pytest.mark.heavy
+def test_train_with_lapack_runs_on_one_device_and_resumes(tmp_path):
+    """Tabular VI's exact policy evaluation calls CPU LAPACK kernels, which can
+    hang across CPU devices (jaxrl.sweep.lapack_safe_devices): with 2 devices
+    its 4 seeds stay on one, with a note, and give the one-device rows."""
+    devices, err, got = _train_on_two_devices(
+        tmp_path, "vi_tabular", "gridworld-noisy", TRAIN_OVERRIDES
+    )
+    assert devices == 1
+    assert "calls CPU LAPACK kernels (lapack_sgetrf_ffi" in err
+    want = _train_on_one_device(
+        tmp_path, "vi_tabular", "gridworld-noisy", TRAIN_OVERRIDES
+    )
+    _assert_rows_close(got, want)
     assert len(got) == 4 * 3 * 2  # seeds x chunks x iterations: no duplicates
     assert len({r["dp/residual"] for r in got if r["iter"] == 5}) == 4  # seeds differ
 
