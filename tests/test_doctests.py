@@ -12,8 +12,10 @@ MODULES = [
     "jaxrl.ops.distributional",
     "jaxrl.ops.risk",
     "jaxrl.ops.stock",
-    "jaxrl.ops.distributional_dp",
-    "jaxrl.ops.split_dp",
+    # Their examples run whole return-law DP sweeps (about 22 s and 8 s of
+    # compiling on 2 cores): heavy, so CI runs them in its second pass.
+    pytest.param("jaxrl.ops.distributional_dp", marks=pytest.mark.heavy),
+    pytest.param("jaxrl.ops.split_dp", marks=pytest.mark.heavy),
     "jaxrl.ops.divergences",
     "jaxrl.ops.value_losses",
     "jaxrl.ops.awr",
