@@ -728,27 +728,16 @@ print("RESULT " + json.dumps(out))
 def test_ours_shards_seeds_like_train_and_times_one_device_too():
     """On 2 CPU devices, our side spreads 2 seeds over both, the row of ours on
     one device is timed beside it, and both run the same training."""
-    import json
-    import subprocess
-    import sys
+    from tests.fresh_process import fresh_env, result, run_python
 
-    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "JAXRL_NO_COMPILE_CACHE": "1"}
-    env["XLA_FLAGS"] = (
-        env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2"
+    forced = (
+        os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2"
     )
-    env["PYTHONPATH"] = repo + os.pathsep + os.environ.get("PYTHONPATH", "")
-    proc = subprocess.run(
-        [sys.executable, "-c", _SHARDED_BENCH_SCRIPT],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    out = result(
+        run_python(
+            ["-c", _SHARDED_BENCH_SCRIPT], fresh_env({"XLA_FLAGS": forced}), timeout=300
+        )
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")][-1]
-    out = json.loads(line[len("RESULT ") :])
     assert out["devices"] == 2
     # No peer asked for: ours on both devices, then ours on one, both unpaired.
     assert out["rows"] == [["dqn", 2, True], ["dqn", 1, True]]

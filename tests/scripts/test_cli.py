@@ -20,6 +20,7 @@ import pytest
 from jaxrl import checkpoint
 from jaxrl import logging as jlog
 from jaxrl.scripts import cli
+from tests.fresh_process import fresh_env, result, run_python
 from tests.scripts.cli_helpers import VI_RUN, assert_one_line_error, run_cli
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -507,30 +508,21 @@ print("RESULT " + json.dumps({"status": status, "cores": common.usable_cores(),
 
 
 def _devices_run(tmp_path, name, extra_env, *flags, seeds=6):
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("JAXRL_CPU_DEVICES", "JAX_NUM_CPU_DEVICES")
-    }
-    env["XLA_FLAGS"] = " ".join(
+    flags_env = " ".join(
         f
-        for f in env.get("XLA_FLAGS", "").split()
+        for f in os.environ.get("XLA_FLAGS", "").split()
         if "xla_force_host_platform_device_count" not in f
     )
-    env |= {"JAX_PLATFORMS": "cpu", "JAXRL_NO_COMPILE_CACHE": "1", **extra_env}
-    env["PYTHONPATH"] = REPO + os.pathsep + os.environ.get("PYTHONPATH", "")
-    argv = [*VI_RUN, "--num-seeds", str(seeds), "--run-dir", str(tmp_path / name)]
-    proc = subprocess.run(
-        [sys.executable, "-c", _DEVICES_SCRIPT, *argv, *flags],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
+    env = fresh_env(
+        {
+            "JAXRL_CPU_DEVICES": None,
+            "JAX_NUM_CPU_DEVICES": None,
+            "XLA_FLAGS": flags_env,
+            **extra_env,
+        }
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")][-1]
-    out = json.loads(line[len("RESULT ") :])
+    argv = [*VI_RUN, "--num-seeds", str(seeds), "--run-dir", str(tmp_path / name)]
+    out = result(run_python(["-c", _DEVICES_SCRIPT, *argv, *flags], env))
     assert out["status"] == 0 and out["platform"] == "cpu"
     return out, jlog.read_jsonl(tmp_path / name / "metrics.jsonl")
 
@@ -568,21 +560,12 @@ def test_lapack_program_on_two_cpu_devices_does_not_hang(command, tmp_path):
     """20 seeds of exact VI on a 50-state Garnet with 2 CPU devices: batched
     LU solves on both devices hung jax 0.10.2's CPU thread pool; the command
     line keeps such programs on one device (jaxrl.sweep.lapack_safe_devices)."""
-    env = {k: v for k, v in os.environ.items() if k != "JAXRL_CPU_DEVICES"}
-    env |= {"JAX_PLATFORMS": "cpu", "JAXRL_NO_COMPILE_CACHE": "1"}
-    env |= {"JAXRL_CPU_DEVICES": "2"}
-    env["PYTHONPATH"] = REPO + os.pathsep + os.environ.get("PYTHONPATH", "")
     where = ["--run-dir", str(tmp_path / "run")] if command == "train" else []
     where = where or ["--out", str(tmp_path), "--grid", "noise_std=0.0,0.05"]
     argv = ["-m", "jaxrl", command, "--agent", "vi_tabular", "--preset", "garnet"]
-    argv += ["--num-seeds", "20", *where]
-    proc = subprocess.run(
-        [sys.executable, *argv],
-        env=env,
-        capture_output=True,
-        text=True,
+    proc = run_python(
+        [*argv, "--num-seeds", "20", *where],
+        fresh_env({"JAXRL_CPU_DEVICES": "2"}),
         timeout=180,
-        check=False,
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
     assert "calls CPU LAPACK kernels (lapack_sgetrf_ffi" in proc.stderr

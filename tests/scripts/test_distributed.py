@@ -25,8 +25,7 @@ from jaxrl import logging as jlog
 from jaxrl.scripts import cli, common
 from jaxrl.scripts import sweep as jsweep
 from jaxrl.scripts import train as jtrain
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests.fresh_process import fresh_env, result, run_python
 
 # Tabular VI compiles fast; noise makes every seed and chunk depend on the key.
 SWEEP = ["--agent", "vi_tabular", "--preset", "gridworld-noisy", "--num-seeds", "3"]
@@ -37,10 +36,7 @@ TRAIN_OVERRIDES = ["num_chunks=3", "iters_per_chunk=2", "noise_std=0.05"]
 
 
 def _env(devices: int) -> dict[str, str]:
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "JAXRL_NO_COMPILE_CACHE": "1"}
-    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
-    env["PYTHONPATH"] = REPO + os.pathsep + os.environ.get("PYTHONPATH", "")
-    return env
+    return fresh_env({"XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"})
 
 
 def _assert_rows_close(got: list[dict], want: list[dict]) -> None:
@@ -77,18 +73,9 @@ def _train_on_two_devices(tmp_path, agent, preset, overrides):
     """Train 4 seeds with 2 CPU devices, stopped after a chunk and resumed;
     return (the devices the state spans, stderr, the rows)."""
     sharded = tmp_path / "two"
-    proc = subprocess.run(
-        [sys.executable, "-W", "error", "-c", _TRAIN_SCRIPT, str(sharded), agent]
-        + [preset, *overrides],
-        env=_env(2),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")][-1]
-    out = json.loads(line[len("RESULT ") :])
+    args = ["-W", "error", "-c", _TRAIN_SCRIPT, str(sharded), agent, preset]
+    proc = run_python([*args, *overrides], _env(2), timeout=300)
+    out = result(proc)
     assert out["local_devices"] == 2
     assert "resuming from" in proc.stderr
     return out["state_devices"], proc.stderr, jlog.read_jsonl(sharded / "metrics.jsonl")
