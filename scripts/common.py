@@ -34,6 +34,7 @@ __all__ = [
     "add_cpu_devices_arg",
     "cpu_device_count",
     "use_cpu_devices",
+    "lapack_note",
     "run_command",
     "one_line",
     "RunSpec",
@@ -264,13 +265,11 @@ def usable_cores() -> int:
 
 
 def _positive_env_int(name: str, text: str) -> int:
+    """:func:`_positive_int` for an environment variable: a ConfigError naming it."""
     try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise ConfigError(f"{name} must be a positive integer, got {text!r}")
-    return value
+        return _positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise ConfigError(f"{name} must be a positive integer, got {text!r}") from None
 
 
 def add_cpu_devices_arg(parser: argparse.ArgumentParser) -> None:
@@ -372,6 +371,15 @@ def use_cpu_devices(requested: int | None = None, log: Any = None) -> int | None
     except RuntimeError:  # the backends have started: the count is fixed
         return None
     return count
+
+
+def lapack_note(agent: str, calls: Sequence[str], fallback: str) -> str:
+    """The ``note:`` line of a run kept off several CPU devices because
+    its program calls CPU LAPACK kernels (:func:`jaxrl.sweep.lapack_safe_devices`)."""
+    return (
+        f"note: {agent} calls CPU LAPACK kernels ({', '.join(calls)}), which can "
+        f"hang across CPU devices; {fallback}"
+    )
 
 
 def run_command(run: Callable[[Any], int | None], args: Any) -> int | None:

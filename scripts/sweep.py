@@ -412,9 +412,9 @@ def _sweep(
     devices, lapack = jsweep.lapack_safe_devices(jax.devices(), lower_one_pair)
     if lapack and primary and not quiet:
         print(
-            f"note: {spec.agent} calls CPU LAPACK kernels ({', '.join(lapack)}), "
-            "which can hang across CPU devices; the sweep runs on one device "
-            "per process",
+            common.lapack_note(
+                spec.agent, lapack, "the sweep runs on one device per process"
+            ),
             file=sys.stderr if log is None else log,
         )
     chunked = jsweep.make_chunked_sweep(

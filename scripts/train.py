@@ -395,14 +395,19 @@ def _train(
         run_1 = jax.jit(lambda st: chunk_one(st, params, 0, 0))
         return init_1.lower(key), run_1.lower(state)
 
-    devices, lapack = jsweep.lapack_safe_devices(jax.local_devices(), lower_one_seed)
-    if lapack and not quiet:
-        print(
-            f"note: {spec.agent} calls CPU LAPACK kernels ({', '.join(lapack)}), "
-            "which can hang across CPU devices; its seeds run on one device",
-            file=log,
-        )
-    shard = jsweep.seed_sharding(spec.num_seeds, devices)
+    # Only the devices the seeds would use are checked: a seed count that
+    # shards over one device anyway needs no lowering here.
+    shard = jsweep.seed_sharding(spec.num_seeds)
+    devices, lapack = jsweep.lapack_safe_devices(
+        list(shard.mesh.devices.flat), lower_one_seed
+    )
+    if lapack:
+        if not quiet:
+            print(
+                common.lapack_note(spec.agent, lapack, "its seeds run on one device"),
+                file=log,
+            )
+        shard = jsweep.seed_sharding(spec.num_seeds, devices)
     agent_keys = jax.device_put(agent_keys, shard)
 
     # env_params are closed over (constants), never traced: gymnax params may
