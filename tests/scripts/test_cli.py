@@ -498,7 +498,6 @@ class TestCpuDevices:
 _DEVICES_SCRIPT = """
 import json, sys
 from jaxrl.scripts import cli, common
-from jaxrl import logging as jlog
 argv = sys.argv[1:]
 status = cli.main(argv)
 import jax
@@ -529,8 +528,9 @@ def _devices_run(tmp_path, name, extra_env, *flags, seeds=6):
 
 @pytest.mark.heavy
 def test_train_gets_one_cpu_device_per_core_in_a_fresh_process(tmp_path):
-    """A fresh ``jaxrl train`` spreads its seeds over one CPU device per core
-    (or as many as asked for); the rows match a one-device run."""
+    """A fresh ``jaxrl train`` gets one CPU device per core (or as many as
+    asked for, or as many as XLA_FLAGS sets); the rows match a one-device run.
+    (Tabular VI then keeps its seeds on one of them: see the LAPACK tests.)"""
     auto, rows_auto = _devices_run(tmp_path, "auto", {})
     assert auto["devices"] == auto["cores"]
     three, rows_three = _devices_run(tmp_path, "env3", {"JAXRL_CPU_DEVICES": "3"})
@@ -539,7 +539,7 @@ def test_train_gets_one_cpu_device_per_core_in_a_fresh_process(tmp_path):
         tmp_path, "flag1", {"JAXRL_CPU_DEVICES": "3"}, "--cpu-devices", "1"
     )
     assert one["devices"] == 1
-    # Theirs wins: a device count in XLA_FLAGS is kept, with one warning for the flag.
+    # Theirs wins: a device count in XLA_FLAGS is kept over --cpu-devices.
     forced = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
     two, rows_two = _devices_run(tmp_path, "xla2", forced, "--cpu-devices", "3")
     assert two["devices"] == 2
