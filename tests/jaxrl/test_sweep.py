@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
 
 import chex
@@ -18,6 +14,7 @@ from flax import struct
 from jaxrl import sweep
 from jaxrl.config import grid, static
 from jaxrl.errors import ConfigError
+from tests.fresh_process import fresh_env, result, run_python
 
 NUM_SEEDS = 3
 
@@ -231,15 +228,14 @@ class TestChunkedSweep:
 
 _MULTI_DEVICE_SCRIPT = textwrap.dedent(
     """
-    import json, sys
+    import json
     import jax, jax.numpy as jnp, numpy as np
-    sys.path.insert(0, {tests_dir!r})
-    from test_sweep import ToyConfig, toy_train, _bits
+    from tests.jaxrl.test_sweep import ToyConfig, toy_train, _bits
     from jaxrl import sweep
     from jaxrl.config import grid
 
     jax.config.update("jax_debug_key_reuse", True)
-    out = {{"num_devices": jax.device_count()}}
+    out = {"num_devices": jax.device_count()}
     cases = (("even", [0.01, 0.05], 4), ("padded", [0.01, 0.05, 0.1], 1))
     for name, lrs, seeds in cases:
         stacked, _ = grid(ToyConfig(), lr=lrs)
@@ -248,11 +244,11 @@ _MULTI_DEVICE_SCRIPT = textwrap.dedent(
             jax.random.key(0), stacked
         )
         w = many[0]["w"]
-        out[name] = {{
+        out[name] = {
             "shape": list(w.shape),
             "devices": len(w.sharding.device_set),
             "replicated": bool(w.sharding.is_fully_replicated),
-            "shard_shapes": sorted({{s.data.shape for s in w.addressable_shards}}),
+            "shard_shapes": sorted({s.data.shape for s in w.addressable_shards}),
             "one_device": len(one[0]["w"].sharding.device_set),
             "keys_equal": np.array_equal(
                 _bits(many)[0]["key"], _bits(one)[0]["key"]
@@ -263,8 +259,8 @@ _MULTI_DEVICE_SCRIPT = textwrap.dedent(
                     jax.tree.leaves(_bits(many)), jax.tree.leaves(_bits(one))
                 )
             ),
-        }}
-    from test_sweep import toy_init, toy_chunk
+        }
+    from tests.jaxrl.test_sweep import toy_init, toy_chunk
 
     stacked, _ = grid(ToyConfig(), lr=[0.1, 0.5])  # G * S = 6 on 4 devices: padded
     def two_chunks(devices):
@@ -272,18 +268,18 @@ _MULTI_DEVICE_SCRIPT = textwrap.dedent(
         state = chunked.init(jax.random.key(0), stacked)
         state, m1 = chunked.run(jax.random.key(0), state, stacked)
         state, m2 = chunked.run(jax.random.key(0), state, stacked)
-        return sweep.gather({{"state": state, "m": [m1, m2]}})
+        return sweep.gather({"state": state, "m": [m1, m2]})
     many, one = two_chunks(None), two_chunks(jax.devices()[:1])
-    out["chunked"] = {{
+    out["chunked"] = {
         "keys_equal": np.array_equal(many["state"]["key"], one["state"]["key"]),
         "max_abs_diff": max(
             float(np.max(np.abs(a - b)))
             for a, b in zip(jax.tree.leaves(many), jax.tree.leaves(one))
         ),
-    }}
-    out["seed_devices"] = {{
+    }
+    out["seed_devices"] = {
         s: len(sweep.seed_sharding(s).device_set) for s in (1, 3, 4, 5, 6, 8)
-    }}
+    }
     print("RESULT " + json.dumps(out))
     """
 )
@@ -291,21 +287,8 @@ _MULTI_DEVICE_SCRIPT = textwrap.dedent(
 
 @pytest.mark.heavy
 def test_sharded_over_four_devices_in_subprocess():
-    tests_dir = os.path.dirname(os.path.abspath(__file__))
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
-    env["JAX_PLATFORMS"] = "cpu"
-    script = _MULTI_DEVICE_SCRIPT.format(tests_dir=tests_dir)
-    proc = subprocess.run(
-        [sys.executable, "-W", "error", "-c", script],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")][-1]
-    out = json.loads(line[len("RESULT ") :])
+    env = fresh_env({"XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
+    out = result(run_python(["-W", "error", "-c", _MULTI_DEVICE_SCRIPT], env))
     assert out["num_devices"] == 4
     even = out["even"]  # G * S = 8: every device holds a [1, 2] block of (point, seed)
     assert even["shape"] == [2, 4, 3]
