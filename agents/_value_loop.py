@@ -95,6 +95,7 @@ from jaxrl.envs.wrappers import episode_metrics, log_unwrap, log_wrap
 from jaxrl.errors import ConfigError
 from jaxrl.loop import EVAL_NAMES, chunked_train, greedy_evaluation, run_chunk
 from jaxrl.nets import QNetwork
+from jaxrl.ops import sampling
 from jaxrl.optim import clip_by_global_norm, learning_rate_at, make_optimizer
 from jaxrl.transition import Transition
 from jaxrl.types import Array, ArrayTree, Metrics, Params, PRNGKey
@@ -367,18 +368,24 @@ def explore(
 ) -> Array:
     """Return ``best`` with probability ``1 - ε``, else a uniform action.
 
+    The coin and the random action come from three words of ONE call of the
+    key's bit generator (:mod:`jaxrl.ops.sampling`): the coin is ``U < ε`` with
+    ``U`` uniform on ``[0, 1)`` from the first word, the action uniform on
+    ``{0, ..., A - 1}`` from the other two (instead of a split, a uniform and a
+    ``randint``: five calls).
+
     Args:
       best: ``[]`` int32 the greedy action (of whatever rule the agent uses).
-      key: PRNG key (split here into the coin and the random action).
+      key: PRNG key (consumed).
       epsilon: ``[]`` exploration rate.
       num_actions: static ``A``.
 
     Returns:
       ``[]`` int32 action.
     """
-    k_explore, k_random = jax.random.split(key)
-    coin = jax.random.uniform(k_explore) < epsilon
-    random_action = jax.random.randint(k_random, (), 0, num_actions, dtype=jnp.int32)
+    words = jax.random.bits(key, (3,), jnp.uint32)
+    coin = sampling.unit_float_from_word(words[0]) < epsilon
+    random_action = sampling.index_from_words(words[1], words[2], num_actions)
     return jnp.where(coin, random_action, best)
 
 

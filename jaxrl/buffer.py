@@ -62,6 +62,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from jaxrl.errors import ConfigError
+from jaxrl.ops.sampling import uniform_index
 from jaxrl.transition import Transition
 from jaxrl.types import Array, ArrayTree, PRNGKey
 
@@ -275,7 +276,7 @@ def sample(state: BufferState, key: PRNGKey, batch_size: int) -> Transition:
     """
     _check_int("batch_size", batch_size, 1)
     _check_key(key)
-    idx = jax.random.randint(key, (batch_size,), 0, jnp.maximum(state.count, 1))
+    idx = uniform_index(key, (batch_size,), jnp.maximum(state.count, 1))
     return jax.tree.map(lambda x: x[idx], state.data)
 
 
@@ -351,5 +352,9 @@ def sample_dataset(data: Transition, key: PRNGKey, batch_size: int) -> Transitio
         raise ConfigError(
             "sample_dataset: the dataset is empty (N == 0) or has scalar leaves"
         )
-    idx = jax.random.randint(key, (batch_size,), 0, n)
+    if n >= 2**31:
+        raise ConfigError(
+            f"sample_dataset: N = {n} items is more than int32 indices reach"
+        )
+    idx = uniform_index(key, (batch_size,), n)
     return jax.tree.map(lambda x: jnp.asarray(x)[idx], data)

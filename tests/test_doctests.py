@@ -24,6 +24,7 @@ MODULES = [
     "jaxrl.ops.gae",
     "jaxrl.ops.policy_gradient",
     "jaxrl.ops.sac",
+    "jaxrl.ops.sampling",
     "jaxrl.ops.exact_dp",
     "jaxrl.ops.losses",
     "jaxrl.ops.regularized",

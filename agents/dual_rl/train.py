@@ -25,6 +25,7 @@ from jaxrl.agents.dual_rl.networks import (
 from jaxrl.errors import ConfigError
 from jaxrl.loop import EVAL_NAMES, chunked_train, greedy_evaluation, run_chunk
 from jaxrl.nets import QNetwork
+from jaxrl.ops.sampling import uniform_index
 from jaxrl.transition import Transition
 from jaxrl.types import Array, ArrayLike, ArrayTree, Metrics, PRNGKey
 
@@ -195,7 +196,7 @@ def init(key: PRNGKey, env: Any, env_params: Any, config: Config) -> State:
 def _sample(data: Transition, key: PRNGKey, size: Array | None, batch: int):
     if size is None:
         return buffer_lib.sample_dataset(data, key, batch)
-    idx = jax.random.randint(key, (batch,), 0, size)
+    idx = uniform_index(key, (batch,), size)
     return jax.tree.map(lambda x: jnp.asarray(x)[idx], data)
 
 

@@ -35,6 +35,8 @@ Operators take unbatched arguments named the rlax way (``q_tm1``, ``a_tm1``, ``r
 * :mod:`jaxrl.ops.regularized`: softmax policies, soft values, the Munchausen target.
 * :mod:`jaxrl.ops.sac`: soft actor-critic: tanh-squashed Gaussian log-density, action
   scaling, clipped double-Q soft target, policy and temperature losses, Polyak averaging.
+* :mod:`jaxrl.ops.sampling`: uniform integers and floats from one call of the key's bit
+  generator (replay sampling, ε-greedy exploration).
 * :mod:`jaxrl.ops.terminations`: constraints as terminations (CaT): running violation
   scale, termination probabilities, soft-termination GAE.
 * :mod:`jaxrl.ops.tsallis`: q-log/q-exp, sparse (q-exponential) policies, MVI(q).
@@ -58,6 +60,7 @@ from jaxrl.ops import (
     regularized,
     risk,
     sac,
+    sampling,
     split_dp,
     stock,
     terminations,
@@ -189,6 +192,7 @@ __all__ = [
     "regularized",
     "risk",
     "sac",
+    "sampling",
     "split_dp",
     "stock",
     "terminations",

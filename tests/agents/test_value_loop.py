@@ -190,3 +190,39 @@ def test_minatar_replay_stores_bool_observations():
     assert state.buffer.data.obs.dtype == jnp.bool_
     assert state.buffer.data.next_obs.dtype == jnp.bool_
     assert state.obs.dtype == jnp.float32
+
+
+def test_explore_draws_coin_and_action_from_one_bits_call():
+    """ε-greedy: coin ``U < ε`` from word 0, action from words 1-2 (exact), and
+    the frequencies of both match ε and the uniform law (chi-square)."""
+    from scipy import stats
+
+    from jaxrl.ops import sampling
+
+    n, num_actions, eps = 60_000, 5, 0.3
+    seeds = jnp.arange(n)
+    keys = jax.vmap(jax.random.key)(seeds)
+    best = jnp.int32(2)
+    acts = jax.jit(jax.vmap(lambda k: _value_loop.explore(best, k, eps, num_actions)))(
+        keys
+    )
+    words = np.asarray(
+        jax.vmap(lambda s: jax.random.bits(jax.random.key(s), (3,), jnp.uint32))(seeds)
+    )
+    coin = (words[:, 0].astype(np.uint64) >> 9) / 2.0**23 < eps
+    action = [((int(h) << 32 | int(lo)) * num_actions) >> 64 for h, lo in words[:, 1:]]
+    want = np.where(coin, action, 2)
+    np.testing.assert_array_equal(np.asarray(acts), want)
+    # laws: P(explore) = eps; explored actions uniform on {0..A-1}
+    assert abs(coin.mean() - eps) < 4 * np.sqrt(eps * (1 - eps) / n)
+    counts = np.bincount(np.asarray(action)[coin], minlength=num_actions)
+    assert stats.chisquare(counts).pvalue > 1e-4
+    np.testing.assert_array_equal(
+        np.asarray(sampling.index_from_words(words[:, 1], words[:, 2], num_actions)),
+        action,
+    )
+    # ε = 0 is greedy, ε = 1 never is (beyond chance agreement with `best`)
+    greedy = jax.vmap(lambda k: _value_loop.explore(best, k, 0.0, num_actions))(
+        jax.vmap(jax.random.key)(seeds[:100])
+    )
+    np.testing.assert_array_equal(np.asarray(greedy), 2)
