@@ -155,7 +155,8 @@ def cartpole_config(method: str = "lagrangian", **overrides: Any) -> Config:
 
     The base is :func:`jaxrl.agents.mvi.cartpole_config` shortened to 100k environment
     steps (4 environments, 25 chunks of 1000 iterations, learning after 2k
-    steps, ε decayed over the first 20%), which learns to balance on CartPole;
+    steps, ε decayed over the first 20%, learning rate decayed linearly to 10%,
+    as this preset was tuned with), which learns to balance on CartPole;
     the multiplier uses ``eta_lambda = 0.002`` per observed episode-cost
     violation (violations are in cost units per episode, up to ~500) and
     ``lambda_max = 10`` (a cost step then outweighs ten reward steps).
@@ -173,6 +174,7 @@ def cartpole_config(method: str = "lagrangian", **overrides: Any) -> Config:
         iters_per_chunk=1_000,
         learning_starts=2_000,
         eps_decay=0.2,
+        lr_end_fraction=0.1,
         buffer_size=50_000,
         num_eval_episodes=8,
         eval_max_steps=500,
