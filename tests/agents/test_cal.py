@@ -319,11 +319,11 @@ def test_tiny_run_logs_costs_and_stores_them(pendulum):
 def test_tight_budget_lowers_the_cost_of_the_learned_policy():
     """CAL at budget 0 vs the same agent with the multiplier frozen at 0."""
     env, params = envs.make("Pendulum-Constrained-v0", cost_limit=0.0)
-    keys = jax.random.split(jax.random.key(0), 2)
     out = {}
     for name, eta in (("free", 0.0), ("cal", 5e-3)):
         config = cal.pendulum_config(eta_lambda=eta)
         config = config.replace(base=config.base.replace(num_chunks=3))
+        keys = jax.random.split(jax.random.key(0), 2)  # the same seeds for both runs
         _, m = jax.jit(jax.vmap(cal.make_train(config, env, params)))(keys)
         out[name] = float(np.mean(np.asarray(m["eval/cost"])[:, -1]))
     assert out["cal"] < out["free"], out
