@@ -97,7 +97,7 @@ class UnitFloatTest(parameterized.TestCase):
         words = jax.random.bits(jax.random.key(5), (1000,), jnp.uint32)
         np.testing.assert_array_equal(
             np.asarray(sampling.unit_float_from_word(words)),
-            np.asarray(jax.random.uniform(jax.random.key(5), (1000,))),
+            np.asarray(jax.random.uniform(jax.random.key(5), (1000,), jnp.float32)),
         )
 
 
