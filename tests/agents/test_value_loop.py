@@ -221,7 +221,7 @@ def test_explore_draws_coin_and_action_from_one_bits_call():
         np.asarray(sampling.index_from_words(words[:, 1], words[:, 2], num_actions)),
         action,
     )
-    # ε = 0 is greedy, ε = 1 never is (beyond chance agreement with `best`)
+    # ε = 0 is always greedy
     greedy = jax.vmap(lambda k: _value_loop.explore(best, k, 0.0, num_actions))(
         jax.vmap(jax.random.key)(seeds[:100])
     )
