@@ -120,10 +120,16 @@ class PatchConv(nn.Module):
             )
         kh, kw = self.kernel_size
         n, h, w, c = x.shape
+        # float32 parameters as nn.Conv's default param_dtype (also under x64)
         kernel = self.param(
-            "kernel", nn.initializers.lecun_normal(), (kh, kw, c, self.features)
+            "kernel",
+            nn.initializers.lecun_normal(),
+            (kh, kw, c, self.features),
+            jnp.float32,
         )
-        bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
+        bias = self.param(
+            "bias", nn.initializers.zeros_init(), (self.features,), jnp.float32
+        )
         pad = ((0, 0), ((kh - 1) // 2, kh // 2), ((kw - 1) // 2, kw // 2), (0, 0))
         padded = jnp.pad(x, pad)
         windows = [

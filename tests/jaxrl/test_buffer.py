@@ -22,7 +22,7 @@ _init = jax.jit(buffer.init, static_argnums=1)
 
 
 def _item() -> Transition:
-    return example(jnp.zeros(OBS_DIM), jnp.int32(0), {"cost": 0.0})
+    return example(jnp.zeros(OBS_DIM, jnp.float32), jnp.int32(0), {"cost": 0.0})
 
 
 def _batch(ids: np.ndarray) -> Transition:
