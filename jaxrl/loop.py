@@ -144,7 +144,8 @@ def run_chunk(
     else:
         state, k_eval = split_key(state)
         for name, value in evaluate(state, k_eval).items():
-            metrics[name] = nan_row.at[-1].set(value)
+            # float32 rows as documented (a float64 value under x64 is cast)
+            metrics[name] = nan_row.at[-1].set(jnp.asarray(value, jnp.float32))
     return state, metrics
 
 

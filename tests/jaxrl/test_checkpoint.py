@@ -46,10 +46,10 @@ def _init_one(key: jax.Array) -> TrainState:
     grads = jax.tree.map(jnp.ones_like, params)
     updates, opt_state = opt.update(grads, opt_state, params)  # non-trivial moments
     params = optax.apply_updates(params, updates)
-    item = example(jnp.zeros(4), jnp.int32(0), {"cost": 0.0})
+    item = example(jnp.zeros(4, jnp.float32), jnp.int32(0), {"cost": 0.0})
     buf = buffer.init(item, CAPACITY)
     batch = jax.tree.map(lambda x: jnp.broadcast_to(x, (5, *x.shape)), item)
-    batch = batch.replace(reward=jax.random.uniform(k_data, (5,)))
+    batch = batch.replace(reward=jax.random.uniform(k_data, (5,), jnp.float32))
     buf = buffer.add(buf, batch)
     return TrainState(
         params=params,
@@ -130,7 +130,7 @@ class TestRoundTrip:
         chex.assert_shape(sample.obs, (4, 4))
 
     def test_no_metadata_gives_empty_dict(self, tmp_path):
-        checkpoint.save(tmp_path, 0, {"x": jnp.arange(3)})
+        checkpoint.save(tmp_path, 0, {"x": jnp.arange(3, dtype=jnp.int32)})
         restored, meta = checkpoint.restore(tmp_path, {"x": jnp.zeros(3, jnp.int32)})
         assert meta == {}
         np.testing.assert_array_equal(restored["x"], [0, 1, 2])

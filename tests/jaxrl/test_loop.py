@@ -64,14 +64,17 @@ def test_run_chunk_without_evaluation_keeps_the_key_and_names_nan_rows():
 def test_tree_nbytes_counts_shapes_times_itemsize_without_allocating():
     tree = {
         "w": jax.ShapeDtypeStruct((3, 4), jnp.float32),  # 48
-        "buffer": jax.ShapeDtypeStruct((10**12, 2), jnp.bfloat16),  # 4e12, never allocated
+        "buffer": jax.ShapeDtypeStruct(
+            (10**12, 2), jnp.bfloat16
+        ),  # 4e12, never allocated
         "done": np.zeros((5,), np.bool_),  # 5
         "step": jnp.int32(1),  # 4
         "keys": jax.random.split(jax.random.key(0), 3),  # 3 threefry keys of 8 bytes
-        "scale": 2.0,  # a Python float: float32, 4
+        "scale": 2.0,  # a Python float: JAX's default float (4 bytes; 8 under x64)
         "none": None,  # not a leaf
     }
-    assert loop.tree_nbytes(tree) == 48 + 4 * 10**12 + 5 + 4 + 24 + 4
+    scale_bytes = jnp.asarray(2.0).dtype.itemsize
+    assert loop.tree_nbytes(tree) == 48 + 4 * 10**12 + 5 + 4 + 24 + scale_bytes
     assert loop.tree_nbytes(jax.eval_shape(lambda: tree["keys"])) == 24
     assert loop.tree_nbytes({}) == 0
 

@@ -312,8 +312,8 @@ class TestLapackSafeDevices:
     """CPU LAPACK kernels can hang across the CPU devices of one process."""
 
     def test_lapack_calls_of_lowered_programs(self):
-        a = jnp.eye(3) * 2.0
-        solve = jax.jit(jnp.linalg.solve).lower(a, jnp.ones(3))
+        a = jnp.eye(3, dtype=jnp.float32) * 2.0  # float32 also under x64: sgetrf
+        solve = jax.jit(jnp.linalg.solve).lower(a, jnp.ones(3, jnp.float32))
         matmul = jax.jit(jnp.matmul).lower(a, a)
         calls = sweep.cpu_lapack_calls(solve, matmul)
         assert "lapack_sgetrf_ffi" in calls and calls == tuple(sorted(calls))
