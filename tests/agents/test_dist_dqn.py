@@ -19,6 +19,7 @@ from jaxrl.config import stack_configs
 from jaxrl.envs.finite_mdp import make_finite_mdp_env
 from jaxrl.errors import ConfigError
 from jaxrl.mdp import FiniteMDP
+from jaxrl.ops import distributional as dist_ops
 from jaxrl.transition import Transition
 
 TINY = dist_dqn.Config(
@@ -451,12 +452,32 @@ def _huber_quantiles(low, high, num, kappa):
 
     At a midpoint fraction tau < 1/2 the balance (1 - tau)(theta - low) = tau kappa
     (``low`` within kappa, ``high`` beyond) gives theta = low + kappa tau / (1 - tau);
-    above 1/2 the mirror image. Valid while kappa tau / (1 - tau) <= kappa.
+    above 1/2 the mirror image. Valid when high - low >= 2 kappa: the minimiser
+    stays within kappa of the near outcome and beyond kappa of the far one.
     """
     tau = (2 * np.arange(num) + 1) / (2 * num)
     below = low + kappa * tau / (1 - tau)
     above = high - kappa * (1 - tau) / tau
     return tau, np.where(tau < 0.5, below, above)
+
+
+@pytest.mark.parametrize("num, kappa", [(21, 1.0), (61, 1.0), (61, 0.5)])
+def test_huber_quantile_reference_is_the_loss_minimiser(num, kappa):
+    # the loss is convex and separable in the quantiles: a zero gradient at the
+    # closed form, negative just below it and positive just above, is its minimum
+    low, high = -0.9, 3.6
+    tau, want = _huber_quantiles(low, high, num, kappa)
+    grad = jax.jit(
+        jax.grad(
+            lambda theta: dist_ops.quantile_huber_loss(
+                theta, jnp.array([low, high]), kappa
+            )
+        )
+    )
+    off = np.abs(tau - 0.5) > 1e-9  # at tau = 1/2 the loss is flat between the two
+    np.testing.assert_allclose(np.asarray(grad(jnp.asarray(want)))[off], 0.0, atol=1e-6)
+    assert np.all(np.asarray(grad(jnp.asarray(want - 0.01)))[off] < 0)
+    assert np.all(np.asarray(grad(jnp.asarray(want + 0.01)))[off] > 0)
 
 
 @pytest.mark.parametrize(
