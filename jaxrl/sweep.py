@@ -94,6 +94,7 @@ from jaxrl.errors import ConfigError
 from jaxrl.types import Array, ArrayTree, PRNGKey
 
 __all__ = [
+    "vmap_runs",
     "seed_keys",
     "make_sweep",
     "run_sweep",
@@ -113,6 +114,54 @@ MESH_AXES = ("grid", "seed", "rest")
 
 TrainFn = Callable[[PRNGKey, Any], tuple[ArrayTree, ArrayTree]]
 SweepFn = Callable[[PRNGKey, Any], tuple[ArrayTree, ArrayTree]]
+
+
+def vmap_runs(fn: Callable[..., Any], in_axes: Any = 0) -> Callable[..., Any]:
+    """``jax.vmap(fn, in_axes)`` over a leading run axis, unbatched when it has one run.
+
+    Outputs are mapped on axis 0, as ``jax.vmap``'s default. When every mapped
+    argument's run axis has size 1 (a one-seed run), ``fn`` is called on the
+    arguments' single runs and its outputs get the axis back (``x[None]``):
+    the same values, but XLA compiles ``fn``'s own program instead of a batch
+    of one, which on its CPU backend keeps layout copies and transposes a
+    batch axis of size 1 introduces (a one-seed CartPole chunk: about 5%
+    faster, D26). Otherwise this is ``jax.vmap(fn, in_axes)``.
+
+    Args:
+      fn: the per-run function.
+      in_axes: ``0`` or ``None`` per positional argument (a tuple), or one of
+        them for all; ``0`` maps the argument's leading axis.
+
+    Returns:
+      The mapped function.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> f = vmap_runs(lambda x, y: x * y, in_axes=(0, None))
+      >>> f(jnp.array([2.0]), 3.0), f(jnp.array([1.0, 2.0]), 3.0)
+      (Array([6.], dtype=float32), Array([3., 6.], dtype=float32))
+    """
+    vmapped = jax.vmap(fn, in_axes=in_axes)
+
+    def mapped(*args: Any) -> Any:
+        axes = in_axes if isinstance(in_axes, tuple) else (in_axes,) * len(args)
+        if len(axes) != len(args) or any(a not in (0, None) for a in axes):
+            return vmapped(*args)  # anything else is jax.vmap's to handle
+        sizes = {
+            jnp.shape(leaf)[0] if jnp.ndim(leaf) else None
+            for arg, axis in zip(args, axes, strict=True)
+            if axis == 0
+            for leaf in jax.tree.leaves(arg)
+        }
+        if sizes != {1}:
+            return vmapped(*args)
+        single = [
+            jax.tree.map(lambda x: x[0], arg) if axis == 0 else arg
+            for arg, axis in zip(args, axes, strict=True)
+        ]
+        return jax.tree.map(lambda x: jnp.expand_dims(x, 0), fn(*single))
+
+    return mapped
 
 
 def _check_key(key: Any) -> None:
@@ -274,7 +323,7 @@ def _compiled_sweep(
     lay = _Layout(num_points, num_seeds, devices)
 
     def body(key_data: Array, stacked: Any) -> tuple[ArrayTree, ArrayTree]:
-        out = jax.vmap(train_fn)(
+        out = vmap_runs(train_fn)(
             lay.pair_keys(key_data, impl), lay.pair_configs(stacked)
         )
         return jax.tree.map(lay.unflatten, out)
@@ -561,13 +610,13 @@ def _compiled_chunk(
 
         def init(key_data: Array, stacked: Any) -> ArrayTree:
             keys, cfgs = lay.pair_keys(key_data, impl), lay.pair_configs(stacked)
-            return jax.tree.map(lay.unflatten, jax.vmap(fn)(keys, cfgs))
+            return jax.tree.map(lay.unflatten, vmap_runs(fn)(keys, cfgs))
 
         return jax.jit(init, in_shardings=(lay.replicated, lay.replicated))
 
     def run(key_data: Array, state: ArrayTree, stacked: Any) -> Any:
         keys, cfgs = lay.pair_keys(key_data, impl), lay.pair_configs(stacked)
-        out = jax.vmap(fn)(keys, jax.tree.map(lay.flatten, state), cfgs)
+        out = vmap_runs(fn)(keys, jax.tree.map(lay.flatten, state), cfgs)
         return jax.tree.map(lay.unflatten, out)
 
     state_sharding = lay.out_sharding

@@ -159,6 +159,7 @@ def ours_side(
 
     Returns:
       ``(side, config)``: ``side`` runs one donated ``jit(vmap(run))`` call
+        (:func:`jaxrl.sweep.vmap_runs`: unbatched at one seed)
       (``iters_per_chunk`` iterations for every seed); ``side.devices`` is the
       number of devices it uses.
     """
@@ -171,11 +172,13 @@ def ours_side(
     sharding = jsweep.seed_sharding(num_seeds, devices)
     keys = jax.device_put(common.seed_keys(0, num_seeds), sharding)
     state = jax.jit(
-        jax.vmap(lambda k: module.init(k, env, env_params, config)),
+        jsweep.vmap_runs(lambda k: module.init(k, env, env_params, config)),
         out_shardings=sharding,
     )(keys)
     compiled, compile_s = compile_chunk(
-        jax.vmap(module.make_run(config, env, env_params)), state, sharding=sharding
+        jsweep.vmap_runs(module.make_run(config, env, env_params)),
+        state,
+        sharding=sharding,
     )
     work = config.iters_per_chunk * env_steps_per_iter(config) * num_seeds
     side = jax_side(

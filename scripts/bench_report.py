@@ -74,7 +74,8 @@ def render(
         "",
         "Each row compiles (`lower` + `compile`, its own column, excluded from the "
         "throughput) and warms up one state-donating `jit(vmap(chunk))` call per "
-        "side, then calls the two sides *interleaved* in one process (ours, peer, "
+        "side (ours at 1 seed: the unbatched chunk, `jaxrl.sweep.vmap_runs`, as "
+        "`jaxrl train` runs it; the peer: its `jit(vmap(train))`), then calls the two sides *interleaved* in one process (ours, peer, "
         "ours, peer, ...; each call `block_until_ready`). Throughput is each "
         "side's median over its timed calls; `ours/peer` is the median of the "
         "per-pair ratios, with their min and max in brackets. `load avg` is the "
@@ -179,7 +180,7 @@ def render(
             "Both sides do the same sweeps on the same float32 Garnet "
             "(dense `P[S, A, S]`, shared by the seeds, zero initial tables), "
             "called interleaved (jax, NumPy, jax, NumPy, ...): "
-            "`mvi_tabular.update` (jax: `jit(vmap(scan(update)))` over seeds) and "
+            "`mvi_tabular.update` (jax: `jit(vmap(scan(update)))` over seeds, unbatched at 1 seed) and "
             "`jaxrl.testing.numpy_mvi_sweeps_batched` (NumPy, vectorised over seeds, "
             "states and actions, Python loop over sweeps). The config is closed over, "
             "so q = 1.0 is a Python number and only its normaliser is traced (D16). "

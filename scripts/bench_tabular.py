@@ -26,6 +26,7 @@ from jaxrl.scripts.bench_common import (
     load_average,
     timed_rows,
 )
+from jaxrl.sweep import vmap_runs
 from jaxrl.testing import numpy_mvi_sweeps_batched
 
 __all__ = [
@@ -109,10 +110,10 @@ def bench_mvi_tabular(
     config = _tabular_config()
     sweeps = sizes["sweeps"]
     keys = common.seed_keys(0, num_seeds)
-    state = jax.jit(jax.vmap(lambda k: mvi_tabular.init(k, env, env_params, config)))(
+    state = jax.jit(vmap_runs(lambda k: mvi_tabular.init(k, env, env_params, config)))(
         keys
     )
-    chunk = jax.vmap(mvi_tabular_chunk(config, sweeps), in_axes=(0, None))
+    chunk = vmap_runs(mvi_tabular_chunk(config, sweeps), in_axes=(0, None))
     compiled, compile_s = compile_chunk(chunk, state, mdp)
     num_states, num_actions = sizes["num_states"], sizes["num_actions"]
     work = num_seeds * sweeps * num_states * num_actions
@@ -164,11 +165,11 @@ def bench_vi_tabular(num_seeds: int, scale: str, pairs: int) -> BenchResult:
     env, env_params = _garnet(sizes)
     config = vi_tabular.Config(num_chunks=1, iters_per_chunk=sizes["sweeps"])
     keys = common.seed_keys(0, num_seeds)
-    state = jax.jit(jax.vmap(lambda k: vi_tabular.init(k, env, env_params, config)))(
+    state = jax.jit(vmap_runs(lambda k: vi_tabular.init(k, env, env_params, config)))(
         keys
     )
     compiled, compile_s = compile_chunk(
-        jax.vmap(vi_tabular.make_run(config, env, env_params)), state
+        vmap_runs(vi_tabular.make_run(config, env, env_params)), state
     )
     work = num_seeds * sizes["sweeps"] * sizes["num_states"] * sizes["num_actions"]
     (row,) = timed_rows(

@@ -413,13 +413,13 @@ def _train(
     # env_params are closed over (constants), never traced: gymnax params may
     # hold Python numbers that environments use statically.
     init_fn = jax.jit(
-        lambda ks: jax.vmap(init_one, in_axes=(0, params_axis))(ks, env_params),
+        lambda ks: jsweep.vmap_runs(init_one, in_axes=(0, params_axis))(ks, env_params),
         out_shardings=shard,
     )
     run_fn = jax.jit(
-        lambda state, si, chunk: jax.vmap(chunk_one, in_axes=(0, params_axis, 0, None))(
-            state, env_params, si, chunk
-        ),
+        lambda state, si, chunk: jsweep.vmap_runs(
+            chunk_one, in_axes=(0, params_axis, 0, None)
+        )(state, env_params, si, chunk),
         out_shardings=shard,
     )
 
