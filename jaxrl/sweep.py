@@ -28,7 +28,9 @@ cannot mix two meshes). When ``G * S`` is not a multiple of ``D`` the flat axis
 is padded with copies of pair 0 to the next multiple (at most ``D - 1`` wasted
 runs) and the padding is stripped before the reshape to ``[G, S, ...]``; the
 outputs are then sharded as far as ``G`` and ``S`` divide and replicated over
-``rest``. Results are bitwise equal for any ``D``.
+``rest``. Results agree for any ``D`` (keys bitwise, floats to float32
+rounding: XLA compiles other per-device shapes, docs/decisions.md D25). A single
+pair (``G * S == 1`` on one device) runs unbatched (:func:`vmap_runs`, D26).
 
 Compilation: the jitted sweep is cached on ``(train_fn, G, num_seeds, devices,
 key implementation)`` (a small module-level ``functools.lru_cache`` memo, the same
@@ -121,7 +123,7 @@ def vmap_runs(fn: Callable[..., Any], in_axes: Any = 0) -> Callable[..., Any]:
 
     Outputs are mapped on axis 0, as ``jax.vmap``'s default. When every mapped
     argument's run axis has size 1 (a one-seed run), ``fn`` is called on the
-    arguments' single runs and its outputs get the axis back (``x[None]``):
+    arguments' single runs and its outputs get a leading axis of 1 back:
     the same values, but XLA compiles ``fn``'s own program instead of a batch
     of one, which on its CPU backend keeps layout copies and transposes a
     batch axis of size 1 introduces (a one-seed CartPole chunk: about 5%
