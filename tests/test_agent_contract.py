@@ -305,6 +305,7 @@ def test_module_exposes_the_contract(name):
     assert isinstance(module.init, types.InitFn)
 
 
+@pytest.mark.heavy  # a whole train() and a chunked run compiled per agent; CI runs it
 @pytest.mark.parametrize("name", NAMES)
 def test_train_shapes_run_keeps_state_and_equals_train(name):
     module, env, env_params, config = _setup(name)
