@@ -43,7 +43,8 @@ cases report Bellman backups per second (``seeds * sweeps * S * A / seconds``).
 
 For each case and seed count, our chunk function ``jit(vmap(chunk))`` (state
 donated; at one seed the chunk itself with the seed axis added back,
-:func:`jaxrl.sweep.vmap_runs`, as ``jaxrl train`` runs it) and the comparison's are lowered and compiled explicitly (compile
+:func:`jaxrl.sweep.vmap_runs`, as ``jaxrl train`` runs it) and the
+comparison's are lowered and compiled explicitly (compile
 time, reported separately) and warmed up (the DQN peer until its replay buffer
 holds ``fill_buffer`` transitions, so that every timed iteration learns).
 Then the two are called *interleaved*, ours, peer, ours, peer, ... for

@@ -204,7 +204,7 @@ def _grads(fn, params, targets, batch, config):
     return g
 
 
-@pytest.mark.heavy  # compiles SAC and CAL updates or a whole run; CI runs it
+@pytest.mark.heavy  # compiles SAC's and CAL's gradients and updates; CI runs it
 def test_k0_c0_frozen_lambda0_gives_sac_gradients_and_update(pendulum):
     config = _config(e=2, k=0.0, c=0.0, eta_lambda=0.0, lambda0=0.0)
     state = _state(pendulum, config)
@@ -299,7 +299,7 @@ def test_multiplier_follows_the_ucb_violation(pendulum, budget, rises):
 # ------------------------------------------------------------------------ loop
 
 
-@pytest.mark.heavy  # compiles SAC and CAL updates or a whole run; CI runs it
+@pytest.mark.heavy  # compiles and runs a whole CAL training run; CI runs it
 def test_tiny_run_logs_costs_and_stores_them(pendulum):
     env, params = pendulum
     config = _config(e=2, eta_lambda=0.05)

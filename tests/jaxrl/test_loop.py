@@ -64,9 +64,8 @@ def test_run_chunk_without_evaluation_keeps_the_key_and_names_nan_rows():
 def test_tree_nbytes_counts_shapes_times_itemsize_without_allocating():
     tree = {
         "w": jax.ShapeDtypeStruct((3, 4), jnp.float32),  # 48
-        "buffer": jax.ShapeDtypeStruct(
-            (10**12, 2), jnp.bfloat16
-        ),  # 4e12, never allocated
+        # 4e12 bytes, never allocated
+        "buffer": jax.ShapeDtypeStruct((10**12, 2), jnp.bfloat16),
         "done": np.zeros((5,), np.bool_),  # 5
         "step": jnp.int32(1),  # 4
         "keys": jax.random.split(jax.random.key(0), 3),  # 3 threefry keys of 8 bytes
