@@ -449,26 +449,19 @@ def init(
     return state if extension is None else extension.init(state)
 
 
-def update(
-    state: State, data: Transition, config: Any, *, loss_fn: LossFn
-) -> tuple[State, Metrics]:
-    """Do one gradient step of ``loss_fn`` on ``data``, then maybe move the target.
-
-    After the step, if ``num_updates % target_update_period == 0`` the target
-    becomes ``polyak * params + (1 - polyak) * target_params`` (``1``: copy).
-
-    Args:
-      state: the current state.
-      data: ``Transition[B]`` sampled batch.
-      config: the agent config.
-      loss_fn: ``loss(params, target_params, batch, config) -> (loss, metrics)``.
-
-    Returns:
-      ``(state, metrics)``: the loss metrics plus ``"train/grad_norm"`` and
-      ``"train/lr"``; ``state.num_updates`` is incremented.
-    """
+def _gradient(
+    state: State, data: Transition, config: Any, loss_fn: LossFn
+) -> tuple[Params, Metrics]:
+    """The gradient of ``loss_fn`` on ``data`` at ``state.params`` and its metrics."""
     grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
     (_, metrics), grads = grad_fn(state.params, state.target_params, data, config)
+    return grads, metrics
+
+
+def _apply_gradient(
+    state: State, grads: Params, metrics: Metrics, config: Any
+) -> tuple[State, Metrics]:
+    """The optimiser step on ``grads``, then maybe the target move (see :func:`update`)."""
     # One global norm for the clipping and the metric; the optimiser's own
     # clipping stage is an identity (same state), so the numbers are unchanged.
     grad_norm = optax.tree.norm(grads)
@@ -515,6 +508,28 @@ def update(
     return new_state, metrics
 
 
+def update(
+    state: State, data: Transition, config: Any, *, loss_fn: LossFn
+) -> tuple[State, Metrics]:
+    """Do one gradient step of ``loss_fn`` on ``data``, then maybe move the target.
+
+    After the step, if ``num_updates % target_update_period == 0`` the target
+    becomes ``polyak * params + (1 - polyak) * target_params`` (``1``: copy).
+
+    Args:
+      state: the current state.
+      data: ``Transition[B]`` sampled batch.
+      config: the agent config.
+      loss_fn: ``loss(params, target_params, batch, config) -> (loss, metrics)``.
+
+    Returns:
+      ``(state, metrics)``: the loss metrics plus ``"train/grad_norm"`` and
+      ``"train/lr"``; ``state.num_updates`` is incremented.
+    """
+    grads, metrics = _gradient(state, data, config, loss_fn)
+    return _apply_gradient(state, grads, metrics, config)
+
+
 # ------------------------------------------------------------------------ training loop
 
 
@@ -526,6 +541,41 @@ def _learn(
         lambda s, b: update(s, b, config, loss_fn=loss_fn), state, batches
     )
     return state, jax.tree.map(lambda x: x[-1], metrics)
+
+
+def _learn_once(
+    state: State,
+    batches: Transition,
+    should_learn: Array,
+    config: Any,
+    loss_fn: LossFn,
+) -> tuple[State, Metrics]:
+    """:func:`update` on ``batches[0]`` where ``should_learn``; else NaN metrics.
+
+    Only the gradient is a branch (``_shared_branch``: skipped when no seed
+    learns); the optimiser step and the target move run outside it and are
+    kept by a select where ``should_learn``. A branch's outputs are copied
+    into the loop's carry, so returning the new parameters, target and Adam
+    moments from the branch cost four parameter-sized copies an iteration;
+    the gradient is a temporary.
+    """
+    batch = jax.tree.map(lambda x: x[0], batches)
+    grad = functools.partial(_gradient, config=config, loss_fn=loss_fn)
+    grad_shapes, metric_shapes = jax.eval_shape(grad, state, batch)
+
+    def skip(s: State, b: Transition) -> tuple[Params, Metrics]:
+        del s, b
+        return (
+            jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), grad_shapes),
+            jax.tree.map(lambda x: jnp.full(x.shape, jnp.nan, x.dtype), metric_shapes),
+        )
+
+    grads, metrics = jax.lax.switch(
+        _shared_branch(should_learn), (skip, grad, grad), state, batch
+    )
+    stepped, metrics = _apply_gradient(state, grads, metrics, config)
+    nan = jax.tree.map(lambda x: jnp.full(x.shape, jnp.nan, x.dtype), metrics)
+    return _select_tree(should_learn, (stepped, metrics), (state, nan))
 
 
 def _bind_loss(loss_fn: LossFn, extension: Extension, state: Any) -> LossFn:
@@ -597,21 +647,26 @@ def _iteration(
         # The extension's (pre-iteration) state is a constant of the step.
         loss_fn = _bind_loss(loss_fn, extension, state)
     learner = base.replace(key=None, buffer=None, env_state=None, obs=None, step=None)
-    learn = functools.partial(_learn, config=config, loss_fn=loss_fn)
-    metric_shapes = jax.eval_shape(learn, learner, batches)[1]
-
-    def skip(s: State, b: Transition) -> tuple[State, Metrics]:
-        del b
-        return s, jax.tree.map(
-            lambda x: jnp.full(x.shape, jnp.nan, x.dtype), metric_shapes
+    if config.updates_per_iter == 1:
+        learner, learn_metrics = _learn_once(
+            learner, batches, should_learn, config, loss_fn
         )
+    else:
+        learn = functools.partial(_learn, config=config, loss_fn=loss_fn)
+        metric_shapes = jax.eval_shape(learn, learner, batches)[1]
 
-    def learn_some(s: State, b: Transition) -> tuple[State, Metrics]:
-        return _select_tree(should_learn, learn(s, b), skip(s, b))
+        def skip(s: State, b: Transition) -> tuple[State, Metrics]:
+            del b
+            return s, jax.tree.map(
+                lambda x: jnp.full(x.shape, jnp.nan, x.dtype), metric_shapes
+            )
 
-    learner, learn_metrics = jax.lax.switch(
-        _shared_branch(should_learn), (skip, learn_some, learn), learner, batches
-    )
+        def learn_some(s: State, b: Transition) -> tuple[State, Metrics]:
+            return _select_tree(should_learn, learn(s, b), skip(s, b))
+
+        learner, learn_metrics = jax.lax.switch(
+            _shared_branch(should_learn), (skip, learn_some, learn), learner, batches
+        )
     base = base.replace(
         params=learner.params,
         target_params=learner.target_params,

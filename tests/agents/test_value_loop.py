@@ -15,6 +15,7 @@ from flax import struct
 from jaxrl import envs
 from jaxrl.agents import _value_loop, dqn
 from jaxrl.errors import ConfigError
+from jaxrl.transition import Transition
 
 CONFIG = dqn.Config(
     num_envs=2,
@@ -226,3 +227,77 @@ def test_explore_draws_coin_and_action_from_one_bits_call():
         jax.vmap(jax.random.key)(seeds[:100])
     )
     np.testing.assert_array_equal(np.asarray(greedy), 2)
+
+
+def _learner_and_batches(key, config, num_batches=1):
+    """A DQN learner state (the fields learning does not touch removed) and
+    ``num_batches`` random CartPole-shaped batches ``Transition[U, B]``."""
+    env, env_params = envs.make("CartPole-v1")
+    state = dqn.init(key, env, env_params, config)
+    k_obs, k_rest = jax.random.split(jax.random.fold_in(key, 1))
+    shape = (num_batches, config.batch_size)
+    obs = jax.random.normal(k_obs, (*shape, 4))
+    k_a, k_r, k_n, k_t = jax.random.split(k_rest, 4)
+    batches = Transition(
+        obs=obs,
+        action=jax.random.randint(k_a, shape, 0, 2),
+        reward=jax.random.normal(k_r, shape),
+        next_obs=obs + 0.1 * jax.random.normal(k_n, (*shape, 4)),
+        terminated=jax.random.bernoulli(k_t, 0.2, shape),
+        truncated=jnp.zeros(shape, bool),
+    )
+    learner = state.replace(key=None, buffer=None, env_state=None, obs=None, step=None)
+    return learner, batches
+
+
+def test_learn_once_is_update_where_learning_and_nothing_elsewhere():
+    # one gradient step per iteration takes the loop's own path (_learn_once:
+    # the gradient in the branch, the optimiser step outside it); it must be
+    # update() where should_learn and leave the state alone (NaN metrics) where not
+    config = CONFIG.replace(target_update_period=1, polyak=0.5)
+    learn_once = jax.jit(
+        lambda s, b, p: _value_loop._learn_once(s, b, p, config, dqn.loss)
+    )
+    step = jax.jit(lambda s, b: dqn.update(s, b, config))
+    learner, batches = _learner_and_batches(jax.random.key(3), config)
+    batch = jax.tree.map(lambda x: x[0], batches)
+    want, want_metrics = step(learner, batch)
+    got, metrics = learn_once(learner, batches, jnp.bool_(True))
+    chex.assert_trees_all_close(got, want, rtol=1e-6, atol=1e-7)
+    assert int(got.num_updates) == 1
+    # the target moved halfway to the new parameters (period 1, polyak 0.5)
+    chex.assert_trees_all_close(
+        got.target_params,
+        jax.tree.map(lambda t, p: 0.5 * (t + p), learner.target_params, got.params),
+        rtol=1e-6,
+        atol=1e-7,
+    )
+    assert set(metrics) == set(want_metrics)
+    chex.assert_trees_all_close(metrics, want_metrics, rtol=1e-6, atol=1e-7)
+    kept, nan_metrics = learn_once(learner, batches, jnp.bool_(False))
+    chex.assert_trees_all_equal(kept, learner)
+    assert all(np.isnan(v) for v in jax.tree.leaves(nan_metrics))
+    # seeds of one vmap that disagree: each gets its own single-seed result
+    both = jax.tree.map(lambda x: jnp.stack([x, x]), (learner, batches))
+    got2, metrics2 = jax.jit(jax.vmap(learn_once))(*both, jnp.array([True, False]))
+    chex.assert_trees_all_close(
+        jax.tree.map(lambda x: x[0], got2), want, rtol=1e-6, atol=1e-7
+    )
+    chex.assert_trees_all_equal(jax.tree.map(lambda x: x[1], got2), learner)
+    assert not np.isnan(metrics2["loss/td"][0]) and np.isnan(metrics2["loss/td"][1])
+
+
+def test_learn_once_and_the_update_scan_agree_on_one_step():
+    # updates_per_iter = 1 takes _learn_once, more take the scan of update():
+    # on one batch the two give the same state
+    config = CONFIG.replace(target_update_period=1)
+    learner, batches = _learner_and_batches(jax.random.key(4), config)
+    scanned, _ = jax.jit(lambda s, b: _value_loop._learn(s, b, config, dqn.loss))(
+        learner, batches
+    )
+    once, _ = jax.jit(
+        lambda s, b: _value_loop._learn_once(s, b, jnp.bool_(True), config, dqn.loss)
+    )(learner, batches)
+    chex.assert_trees_all_close(once, scanned, rtol=1e-6, atol=1e-7)
+    head = once.params["params"]["head"]["kernel"]
+    assert not np.allclose(head, learner.params["params"]["head"]["kernel"])
