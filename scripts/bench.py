@@ -130,11 +130,16 @@ def _compile_text(compile_s: float) -> str:
     return "-" if math.isnan(compile_s) else f"{compile_s:.2f}s"
 
 
+def _row_name(row: BenchResult) -> str:
+    """``"dqn CartPole-v1 x8"``, with ``" (2 devices)"`` when sharded."""
+    where = f" ({row.devices} devices)" if row.devices > 1 else ""
+    return f"{row.agent} {row.env} x{row.num_seeds}{where}"
+
+
 def row_line(row: BenchResult) -> str:
     """One progress line for ``row`` (and its comparison row, if any)."""
-    where = f" ({row.devices} devices)" if row.devices > 1 else ""
     text = (
-        f"{row.agent} {row.env} x{row.num_seeds}{where}: {row.throughput:,.0f} {row.unit} "
+        f"{_row_name(row)}: {row.throughput:,.0f} {row.unit} "
         f"(compile {_compile_text(row.compile_s)})"
     )
     other = row.other
@@ -153,7 +158,7 @@ def row_warning(row: BenchResult, cores: int | None = None) -> str | None:
     """The load warning of ``row`` (see :func:`load_warning`), or ``None``."""
     cores = usable_cores() if cores is None else cores
     return load_warning(
-        f"{row.agent} {row.env} x{row.num_seeds}",
+        _row_name(row),
         [row.load_start, row.load_end],
         cores,
     )

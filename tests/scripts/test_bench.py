@@ -11,6 +11,7 @@ ones are ``slow`` (several compiles each).
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 import os
@@ -417,6 +418,13 @@ class TestPairing:
         assert "load 1.00/1.00/1.00 -> 3.00/2.00/1.00" in line
         assert "1-minute load average 3.00 exceeds" in bench.row_warning(ours, 2)
         assert bench.row_warning(ours, 4) is None
+        # a sharded row and its one-device twin are told apart, as in the progress line
+        sharded = dataclasses.replace(ours, devices=2)
+        assert bench.row_line(sharded).startswith("mvi CartPole-v1 x8 (2 devices): ")
+        assert bench.row_warning(sharded, 2).startswith(
+            "mvi CartPole-v1 x8 (2 devices): "
+        )
+        assert bench.row_warning(ours, 2).startswith("mvi CartPole-v1 x8: ")
 
 
 def _result(case, agent, env, seeds, throughput, pair="", unit="env steps/s"):
