@@ -35,9 +35,12 @@ evaluation splits ``(key, eval)`` off at the end of the chunk.
 Speed without changing a number: whether to learn and whether to move the
 target are branches whose index is shared by the vmapped seeds
 (``_shared_branch``), so a seed ``vmap`` skips the work instead of computing
-and discarding it; the gradient's global norm is computed once for the
-clipping and the ``"train/grad_norm"`` metric; MinAtar's 0/1 observations are
-stored as ``bool`` in the replay and cast back when sampled.
+and discarding it. With one update per iteration only the gradient is in the
+branch: the optimiser step and the target move (elementwise) run after it and
+are kept where the seed learns, since a branch's outputs are copied into the
+loop's carry (docs/decisions.md D27). The gradient's global norm is computed
+once for the clipping and the ``"train/grad_norm"`` metric; MinAtar's 0/1
+observations are stored as ``bool`` in the replay and cast back when sampled.
 
 Hooks (all optional; without them the loop is the plain one above):
 
