@@ -257,6 +257,11 @@ def _select_tree(pred: Array, on_true: Any, on_false: Any) -> Any:
     return jax.tree.map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
 
 
+def _nan_like(tree: Any) -> Any:
+    """NaN arrays of ``tree``'s shapes and dtypes (arrays or shape structs)."""
+    return jax.tree.map(lambda x: jnp.full(x.shape, jnp.nan, x.dtype), tree)
+
+
 def network(config: Any, num_actions: int, obs_ndim: int) -> QNetwork:
     """Return the Q-network described by the config's static fields."""
     return QNetwork(
@@ -570,15 +575,41 @@ def _learn_once(
         del s, b
         return (
             jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), grad_shapes),
-            jax.tree.map(lambda x: jnp.full(x.shape, jnp.nan, x.dtype), metric_shapes),
+            _nan_like(metric_shapes),
         )
 
     grads, metrics = jax.lax.switch(
         _shared_branch(should_learn), (skip, grad, grad), state, batch
     )
     stepped, metrics = _apply_gradient(state, grads, metrics, config)
-    nan = jax.tree.map(lambda x: jnp.full(x.shape, jnp.nan, x.dtype), metrics)
-    return _select_tree(should_learn, (stepped, metrics), (state, nan))
+    return _select_tree(should_learn, (stepped, metrics), (state, _nan_like(metrics)))
+
+
+def _learn_some(
+    state: State,
+    batches: Transition,
+    should_learn: Array,
+    config: Any,
+    loss_fn: LossFn,
+) -> tuple[State, Metrics]:
+    """:func:`_learn` (one update per batch) where ``should_learn``; else NaN metrics.
+
+    The whole scan of updates is the branch (``_shared_branch``); seeds of one
+    vmap that disagree compute it and keep it by a select.
+    """
+    learn = functools.partial(_learn, config=config, loss_fn=loss_fn)
+    metric_shapes = jax.eval_shape(learn, state, batches)[1]
+
+    def skip(s: State, b: Transition) -> tuple[State, Metrics]:
+        del b
+        return s, _nan_like(metric_shapes)
+
+    def select(s: State, b: Transition) -> tuple[State, Metrics]:
+        return _select_tree(should_learn, learn(s, b), skip(s, b))
+
+    return jax.lax.switch(
+        _shared_branch(should_learn), (skip, select, learn), state, batches
+    )
 
 
 def _bind_loss(loss_fn: LossFn, extension: Extension, state: Any) -> LossFn:
@@ -650,26 +681,8 @@ def _iteration(
         # The extension's (pre-iteration) state is a constant of the step.
         loss_fn = _bind_loss(loss_fn, extension, state)
     learner = base.replace(key=None, buffer=None, env_state=None, obs=None, step=None)
-    if config.updates_per_iter == 1:
-        learner, learn_metrics = _learn_once(
-            learner, batches, should_learn, config, loss_fn
-        )
-    else:
-        learn = functools.partial(_learn, config=config, loss_fn=loss_fn)
-        metric_shapes = jax.eval_shape(learn, learner, batches)[1]
-
-        def skip(s: State, b: Transition) -> tuple[State, Metrics]:
-            del b
-            return s, jax.tree.map(
-                lambda x: jnp.full(x.shape, jnp.nan, x.dtype), metric_shapes
-            )
-
-        def learn_some(s: State, b: Transition) -> tuple[State, Metrics]:
-            return _select_tree(should_learn, learn(s, b), skip(s, b))
-
-        learner, learn_metrics = jax.lax.switch(
-            _shared_branch(should_learn), (skip, learn_some, learn), learner, batches
-        )
+    learn = _learn_once if config.updates_per_iter == 1 else _learn_some
+    learner, learn_metrics = learn(learner, batches, should_learn, config, loss_fn)
     base = base.replace(
         params=learner.params,
         target_params=learner.target_params,
