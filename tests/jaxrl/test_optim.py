@@ -6,6 +6,7 @@ import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from jaxrl import optim
 
@@ -127,3 +128,70 @@ def test_clip_by_global_norm_is_optax_clipping_bitwise():
         optim.make_optimizer(0.1).init(params),
         optim.make_optimizer(0.1, clip=False).init(params),
     )
+
+
+# ------------------------------------------------------------------- flatten_small
+
+
+def _tree_of(flat: np.ndarray) -> dict:
+    """A three-array tree (9 + 4 + 3 = 16 scalars) of a ``[..., 16]`` vector."""
+    return {
+        "w": flat[..., :9].reshape(*flat.shape[:-1], 3, 3),
+        "b": flat[..., 9:13].reshape(*flat.shape[:-1], 4),
+        "c": flat[..., 13:],
+    }
+
+
+def _tree_run(opt, grads):
+    params = jax.tree.map(jnp.zeros_like, _tree_of(grads[0]))
+    state = opt.init(params)
+
+    def body(carry, g):
+        w, state = carry
+        u, state = opt.update(_tree_of(g), state, w)
+        return (jax.tree.map(jnp.add, w, u), state), None
+
+    (params, state), _ = jax.lax.scan(body, (params, state), grads)
+    return params, state
+
+
+TREE_GRADS = np.random.default_rng(1).normal(size=(7, 16)).astype(np.float32) * 2
+
+
+def test_small_tree_is_adam_on_the_whole_vector():
+    # the numpy reference steps the 16 parameters as one vector: one global
+    # norm, one Adam; the optimiser sees them as three arrays
+    opt = optim.make_optimizer(0.05, max_grad_norm=3.0, eps=1e-3, decay_steps=5)
+    for fn in (_tree_run, jax.jit(_tree_run, static_argnums=0)):
+        params, state = fn(opt, TREE_GRADS)
+        want = _np_adam_run(list(TREE_GRADS), 0.05, 3.0, 1e-3, decay_steps=5)
+        chex.assert_trees_all_close(params, _tree_of(want), rtol=1e-4, atol=1e-6)
+        # Adam's moments are one vector of all 16 parameters
+        (adam, _) = state[1]
+        assert adam.mu.shape == adam.nu.shape == (16,)
+
+
+def test_flatten_small_keeps_large_trees_and_the_numbers():
+    inner = optax.chain(optax.scale_by_adam(eps=1e-3), optax.scale(-0.05))
+    for max_params in (16, 15):  # flattened at 16 scalars, kept as a tree at 15
+        opt = optim.flatten_small(inner, max_params=max_params)
+        params, state = jax.jit(_tree_run, static_argnums=0)(opt, TREE_GRADS)
+        want, want_state = jax.jit(_tree_run, static_argnums=0)(inner, TREE_GRADS)
+        chex.assert_trees_all_close(params, want, rtol=1e-6, atol=1e-7)
+        mu = state[0].mu
+        if max_params == 16:
+            assert mu.shape == (16,)
+            np.testing.assert_allclose(
+                mu,
+                np.concatenate(
+                    [np.ravel(x) for x in jax.tree.leaves(want_state[0].mu)]
+                ),
+                rtol=1e-6,
+            )
+        else:
+            chex.assert_trees_all_close(mu, want_state[0].mu, rtol=1e-6)
+
+
+def test_num_params_counts_scalars():
+    assert optim.num_params({"a": jnp.ones((2, 3)), "b": [jnp.ones(4), 1.0]}) == 11
+    assert optim.num_params({}) == 0
